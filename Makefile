@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` (start a standalone cluster) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[cpu,test]'
+	touch $(STAMP)
+
+.PHONY: install run test unit e2e protos bench
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/milvus-py run standalone $(ARGS)
+
+# Server-side tests and client-side (pymilvus) tests run in separate pytest processes: both
+# register milvus.proto.* in protobuf's global descriptor pool.
+test: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/pytest tests/unit -q -p no:cacheprovider
+	$(BIN)/pytest tests/e2e -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e -q
+
+protos: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_server.py $(ARGS)

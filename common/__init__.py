@@ -1,0 +1,1 @@
+"""Shared building blocks of every role: config, errors, lifecycle, metadata, storage, broker."""

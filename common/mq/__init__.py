@@ -1,0 +1,14 @@
+"""The ZeroMQ log broker: durable, append-only per-channel logs, their server and client.
+
+- :class:`ChannelLog` (``log.py``): the on-disk log of one channel.
+- :class:`BrokerServer` (``server.py``): serves a directory of channel logs over ZeroMQ with
+  group-committed (fsynced) produces and long-polling fetches.
+- :class:`BrokerClient`, :class:`Subscription` (``client.py``): the thread-safe client.
+"""
+from common.mq.client import BrokerClient, Subscription
+from common.mq.log import ChannelLog, OffsetOutOfRange, Record
+from common.mq.protocol import validate_channel
+from common.mq.server import BrokerServer
+
+__all__ = ["BrokerClient", "BrokerServer", "ChannelLog", "OffsetOutOfRange", "Record",
+           "Subscription", "validate_channel"]

@@ -1,0 +1,136 @@
+"""A standalone cluster on one machine: an embedded etcd (unless one is configured) and every
+role as its own OS process (``milvus-py run ROLE``), supervised: a role that dies is restarted
+on the same port. Ctrl-C (SIGINT) or SIGTERM stops them all.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import Config
+from common.net import stable_free_port
+from common.roles import START_ORDER
+
+log = logging.getLogger("milvuspy.standalone")
+RESTART_DELAY_S = 1.0
+
+
+def role_command(role: str, config_path: str | None) -> list[str]:
+    """The command line of one role's process; it shows ``milvus-py run ROLE``."""
+    script = Path(sys.executable).with_name("milvus-py")
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "common.cli"]
+    command = [*base, "run", role]
+    if config_path:
+        command += ["--config", str(Path(config_path).resolve())]
+    return command
+
+
+@dataclass
+class Child:
+    role: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+
+def cluster_env(config: Config, data_dir: Path, port: int | None, etcd_endpoint: str) -> dict[str, str]:
+    """Environment overrides shared by every role of this cluster: etcd, data dir, and a fixed
+    free port per internal role (so a restarted role comes back at the same address)."""
+    env = dict(os.environ)
+    env["MILVUSPY_ETCD_ENDPOINTS"] = etcd_endpoint
+    env["MILVUSPY_COMMON_DATA_DIR"] = str(data_dir)
+    env["MILVUSPY_BROKER_BIND"] = f"tcp://127.0.0.1:{stable_free_port()}"
+    for role in ("rootcoord", "datacoord", "querycoord"):
+        if not config.get(role, "port"):
+            env[f"MILVUSPY_{role.upper()}_PORT"] = str(stable_free_port())
+    api_port = port if port is not None else config.get("proxy", "port")
+    env["MILVUSPY_PROXY_PORT"] = str(api_port)
+    if api_port != 19530 and config.get("proxy", "http_port") == 9091:
+        env["MILVUSPY_PROXY_HTTP_PORT"] = "0"  # a second cluster must not fight over 9091
+    return env
+
+
+def run_standalone(config: Config, config_path: str | None, *, data_dir: str | None, port: int | None,
+                   querynodes: int = 1, datanodes: int = 1) -> int:
+    """Start and supervise the cluster until a signal arrives. Returns the exit code."""
+    root = Path(data_dir or config.get("common", "data_dir")).resolve()
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    etcd = None
+    endpoint = config.get("etcd", "endpoints")
+    if not endpoint:
+        from common.embedded.etcd import EmbeddedEtcd
+
+        etcd = EmbeddedEtcd(root / "etcd").start()
+        endpoint = etcd.endpoint
+        log.info("embedded etcd at %s (data in %s)", endpoint, root / "etcd")
+    _clear_sessions(config, endpoint)
+    env = cluster_env(config, root, port, endpoint)
+    counts = {"querynode": querynodes, "datanode": datanodes}
+    children: list[Child] = []
+    for role in START_ORDER:
+        for i in range(counts.get(role, 1)):
+            name = role if counts.get(role, 1) == 1 else f"{role}-{i}"
+            child = Child(role, role_command(role, config_path), env, root / "logs" / f"{name}.log")
+            child.start()
+            children.append(child)
+    log.info("cluster starting: API on port %s, logs in %s", env["MILVUSPY_PROXY_PORT"], root / "logs")
+    try:
+        while not stop.wait(0.5):
+            for child in children:
+                assert child.process is not None
+                if child.process.poll() is not None and not stop.is_set():
+                    log.warning("%s exited with %s; restarting", child.role, child.process.returncode)
+                    time.sleep(RESTART_DELAY_S)
+                    child.restarts += 1
+                    child.start()
+    finally:
+        _stop_all(children)
+        if etcd is not None:
+            etcd.stop()
+    return 0
+
+
+def _clear_sessions(config: Config, endpoint: str) -> None:
+    """Forget sessions of a previous run (a killed cluster's leases outlive it for a while)."""
+    from common.kv.etcd import EtcdKV
+
+    kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
+    try:
+        kv.delete_prefix("session/")
+    finally:
+        kv.close()
+
+
+def _stop_all(children: list[Child], timeout_s: float = 15.0) -> None:
+    for child in reversed(children):
+        if child.process is not None and child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in reversed(children):
+        if child.process is None:
+            continue
+        try:
+            child.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+

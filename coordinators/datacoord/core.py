@@ -1,0 +1,657 @@
+"""DataCoord logic: channel watches, flushed segments and checkpoints, flush, indexes and their
+build tasks. State lives in memory and in the KV (``meta.DataCoordCatalog``); it is rebuilt from
+the KV on start.
+
+- **Collections** are learnt from rootcoord (a loop calls ShowCollections every
+  ``common.heartbeat_interval_s`` x 5) and from any request that carries a CollectionInfo (or
+  names an unknown id: DescribeCollection). A collection missing from two rounds in a row
+  (created before the round's timestamp) that DescribeCollection no longer finds is dropped, as
+  by ``DropCollection``. Dropped ids are tombstoned and never learnt again.
+- **Channels** of every collection are assigned to live datanode sessions (the least loaded,
+  round-robin among equals); a channel whose datanode session is gone moves to a live one. A
+  datanode learns its channels from ``DataNodeHeartbeat``. ``SaveFlushResult`` is accepted only
+  from the datanode the channel is assigned to (a fenced-off node cannot move a checkpoint).
+- **Flush** publishes a collection-wide SealMsg on every channel; ``GetFlushState`` is true
+  once every channel's checkpoint carries a flush_ts at least as new.
+- **Indexes**: one per vector field. Every (flushed segment, index) pair gets a build task
+  (created on CreateIndex, on SaveFlushResult and by the loop if missing); indexnodes pull tasks
+  with ``AcquireIndexTask`` (leased to the node until its session goes) and report them. A
+  failed build is retried ``MAX_BUILD_ATTEMPTS`` times before the index reports Failed.
+
+Remote calls (rootcoord, broker, object storage) are made outside the state lock.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from common.component import Component, ComponentState
+from common.errors import (
+    ChannelNotFound,
+    CollectionNotFound,
+    FieldNotFound,
+    IndexDuplicate,
+    IndexNotFound,
+    IndexNotSupported,
+    MilvusError,
+    ParameterInvalid,
+    ServiceNotReady,
+)
+from common.index.params import validate_index_params
+from common.runtime import RoleContext
+from common.schema_proto import schema_from_proto
+from common.session import list_sessions
+from coordinators.datacoord.meta import DataCoordCatalog, delta_log_key
+from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
+from proto.milvus import common_pb2
+
+IndexState = common_pb2.IndexState
+MAX_BUILD_ATTEMPTS = 3
+#: Rounds of ShowCollections a known collection must be missing from before it is dropped.
+MISSING_ROUNDS_TO_DROP = 2
+WARN_EVERY_S = 5.0
+
+
+def insert_log_prefix(collection_id: int) -> str:
+    return f"insert_log/{collection_id}/"
+
+
+def delta_log_prefix(collection_id: int) -> str:
+    return f"delta_log/{collection_id}/"
+
+
+def index_file_prefix(build_id: int) -> str:
+    return f"index_files/{build_id}/"
+
+
+class DataCoord(Component):
+    """See the module docstring. Thread-safe."""
+
+    role = "datacoord"
+
+    def __init__(self, context: RoleContext) -> None:
+        super().__init__()
+        self._context = context
+        self._kv = context.kv
+        self._catalog = DataCoordCatalog(context.kv)
+        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
+        self._segment_max_rows = int(context.config.get("datacoord", "segment_max_rows"))
+        self._lock = threading.RLock()
+        self._collections: dict[int, meta_pb2.CollectionInfo] = {}
+        self._dropped: set[int] = set()
+        self._pending_drops: set[int] = set()  # tombstoned but not cleaned up (crash midway)
+        self._segments: dict[int, meta_pb2.SegmentInfo] = {}
+        self._ranges: dict[int, datacoord_pb2.SegmentRange] = {}
+        self._delta_logs: dict[str, meta_pb2.DeltaLogInfo] = {}
+        self._checkpoints: dict[str, meta_pb2.ChannelCheckpoint] = {}
+        self._channels: dict[str, datacoord_pb2.ChannelRecord] = {}
+        self._indexes: dict[int, meta_pb2.IndexInfo] = {}
+        self._tasks: dict[int, meta_pb2.SegmentIndexInfo] = {}
+        self._task_of: dict[tuple[int, int], int] = {}  # (segment_id, index_id) -> build_id
+        self._leases: dict[int, int] = {}  # build_id -> indexnode id
+        self._attempts: Counter[int] = Counter()
+        self._missing: Counter[int] = Counter()
+        self._rr = 0
+        self._last_warning = 0.0
+
+    # ------------------------------------------------------------------------ lifecycle
+    def _start(self) -> None:
+        state = self._catalog.load()
+        with self._lock:
+            self._dropped = state.dropped
+            self._pending_drops = {c for c in state.collections if c in state.dropped}
+            self._collections = {c: info for c, info in state.collections.items() if c not in state.dropped}
+            self._segments = state.segments
+            self._ranges = state.ranges
+            self._delta_logs = state.delta_logs
+            self._checkpoints = state.checkpoints
+            self._channels = state.channels
+            self._indexes = state.indexes
+            orphans = [t for t in state.tasks.values() if t.index_id not in self._indexes]
+            self._tasks = {b: t for b, t in state.tasks.items() if t.index_id in self._indexes}
+            self._task_of = {(t.segment_id, t.index_id): b for b, t in self._tasks.items()}
+        if orphans:
+            self._catalog.delete_tasks(orphans)
+        # In-progress builds have no known lease after a restart: the maintenance loop hands
+        # them out again (a late report of the old build is still accepted).
+        self.run_every(self._interval, self._quietly(self._maintain), "maintain")
+        self.run_every(self._interval * 5, self._quietly(self._sync_collections), "sync-collections")
+
+    def _quietly(self, step):  # type: ignore[no-untyped-def]
+        """``step`` with its expected failures (rootcoord, etcd or broker unavailable) logged at
+        most every WARN_EVERY_S instead of a traceback every round; others reach run_every."""
+
+        def run() -> None:
+            try:
+                step()
+            except MilvusError as exc:  # the loop tries again next round
+                if time.monotonic() - self._last_warning > WARN_EVERY_S and not self._stopping.is_set():
+                    self._last_warning = time.monotonic()
+                    self.log.warning("%s failed: %s", step.__name__.strip("_"), exc)
+
+        return run
+
+    def require_ready(self) -> None:
+        """Raise ServiceNotReady (retriable) unless started: the gRPC server answers before
+        the state is loaded, and an answer from empty state could mislead a caller."""
+        if self.state is not ComponentState.HEALTHY:
+            raise ServiceNotReady(f"datacoord is not ready (state {self.state.value})")
+
+    # ------------------------------------------------------------------------ helpers
+    def _rootcoord(self, method: str, request: Any) -> Any:
+        return self._context.client("rootcoord").call(method, request)
+
+    def _alloc_ts(self) -> int:
+        return int(self._rootcoord("AllocTimestamp", rootcoord_pb2.AllocRequest(count=1)).timestamp)
+
+    def _alloc_ids(self, count: int) -> int:
+        return int(self._rootcoord("AllocID", rootcoord_pb2.AllocRequest(count=count)).begin)
+
+    def _collection_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+        return sorted((s for s in self._segments.values() if s.collection_id == collection_id),
+                      key=lambda s: s.segment_id)
+
+    def _collection_indexes(self, collection_id: int) -> list[meta_pb2.IndexInfo]:
+        return sorted((i for i in self._indexes.values() if i.collection_id == collection_id),
+                      key=lambda i: i.index_id)
+
+    @staticmethod
+    def _complete(info: meta_pb2.CollectionInfo | None) -> bool:
+        return info is not None and bool(info.channels) and bool(info.schema.fields)
+
+    def _ensure_collection(self, collection_id: int,
+                           info: meta_pb2.CollectionInfo | None = None) -> meta_pb2.CollectionInfo:
+        """The collection, learnt from ``info`` or rootcoord when unknown. Raises
+        CollectionNotFound for a dropped or unknown collection."""
+        if info is not None and info.collection_id:
+            collection_id = info.collection_id
+        with self._lock:
+            if collection_id in self._dropped:
+                raise CollectionNotFound(f"collection not found[collection={collection_id}]")
+            known = self._collections.get(collection_id)
+            if known is not None and (not self._complete(info) or info.update_ts <= known.update_ts):
+                return known
+        if not self._complete(info):
+            if not collection_id:
+                raise ParameterInvalid("the request names no collection")
+            info = self._rootcoord("DescribeCollection",
+                                   rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id)).collection
+        assert info is not None
+        return self._add_collection(info)
+
+    def _add_collection(self, info: meta_pb2.CollectionInfo) -> meta_pb2.CollectionInfo:
+        with self._lock:
+            cid = info.collection_id
+            if cid in self._dropped:
+                raise CollectionNotFound(f"collection not found[collection={cid}]")
+            known = self._collections.get(cid)
+            if known is not None and info.update_ts <= known.update_ts:
+                return known
+            new_channels = [datacoord_pb2.ChannelRecord(channel=ch, collection_id=cid)
+                            for ch in info.channels if ch not in self._channels]
+            self._catalog.save_collection(info, new_channels)
+            self._collections[cid] = info
+            for rec in new_channels:
+                self._channels[rec.channel] = rec
+            if known is None:
+                self.log.info("watching collection %d (%s), channels %s", cid, info.name, list(info.channels))
+        if new_channels:
+            self._assign_channels()
+        return info
+
+    # ------------------------------------------------------------------------ loops
+    def _maintain(self) -> None:
+        self._assign_channels()
+        self._reclaim_index_leases()
+
+    def _sync_collections(self) -> None:
+        """Learn new collections from rootcoord, drop the ones it forgot, finish interrupted
+        drops and create missing index build tasks."""
+        for cid in list(self._pending_drops):
+            self.drop_collection(cid)
+        t0 = self._alloc_ts()
+        listed = self._rootcoord("ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections
+        seen = set()
+        for info in listed:
+            seen.add(info.collection_id)
+            if info.collection_id not in self._dropped:
+                self._add_collection(info)
+        with self._lock:
+            gone = []
+            for cid, info in self._collections.items():
+                if cid in seen or info.created_ts >= t0:
+                    self._missing.pop(cid, None)
+                    continue
+                self._missing[cid] += 1
+                if self._missing[cid] >= MISSING_ROUNDS_TO_DROP:
+                    gone.append(cid)
+        for cid in gone:
+            try:  # ask for it by id: ShowCollections may one day list one database only
+                self._rootcoord("DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_id=cid))
+            except CollectionNotFound:
+                self.log.info("collection %d is gone from rootcoord: dropping its data", cid)
+                self.drop_collection(cid)
+            else:
+                self._missing.pop(cid, None)
+        for cid in list(self._collections):
+            self._ensure_tasks(cid)
+
+    def _assign_channels(self) -> None:
+        live = [s.server_id for s in list_sessions(self._kv, "datanode")]
+        if not live:
+            return
+        with self._lock:
+            load = Counter(rec.node_id for rec in self._channels.values() if rec.node_id in live)
+            changed = []
+            for name in sorted(self._channels):
+                rec = self._channels[name]
+                if rec.node_id in live:
+                    continue
+                least = min(load[n] for n in live)
+                candidates = [n for n in live if load[n] == least]
+                node = candidates[self._rr % len(candidates)]
+                self._rr += 1
+                moved = datacoord_pb2.ChannelRecord()
+                moved.CopyFrom(rec)
+                moved.node_id = node
+                load[node] += 1
+                changed.append(moved)
+            if changed:
+                self._catalog.save_channels(changed)
+                for rec in changed:
+                    self.log.info("channel %s -> datanode %d", rec.channel, rec.node_id)
+                    self._channels[rec.channel] = rec
+
+    def _reclaim_index_leases(self) -> None:
+        with self._lock:
+            busy = [t for t in self._tasks.values() if t.state == IndexState.InProgress]
+        if not busy:
+            return
+        live = {s.server_id for s in list_sessions(self._kv, "indexnode")}
+        with self._lock:
+            back = []
+            for task in busy:
+                current = self._tasks.get(task.build_id)
+                if current is None or current.state != IndexState.InProgress:
+                    continue
+                if self._leases.get(task.build_id, 0) not in live:
+                    current.state = IndexState.Unissued
+                    self._leases.pop(task.build_id, None)
+                    back.append(current)
+            if back:
+                self._catalog.save_tasks(back)
+
+    # ------------------------------------------------------------------------ datanodes
+    def datanode_heartbeat(self, node_id: int) -> datacoord_pb2.DataNodeHeartbeatResponse:
+        with self._lock:
+            unassigned = any(rec.node_id == 0 for rec in self._channels.values())
+        if unassigned:
+            self._assign_channels()
+        out = datacoord_pb2.DataNodeHeartbeatResponse(segment_max_rows=self._segment_max_rows)
+        with self._lock:
+            for name in sorted(self._channels):
+                rec = self._channels[name]
+                info = self._collections.get(rec.collection_id)
+                if rec.node_id != node_id or info is None:
+                    continue
+                watch = out.channels.add(channel=name, flushed_offset=rec.flushed_offset)
+                watch.collection.CopyFrom(info)
+                cp = self._checkpoints.get(name)
+                watch.checkpoint.CopyFrom(cp if cp is not None else meta_pb2.ChannelCheckpoint(channel=name))
+                for seg in self._collection_segments(info.collection_id):
+                    if seg.channel != name:
+                        continue
+                    watch.flushed_segment_ids.append(seg.segment_id)
+                    rng = self._ranges.get(seg.segment_id)
+                    # Only spans that reach past the checkpoint matter to a replay from it.
+                    if rng is not None and rng.seal_offset >= watch.checkpoint.offset:
+                        watch.flushed_ranges.append(rng)
+        return out
+
+    def save_flush_result(self, req: datacoord_pb2.SaveFlushResultRequest) -> None:
+        """Record a datanode's flush: idempotent, and only from the channel's datanode."""
+        cid = req.collection_id
+        with self._lock:
+            dropped = cid in self._dropped
+        if dropped:
+            # Written after DropCollection removed the collection's files: remove them too.
+            for path in [s.insert_log for s in req.segments] + [d.path for d in req.delta_logs]:
+                if path:
+                    self._context.storage.remove(path)
+            raise CollectionNotFound(f"collection not found[collection={cid}]: it was dropped")
+        with self._lock:
+            if cid not in self._collections:
+                raise CollectionNotFound(f"collection not found[collection={cid}]")
+            rec = self._channels.get(req.channel)
+            if rec is None or rec.collection_id != cid:
+                raise ChannelNotFound(f"channel not found[channel={req.channel}]")
+            if rec.node_id != req.node_id:
+                raise ChannelNotFound(
+                    f"channel {req.channel} is watched by datanode {rec.node_id}, not {req.node_id}")
+            segments, ranges = [], []
+            for seg in req.segments:
+                if seg.segment_id in self._segments:
+                    continue  # a replayed request
+                copy = meta_pb2.SegmentInfo()
+                copy.CopyFrom(seg)
+                copy.collection_id, copy.channel, copy.state = cid, req.channel, meta_pb2.FLUSHED
+                segments.append(copy)
+                ranges.append(datacoord_pb2.SegmentRange(
+                    segment_id=seg.segment_id, partition_id=seg.partition_id,
+                    start_offset=seg.start_offset, seal_offset=req.seal_offset))
+            deltas = {}
+            for i, log in enumerate(req.delta_logs):
+                key = f"{delta_log_key(cid, req.channel, req.seal_offset)}_{i}"
+                copy = meta_pb2.DeltaLogInfo()
+                copy.CopyFrom(log)
+                copy.collection_id, copy.channel = cid, req.channel
+                deltas[key] = copy
+            old = self._checkpoints.get(req.channel, meta_pb2.ChannelCheckpoint(channel=req.channel))
+            cp = meta_pb2.ChannelCheckpoint(channel=req.channel,
+                                            offset=max(old.offset, req.checkpoint.offset),
+                                            flush_ts=max(old.flush_ts, req.checkpoint.flush_ts))
+            new_rec = datacoord_pb2.ChannelRecord()
+            new_rec.CopyFrom(rec)
+            new_rec.flushed_offset = max(rec.flushed_offset, req.seal_offset + 1)
+            self._catalog.save_flush(segments, ranges, deltas, cp, new_rec)
+            for seg, rng in zip(segments, ranges):
+                self._segments[seg.segment_id] = seg
+                self._ranges[seg.segment_id] = rng
+            self._delta_logs.update(deltas)
+            self._checkpoints[req.channel] = cp
+            self._channels[req.channel] = new_rec
+        if segments:
+            self.log.info("channel %s: flushed segments %s, checkpoint %d", req.channel,
+                          [s.segment_id for s in segments], cp.offset)
+            try:
+                self._ensure_tasks(cid)
+            except Exception as exc:  # noqa: BLE001 - the loop creates them later
+                self.log.warning("creating index tasks of collection %d failed: %s", cid, exc)
+
+    # ------------------------------------------------------------------------ flush
+    def flush(self, info: meta_pb2.CollectionInfo) -> tuple[int, list[int]]:
+        """Seal every growing segment of the collection; returns (flush_ts, flushed ids)."""
+        coll = self._ensure_collection(info.collection_id, info)
+        ts = self._alloc_ts()
+        payload = dml_pb2.DmlMsg(seal=dml_pb2.SealMsg(collection_id=coll.collection_id, timestamp=ts)).SerializeToString()
+        for channel in coll.channels:
+            self._context.broker.produce(channel, [(ts, payload)])
+        with self._lock:
+            return ts, [s.segment_id for s in self._collection_segments(coll.collection_id)]
+
+    def get_flush_state(self, collection_id: int, flush_ts: int) -> bool:
+        coll = self._ensure_collection(collection_id)
+        with self._lock:
+            for channel in coll.channels:
+                cp = self._checkpoints.get(channel)
+                if cp is None or cp.flush_ts < flush_ts:
+                    return False
+        return True
+
+    # ------------------------------------------------------------------------ recovery
+    def get_recovery_info(self, collection_id: int,
+                          info: meta_pb2.CollectionInfo | None = None) -> datacoord_pb2.RecoveryInfo:
+        coll = self._ensure_collection(collection_id, info)
+        cid = coll.collection_id
+        out = datacoord_pb2.RecoveryInfo()
+        with self._lock:
+            finished: dict[int, list[meta_pb2.SegmentIndexInfo]] = {}
+            for task in self._tasks.values():
+                if task.collection_id == cid and task.state == IndexState.Finished:
+                    finished.setdefault(task.segment_id, []).append(task)
+            for seg in self._collection_segments(cid):
+                item = out.segments.add()
+                item.segment.CopyFrom(seg)
+                item.indexes.extend(sorted(finished.get(seg.segment_id, []), key=lambda t: t.index_id))
+                if seg.segment_id in self._ranges:
+                    out.segment_ranges.append(self._ranges[seg.segment_id])
+            out.delta_logs.extend(log for key, log in sorted(self._delta_logs.items()) if log.collection_id == cid)
+            for channel in coll.channels:
+                cp = self._checkpoints.get(channel)
+                out.checkpoints.append(cp if cp is not None else meta_pb2.ChannelCheckpoint(channel=channel))
+            out.indexes.extend(self._collection_indexes(cid))
+        return out
+
+    def get_statistics(self, collection_id: int, info: meta_pb2.CollectionInfo | None = None) -> int:
+        coll = self._ensure_collection(collection_id, info)
+        with self._lock:
+            return sum(s.num_rows for s in self._collection_segments(coll.collection_id))
+
+    # ------------------------------------------------------------------------ drop
+    def drop_collection(self, collection_id: int) -> None:
+        """Forget the collection and delete its channels, files and records (idempotent)."""
+        with self._lock:
+            info = self._collections.pop(collection_id, None)
+            if collection_id not in self._dropped:
+                self._catalog.mark_dropped(collection_id)
+                self._dropped.add(collection_id)
+            self._pending_drops.add(collection_id)
+            channels = sorted({name for name, rec in self._channels.items() if rec.collection_id == collection_id}
+                              | set(info.channels if info is not None else ()))
+            for name in channels:
+                self._channels.pop(name, None)
+                self._checkpoints.pop(name, None)
+            for seg in self._collection_segments(collection_id):
+                self._segments.pop(seg.segment_id, None)
+                self._ranges.pop(seg.segment_id, None)
+            for key in [k for k, log in self._delta_logs.items() if log.collection_id == collection_id]:
+                del self._delta_logs[key]
+            for index in self._collection_indexes(collection_id):
+                del self._indexes[index.index_id]
+            builds = [b for b, t in self._tasks.items() if t.collection_id == collection_id]
+            for build_id in builds:
+                self._forget_task(build_id)
+        stored_builds = builds + self._catalog.build_ids(collection_id)
+        for name in channels:
+            self._context.broker.drop(name)
+        storage = self._context.storage
+        storage.remove_prefix(insert_log_prefix(collection_id))
+        storage.remove_prefix(delta_log_prefix(collection_id))
+        for build_id in sorted(set(stored_builds)):
+            storage.remove_prefix(index_file_prefix(build_id))
+        self._catalog.delete_collection(collection_id, channels)
+        with self._lock:
+            self._pending_drops.discard(collection_id)
+        self.log.info("dropped collection %d (channels %s)", collection_id, channels)
+
+    def _forget_task(self, build_id: int) -> None:
+        task = self._tasks.pop(build_id, None)
+        if task is not None:
+            self._task_of.pop((task.segment_id, task.index_id), None)
+        self._leases.pop(build_id, None)
+        self._attempts.pop(build_id, None)
+
+    # ------------------------------------------------------------------------ indexes
+    def create_index(self, info: meta_pb2.CollectionInfo, index: meta_pb2.IndexInfo) -> meta_pb2.IndexInfo:
+        """Validate and record an index; same definition again is a no-op. Raises
+        FieldNotFound, IndexNotSupported, MetricNotFound, ParameterInvalid, IndexDuplicate."""
+        coll = self._ensure_collection(info.collection_id or index.collection_id, info)
+        schema = schema_from_proto(coll.schema)
+        field = schema.field(index.field_name) if index.field_name else next(
+            (f for f in schema.fields if f.field_id == index.field_id), None)
+        if field is None or field.is_dynamic:
+            raise FieldNotFound(f"cannot create index on non-exist field: {index.field_name or index.field_id}")
+        if not field.is_vector:
+            raise IndexNotSupported(f"index on scalar field {field.name} is not supported yet: "
+                                    "only vector fields can be indexed")
+        try:
+            params = json.loads(index.params_json) if index.params_json else {}
+        except ValueError:
+            raise ParameterInvalid(f"index params are not valid JSON: {index.params_json!r}") from None
+        if not isinstance(params, dict):
+            raise ParameterInvalid(f"index params must be a JSON object, got {index.params_json!r}")
+        normalized = validate_index_params(index.index_type, index.metric_type, params, field.dtype, field.dim)
+        build_params = {k: v for k, v in normalized.items() if k not in ("index_type", "metric_type")}
+        candidate = meta_pb2.IndexInfo(
+            collection_id=coll.collection_id, index_name=index.index_name or field.name, field_id=field.field_id,
+            field_name=field.name, index_type=normalized["index_type"], metric_type=normalized["metric_type"],
+            params_json=json.dumps(build_params, sort_keys=True), user_params=index.user_params,
+        )
+        existing = self._find_duplicate(candidate)
+        if existing is not None:
+            return existing
+        index_id = self._alloc_ids(1)
+        candidate.create_ts = self._alloc_ts()
+        candidate.index_id = index_id
+        with self._lock:
+            if coll.collection_id not in self._collections:
+                raise CollectionNotFound(f"collection not found[collection={coll.collection_id}]")
+            existing = self._find_duplicate(candidate)
+            if existing is not None:
+                return existing
+            self._catalog.save_index(candidate)
+            self._indexes[index_id] = candidate
+        self.log.info("collection %d: created index %s (%d) on %s: %s %s %s", coll.collection_id,
+                      candidate.index_name, index_id, field.name, candidate.index_type, candidate.metric_type,
+                      candidate.params_json)
+        self._ensure_tasks(coll.collection_id)
+        return candidate
+
+    def _find_duplicate(self, candidate: meta_pb2.IndexInfo) -> meta_pb2.IndexInfo | None:
+        with self._lock:
+            for existing in self._collection_indexes(candidate.collection_id):
+                same_field = existing.field_id == candidate.field_id
+                if not same_field and existing.index_name != candidate.index_name:
+                    continue
+                same = (same_field and existing.index_name == candidate.index_name
+                        and existing.index_type == candidate.index_type
+                        and existing.metric_type == candidate.metric_type
+                        and existing.params_json == candidate.params_json)
+                if same:
+                    return existing
+                if same_field:
+                    raise IndexDuplicate(
+                        f"at most one distinct index is allowed per field: field {candidate.field_name} "
+                        f"already has index {existing.index_name} ({existing.index_type}, {existing.metric_type}, "
+                        f"{existing.params_json})")
+                raise IndexDuplicate(f"index name {candidate.index_name} is already used by field {existing.field_name}")
+        return None
+
+    def _select_indexes(self, collection_id: int, index_name: str, field_name: str) -> list[meta_pb2.IndexInfo]:
+        indexes = self._collection_indexes(collection_id)
+        if index_name:
+            return [i for i in indexes if i.index_name == index_name]
+        if field_name:
+            return [i for i in indexes if i.field_name == field_name]
+        return indexes
+
+    def describe_index(self, collection_id: int, index_name: str = "",
+                       field_name: str = "") -> list[datacoord_pb2.IndexProgress]:
+        coll = self._ensure_collection(collection_id)
+        with self._lock:
+            selected = self._select_indexes(coll.collection_id, index_name, field_name)
+            if not selected:
+                raise IndexNotFound(f"index not found[collection={coll.name}][indexName={index_name or field_name}]")
+            segments = self._collection_segments(coll.collection_id)
+            total = sum(s.num_rows for s in segments)
+            out = []
+            for index in selected:
+                indexed, failed, done = 0, "", 0
+                for seg in segments:
+                    build = self._task_of.get((seg.segment_id, index.index_id))
+                    task = self._tasks.get(build) if build is not None else None
+                    if task is None:
+                        continue
+                    if task.state == IndexState.Finished:
+                        indexed += seg.num_rows
+                        done += 1
+                    elif task.state == IndexState.Failed and not failed:
+                        failed = f"segment {seg.segment_id}: {task.fail_reason}"
+                if failed:
+                    state = IndexState.Failed
+                elif done == len(segments):
+                    state = IndexState.Finished
+                else:
+                    state = IndexState.InProgress
+                out.append(datacoord_pb2.IndexProgress(index=index, state=state, indexed_rows=indexed,
+                                                       total_rows=total, fail_reason=failed))
+        return out
+
+    def drop_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> None:
+        """Drop the index (and its builds and files); no error when there is none."""
+        with self._lock:
+            selected = self._select_indexes(collection_id, index_name, field_name)
+            if not selected:
+                return
+            if len(selected) > 1:
+                raise ParameterInvalid("there are multiple indexes, please specify the index_name")
+            index = selected[0]
+            tasks = [t for t in self._tasks.values() if t.index_id == index.index_id]
+            self._catalog.delete_index(index, tasks)
+            del self._indexes[index.index_id]
+            for task in tasks:
+                self._forget_task(task.build_id)
+        for task in tasks:
+            self._context.storage.remove_prefix(index_file_prefix(task.build_id))
+        self.log.info("collection %d: dropped index %s (%d)", collection_id, index.index_name, index.index_id)
+
+    def _ensure_tasks(self, collection_id: int) -> None:
+        """Create the build task of every (flushed segment, index) pair that has none."""
+        with self._lock:
+            missing = [(seg, index) for index in self._collection_indexes(collection_id)
+                       for seg in self._collection_segments(collection_id)
+                       if (seg.segment_id, index.index_id) not in self._task_of]
+        if not missing:
+            return
+        begin = self._alloc_ids(len(missing))
+        with self._lock:
+            new = []
+            for i, (seg, index) in enumerate(missing):
+                key = (seg.segment_id, index.index_id)
+                if key in self._task_of or seg.segment_id not in self._segments or index.index_id not in self._indexes:
+                    continue
+                new.append(meta_pb2.SegmentIndexInfo(
+                    segment_id=seg.segment_id, index_id=index.index_id, build_id=begin + i,
+                    state=IndexState.Unissued, num_rows=seg.num_rows, collection_id=collection_id))
+            if new:
+                self._catalog.save_tasks(new)
+                for task in new:
+                    self._tasks[task.build_id] = task
+                    self._task_of[(task.segment_id, task.index_id)] = task.build_id
+
+    def acquire_index_task(self, node_id: int) -> datacoord_pb2.AcquireIndexTaskResponse:
+        with self._lock:
+            for build_id in sorted(self._tasks):
+                task = self._tasks[build_id]
+                if task.state != IndexState.Unissued:
+                    continue
+                seg = self._segments.get(task.segment_id)
+                index = self._indexes.get(task.index_id)
+                coll = self._collections.get(task.collection_id)
+                if seg is None or index is None or coll is None:
+                    continue
+                task.state = IndexState.InProgress
+                self._catalog.save_tasks([task])
+                self._leases[build_id] = node_id
+                return datacoord_pb2.AcquireIndexTaskResponse(has_task=True, build_id=build_id, segment=seg,
+                                                              index=index, collection=coll)
+        return datacoord_pb2.AcquireIndexTaskResponse(has_task=False)
+
+    def report_index_task(self, req: datacoord_pb2.ReportIndexTaskRequest) -> None:
+        stale = False
+        with self._lock:
+            task = self._tasks.get(req.build_id)
+            if task is None:
+                stale = True  # its index or collection was dropped meanwhile
+            elif task.state == IndexState.Finished:
+                pass  # a late duplicate
+            elif req.state == IndexState.Finished:
+                task.state, task.index_path, task.fail_reason = IndexState.Finished, req.index_path, ""
+                self._catalog.save_tasks([task])
+                self._leases.pop(req.build_id, None)
+            elif req.state == IndexState.Failed:
+                self._attempts[req.build_id] += 1
+                final = self._attempts[req.build_id] >= MAX_BUILD_ATTEMPTS
+                task.state = IndexState.Failed if final else IndexState.Unissued
+                task.fail_reason = req.fail_reason
+                self._catalog.save_tasks([task])
+                self._leases.pop(req.build_id, None)
+                self.log.warning("index build %d (segment %d) failed%s: %s", req.build_id, task.segment_id,
+                                 "" if final else ", retrying", req.fail_reason)
+            else:
+                raise ParameterInvalid(f"an index task can be reported Finished or Failed, not {req.state}")
+        if stale:
+            self._context.storage.remove_prefix(index_file_prefix(req.build_id))

@@ -1,0 +1,75 @@
+"""DataCoord's gRPC service: each method delegates to ``DataCoord`` in a line or two."""
+from __future__ import annotations
+
+from common.rpc import guard_servicer
+from common.status import success
+from coordinators.datacoord.core import DataCoord
+from proto.internal import datacoord_pb2, datacoord_pb2_grpc
+from proto.internal.meta_pb2 import ComponentStateResponse
+
+
+@guard_servicer(datacoord_pb2.DESCRIPTOR.services_by_name["DataCoord"])
+class DataCoordService(datacoord_pb2_grpc.DataCoordServicer):
+    def __init__(self, core: DataCoord, node_id: int) -> None:
+        self._core = core
+        self._node_id = node_id
+
+    def GetComponentState(self, request, context):
+        return ComponentStateResponse(role=self._core.role, server_id=self._node_id, state=self._core.state.value)
+
+    def DataNodeHeartbeat(self, request, context):
+        self._core.require_ready()
+        return self._core.datanode_heartbeat(request.node_id)
+
+    def SaveFlushResult(self, request, context):
+        self._core.require_ready()
+        self._core.save_flush_result(request)
+        return success()
+
+    def Flush(self, request, context):
+        self._core.require_ready()
+        flush_ts, segment_ids = self._core.flush(request.collection)
+        return datacoord_pb2.FlushResponse(flush_ts=flush_ts, segment_ids=segment_ids)
+
+    def GetFlushState(self, request, context):
+        self._core.require_ready()
+        return datacoord_pb2.GetFlushStateResponse(
+            flushed=self._core.get_flush_state(request.collection_id, request.flush_ts))
+
+    def DropCollection(self, request, context):
+        self._core.require_ready()
+        self._core.drop_collection(request.collection_id or request.collection.collection_id)
+        return success()
+
+    def GetRecoveryInfo(self, request, context):
+        self._core.require_ready()
+        return self._core.get_recovery_info(request.collection_id, request.collection)
+
+    def GetStatistics(self, request, context):
+        self._core.require_ready()
+        return datacoord_pb2.StatisticsResponse(
+            row_count=self._core.get_statistics(request.collection_id, request.collection))
+
+    def CreateIndex(self, request, context):
+        self._core.require_ready()
+        self._core.create_index(request.collection, request.index)
+        return success()
+
+    def DescribeIndex(self, request, context):
+        self._core.require_ready()
+        indexes = self._core.describe_index(request.collection_id, request.index_name, request.field_name)
+        return datacoord_pb2.DescribeIndexResponse(indexes=indexes)
+
+    def DropIndex(self, request, context):
+        self._core.require_ready()
+        self._core.drop_index(request.collection_id, request.index_name, request.field_name)
+        return success()
+
+    def AcquireIndexTask(self, request, context):
+        self._core.require_ready()
+        return self._core.acquire_index_task(request.node_id)
+
+    def ReportIndexTask(self, request, context):
+        self._core.require_ready()
+        self._core.report_index_task(request)
+        return success()

@@ -1,0 +1,322 @@
+"""QueryCoord logic: which collections are loaded, which querynode leads each channel, and what
+each querynode should hold (its targets).
+
+State:
+- loaded collections, persisted at ``meta/load/{collection_id}`` (``CollectionLoadInfo``: the
+  collection, each channel's querynode, whether the load once reached 100 %); rebuilt on start;
+- the latest ``RecoveryInfo`` of each loaded collection (flushed segments with finished indexes,
+  delta logs, checkpoints), fetched from datacoord by the target loop;
+- what each querynode reported in its last heartbeat (soft state, rebuilt by heartbeats).
+
+The target loop (every ``common.heartbeat_interval_s``) moves channels of querynodes whose
+session is gone to live ones (the one leading the fewest channels), refreshes the recovery
+info and records when a load reaches 100 %. A querynode learns its ChannelTargets from
+``heartbeat``; it reconciles toward them (see ``nodes/querynode``).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from common.component import Component
+from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInvalid, ServiceUnavailable
+from common.runtime import RoleContext
+from common.session import list_sessions
+from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
+from proto.milvus import common_pb2
+
+LOAD_PREFIX = "meta/load/"
+WARN_EVERY_S = 5.0
+
+
+def load_key(collection_id: int) -> str:
+    return f"{LOAD_PREFIX}{collection_id}"
+
+
+@dataclass
+class NodeView:
+    """What a querynode reported in its last heartbeat."""
+
+    node_id: int
+    address: str
+    channels: dict[str, querycoord_pb2.ChannelStatus] = field(default_factory=dict)
+    sealed_segment_ids: set[int] = field(default_factory=set)
+    indexed_build_ids: set[int] = field(default_factory=set)
+    last_seen: float = 0.0
+
+    def serviceable(self, channel: str, collection_id: int) -> bool:
+        status = self.channels.get(channel)
+        return status is not None and status.serviceable and status.collection_id == collection_id
+
+
+class QueryCoord(Component):
+    """Load/release, channel placement and targets. Thread-safe."""
+
+    role = "querycoord"
+
+    def __init__(self, context: RoleContext) -> None:
+        super().__init__()
+        self._context = context
+        self._kv = context.kv
+        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
+        self._lock = threading.RLock()
+        self._loads: dict[int, querycoord_pb2.CollectionLoadInfo] = {}
+        self._targets: dict[int, datacoord_pb2.RecoveryInfo] = {}
+        self._nodes: dict[int, NodeView] = {}
+        self._wake = threading.Event()
+        self._last_warning = 0.0
+
+    # ------------------------------------------------------------------------ lifecycle
+    def _start(self) -> None:
+        for _, raw in self._kv.get_prefix(LOAD_PREFIX):
+            info = querycoord_pb2.CollectionLoadInfo.FromString(raw)
+            # After a restart the nodes recover from scratch: progress is measured again.
+            info.fully_loaded = False
+            self._loads[info.collection.collection_id] = info
+        self.spawn(self._target_loop, "target-loop")
+
+    def _stop(self) -> None:
+        self._wake.set()
+
+    def _target_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - the loop must go on
+                if not self._stopping.is_set():
+                    self.log.exception("target refresh failed")
+            self._wake.wait(self._interval)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------------ load / release
+    def load_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
+        """Record the collection as loaded and place its channels (idempotent)."""
+        info = self._collection_info(request)
+        collection_id = info.collection_id
+        with self._lock:
+            existing = self._loads.get(collection_id)
+            if existing is not None:
+                if request.HasField("collection") and existing.collection != info:
+                    existing.collection.CopyFrom(info)
+                    self._persist(existing)
+                return
+            load = querycoord_pb2.CollectionLoadInfo(collection=info, load_time_ms=int(time.time() * 1000))
+            for channel in info.channels:
+                load.assignments.add(channel=channel, node_id=0)
+            self._assign(load, self._live_nodes())
+            self._persist(load)
+            self._loads[collection_id] = load
+        self.log.info("collection %d loaded: %s", collection_id,
+                      {a.channel: a.node_id for a in load.assignments})
+        self._wake.set()
+
+    def release_collection(self, collection_id: int) -> None:
+        """Forget the collection (no error when it is not loaded); querynodes drop its channels
+        on their next heartbeat."""
+        with self._lock:
+            if self._loads.pop(collection_id, None) is not None:
+                self._kv.delete(load_key(collection_id))
+            self._targets.pop(collection_id, None)
+
+    def _collection_info(self, request: datacoord_pb2.CollectionRequest) -> meta_pb2.CollectionInfo:
+        if request.HasField("collection") and request.collection.collection_id and request.collection.channels:
+            return request.collection
+        collection_id = request.collection_id or request.collection.collection_id
+        if not collection_id:
+            raise ParameterInvalid("LoadCollection needs a collection id")
+        response = self._context.client("rootcoord").call(
+            "DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id))
+        if not response.collection.channels:
+            raise CollectionNotFound(f"collection {collection_id} has no channels")
+        return response.collection
+
+    def _persist(self, load: querycoord_pb2.CollectionLoadInfo) -> None:
+        self._kv.put(load_key(load.collection.collection_id), load.SerializeToString())
+
+    # ------------------------------------------------------------------------ placement
+    def _live_nodes(self) -> dict[int, str]:
+        return {s.server_id: s.address for s in list_sessions(self._kv, "querynode")}
+
+    def _assign(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
+        """Give every channel without a live node the live node leading the fewest channels.
+        Returns True when an assignment changed. Caller holds the lock."""
+        if not live:
+            return False
+        counts = {node: 0 for node in live}
+        for other in self._loads.values():
+            if other is load:
+                continue
+            for a in other.assignments:
+                if a.node_id in counts:
+                    counts[a.node_id] += 1
+        for a in load.assignments:
+            if a.node_id in counts:
+                counts[a.node_id] += 1
+        changed = False
+        for a in load.assignments:
+            if a.node_id in live:
+                continue
+            node = min(counts, key=lambda n: (counts[n], n))
+            if a.node_id:
+                self.log.info("channel %s moves from gone querynode %d to %d", a.channel, a.node_id, node)
+            a.node_id = node
+            counts[node] += 1
+            changed = True
+        return changed
+
+    def refresh(self) -> None:
+        """One round of the target loop: reassign channels of gone nodes, fetch targets, note
+        loads that reached 100 %."""
+        live = self._live_nodes()
+        with self._lock:
+            for node_id in list(self._nodes):
+                if node_id not in live:
+                    del self._nodes[node_id]
+            for load in self._loads.values():
+                if self._assign(load, live):
+                    self._persist(load)
+            collections = [load.collection for load in self._loads.values()]
+        for collection in collections:
+            collection_id = collection.collection_id
+            try:
+                info = self._context.client("datacoord").call(
+                    "GetRecoveryInfo", datacoord_pb2.CollectionRequest(collection=collection,
+                                                                       collection_id=collection_id))
+            except CollectionNotFound:
+                with self._lock:  # keep a target we have; none yet: a new collection, nothing flushed
+                    if collection_id in self._loads and collection_id not in self._targets:
+                        self._targets[collection_id] = datacoord_pb2.RecoveryInfo()
+                continue
+            except Exception as exc:  # noqa: BLE001 - keep the last target; try again next round
+                now = time.monotonic()
+                if now - self._last_warning >= WARN_EVERY_S:
+                    self._last_warning = now
+                    self.log.warning("GetRecoveryInfo(%d) failed (retrying every round): %s", collection_id, exc)
+                continue
+            with self._lock:
+                if collection_id in self._loads:
+                    self._targets[collection_id] = info
+        with self._lock:
+            for load in self._loads.values():
+                if not load.fully_loaded and self._progress(load, live) == 100:
+                    load.fully_loaded = True
+                    self._persist(load)
+                    self.log.info("collection %d is fully loaded", load.collection.collection_id)
+
+    # ------------------------------------------------------------------------ progress
+    def get_load_progress(self, collection_id: int) -> tuple[bool, int]:
+        """(loaded, progress 0..100)."""
+        live = self._live_nodes()
+        with self._lock:
+            load = self._loads.get(collection_id)
+            if load is None:
+                return False, 0
+            if load.fully_loaded:
+                return True, 100
+            progress = self._progress(load, live)
+            if progress == 100:
+                load.fully_loaded = True
+                self._persist(load)
+            return True, progress
+
+    def _progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> int:
+        collection_id = load.collection.collection_id
+        target = self._targets.get(collection_id)
+        if target is None:
+            return 0
+        node_of = {a.channel: a.node_id for a in load.assignments}
+        total = done = 0
+        for channel, node_id in node_of.items():
+            total += 1
+            view = self._nodes.get(node_id)
+            if node_id in live and view is not None and view.serviceable(channel, collection_id):
+                done += 1
+        for seg in _target_segments(target):
+            node_id = node_of.get(seg.segment.channel)
+            if node_id is None:
+                continue
+            total += 1
+            view = self._nodes.get(node_id)
+            if node_id in live and view is not None and seg.segment.segment_id in view.sealed_segment_ids:
+                done += 1
+        if total == 0 or done == total:
+            return 100
+        return min(99, done * 100 // total)
+
+    def get_shard_leaders(self, collection_id: int) -> list[querycoord_pb2.ShardLeader]:
+        """Each channel's serviceable leader. Raises CollectionNotLoaded, or ServiceUnavailable
+        (retriable) when a channel has no serviceable leader at the moment."""
+        live = self._live_nodes()
+        with self._lock:
+            load = self._loads.get(collection_id)
+            if load is None:
+                raise CollectionNotLoaded(f"collection not loaded[collection={collection_id}]")
+            leaders = []
+            for a in load.assignments:
+                view = self._nodes.get(a.node_id)
+                if a.node_id not in live or view is None or not view.serviceable(a.channel, collection_id):
+                    raise ServiceUnavailable(
+                        f"channel {a.channel} of collection {collection_id} has no serviceable shard leader "
+                        "yet (the collection is still loading or its querynode is recovering); retry later")
+                leaders.append(querycoord_pb2.ShardLeader(channel=a.channel, node_id=a.node_id,
+                                                          address=live[a.node_id] or view.address))
+            return leaders
+
+    # ------------------------------------------------------------------------ heartbeat
+    def heartbeat(self, request: querycoord_pb2.QueryNodeHeartbeatRequest) -> list[querycoord_pb2.ChannelTarget]:
+        """Record what the node holds; return the channels it should lead and their targets."""
+        with self._lock:
+            targets = []
+            for collection_id, load in self._loads.items():
+                target = self._targets.get(collection_id)
+                if target is None:
+                    continue  # no recovery info yet: the node waits rather than replay blindly
+                for a in load.assignments:
+                    if a.node_id == request.node_id:
+                        targets.append(_channel_target(load.collection, a.channel, target))
+            # Only statuses of channels the node keeps count: one it is about to drop (released,
+            # moved) must not make a new load look done.
+            kept = {(t.channel, t.collection.collection_id) for t in targets}
+            self._nodes[request.node_id] = NodeView(
+                node_id=request.node_id, address=request.address,
+                channels={c.channel: c for c in request.channels if (c.channel, c.collection_id) in kept},
+                sealed_segment_ids=set(request.sealed_segment_ids),
+                indexed_build_ids=set(request.indexed_build_ids), last_seen=time.monotonic())
+            return targets
+
+    # ------------------------------------------------------------------------ introspection
+    def loaded_collections(self) -> list[int]:
+        with self._lock:
+            return sorted(self._loads)
+
+    def assignments(self, collection_id: int) -> dict[str, int]:
+        with self._lock:
+            load = self._loads.get(collection_id)
+            return {a.channel: a.node_id for a in load.assignments} if load else {}
+
+
+def _target_segments(target: datacoord_pb2.RecoveryInfo) -> list[datacoord_pb2.SegmentWithIndex]:
+    return [s for s in target.segments
+            if s.segment.state not in (meta_pb2.DROPPED, meta_pb2.GROWING) and s.segment.num_rows >= 0]
+
+
+def _channel_target(collection: meta_pb2.CollectionInfo, channel: str,
+                    target: datacoord_pb2.RecoveryInfo) -> querycoord_pb2.ChannelTarget:
+    out = querycoord_pb2.ChannelTarget(collection=collection, channel=channel)
+    checkpoint = next((c for c in target.checkpoints if c.channel == channel), None)
+    out.checkpoint.CopyFrom(checkpoint or meta_pb2.ChannelCheckpoint(channel=channel, offset=0))
+    out.delta_logs.extend(d for d in target.delta_logs if d.channel == channel)
+    index_ids = {i.index_id for i in target.indexes}
+    for seg in _target_segments(target):
+        if seg.segment.channel != channel:
+            continue
+        copy = out.sealed_segments.add()
+        copy.segment.CopyFrom(seg.segment)
+        copy.indexes.extend(i for i in seg.indexes
+                            if i.index_id in index_ids and i.state in (common_pb2.Finished, common_pb2.IndexStateNone)
+                            and i.index_path)
+    out.indexes.extend(target.indexes)
+    channel_ids = {s.segment.segment_id for s in out.sealed_segments}
+    out.segment_ranges.extend(r for r in target.segment_ranges if r.segment_id in channel_ids)
+    return out

@@ -1,0 +1,1 @@
+"""coordinators/rootcoord package."""

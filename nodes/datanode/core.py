@@ -1,0 +1,78 @@
+"""DataNode logic: a heartbeat loop with datacoord (every ``common.heartbeat_interval_s``) that
+learns which channels this node consumes, and one ``ChannelConsumer`` thread per channel,
+started and stopped as the assignment changes. A consumer that ended (fenced, or died by an
+error) is started again from datacoord's checkpoint if the channel is still this node's.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from common.component import Component
+from common.runtime import RoleContext
+from nodes.datanode.channel_consumer import ChannelConsumer
+from proto.internal import datacoord_pb2
+
+STOP_JOIN_S = 10.0
+WARN_EVERY_S = 5.0
+
+
+class DataNode(Component):
+    role = "datanode"
+
+    def __init__(self, context: RoleContext) -> None:
+        super().__init__()
+        self._context = context
+        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
+        self._max_rows = int(context.config.get("datacoord", "segment_max_rows"))
+        self._lock = threading.Lock()
+        self._consumers: dict[str, ChannelConsumer] = {}
+        self._last_warning = 0.0
+
+    @property
+    def node_id(self) -> int:
+        return self._context.node_id
+
+    def channels(self) -> dict[str, ChannelConsumer]:
+        """The consumers now running (or stopping), by channel."""
+        with self._lock:
+            return dict(self._consumers)
+
+    def _start(self) -> None:
+        self.run_every(self._interval, self._heartbeat, "heartbeat")
+
+    def _stop(self) -> None:
+        with self._lock:
+            consumers = list(self._consumers.values())
+            self._consumers.clear()
+        for consumer in consumers:
+            consumer.stop()
+        for consumer in consumers:
+            if not consumer.join(STOP_JOIN_S):
+                self.log.warning("consumer of %s did not stop in %.0fs", consumer.channel, STOP_JOIN_S)
+
+    def _heartbeat(self) -> None:
+        try:
+            response = self._context.client("datacoord").call(
+                "DataNodeHeartbeat", datacoord_pb2.DataNodeHeartbeatRequest(node_id=self.node_id))
+        except Exception as exc:  # noqa: BLE001 - datacoord restarting: consumers go on meanwhile
+            if time.monotonic() - self._last_warning > WARN_EVERY_S and not self._stopping.is_set():
+                self._last_warning = time.monotonic()
+                self.log.warning("heartbeat to datacoord failed: %s", exc)
+            return
+        if response.segment_max_rows > 0:
+            self._max_rows = response.segment_max_rows
+        wanted = {watch.channel: watch for watch in response.channels}
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for name, consumer in list(self._consumers.items()):
+                if name not in wanted or not consumer.alive:
+                    consumer.stop()
+                    if consumer.join(0):  # gone: a fresh one may start from the checkpoint
+                        del self._consumers[name]
+            for name, watch in wanted.items():
+                if name not in self._consumers:
+                    consumer = ChannelConsumer(self._context, watch, lambda: self._max_rows, self.log)
+                    self._consumers[name] = consumer
+                    consumer.start()

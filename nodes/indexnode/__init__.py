@@ -1,0 +1,1 @@
+"""nodes/indexnode package."""

@@ -1,0 +1,17 @@
+"""IndexNode's gRPC service (health only: the node pulls its work from datacoord)."""
+from __future__ import annotations
+
+from common.rpc import guard_servicer
+from nodes.indexnode.core import IndexNode
+from proto.internal import indexnode_pb2, indexnode_pb2_grpc
+from proto.internal.meta_pb2 import ComponentStateResponse
+
+
+@guard_servicer(indexnode_pb2.DESCRIPTOR.services_by_name["IndexNode"])
+class IndexNodeService(indexnode_pb2_grpc.IndexNodeServicer):
+    def __init__(self, core: IndexNode, node_id: int) -> None:
+        self._core = core
+        self._node_id = node_id
+
+    def GetComponentState(self, request, context):
+        return ComponentStateResponse(role=self._core.role, server_id=self._node_id, state=self._core.state.value)

@@ -1,0 +1,133 @@
+"""QueryNode logic: leads the channels querycoord assigns to it (one ``Shard`` each) and answers
+searches and queries over them.
+
+Every ``common.heartbeat_interval_s`` the node reports what it holds to querycoord and
+reconciles with the ChannelTargets it gets back: new channels get a Shard, known ones their
+newest target (new sealed segments, indexes, released segments), channels no longer targeted
+are stopped and dropped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from common.component import Component
+from common.errors import ChannelNotFound
+from common.runtime import RoleContext
+from nodes.querynode import executor
+from nodes.querynode.shard import Shard
+from proto.internal import querycoord_pb2, querynode_pb2
+
+READY_TIMEOUT_S = 10.0
+LATEST_TIMEOUT_S = 10.0
+HEARTBEAT_WARN_EVERY_S = 5.0
+
+
+class QueryNode(Component):
+    """A querynode; ``address`` is where its gRPC service listens (set by the server)."""
+
+    role = "querynode"
+
+    def __init__(self, context: RoleContext, address: str | Callable[[], str] = "") -> None:
+        super().__init__()
+        self._context = context
+        self._address = address
+        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
+        self._lock = threading.Lock()
+        self._shards: dict[str, Shard] = {}
+        self._heartbeat_lock = threading.Lock()
+        self._last_warning = 0.0
+
+    @property
+    def node_id(self) -> int:
+        return self._context.node_id
+
+    @property
+    def address(self) -> str:
+        return self._address() if callable(self._address) else self._address
+
+    # ------------------------------------------------------------------------ lifecycle
+    def _start(self) -> None:
+        self.run_every(self._interval, self._heartbeat_step, "heartbeat")
+
+    def _heartbeat_step(self) -> None:
+        try:
+            self.heartbeat()
+        except Exception as exc:  # noqa: BLE001 - retried next round; log once per few seconds
+            now = time.monotonic()
+            if now - self._last_warning >= HEARTBEAT_WARN_EVERY_S:
+                self._last_warning = now
+                self.log.warning("querynode %d: heartbeat to querycoord failed: %s", self.node_id, exc)
+
+    def _stop(self) -> None:
+        with self._lock:
+            shards, self._shards = list(self._shards.values()), {}
+        for shard in shards:
+            shard.stop()
+
+    # ------------------------------------------------------------------------ heartbeat
+    def heartbeat(self) -> None:
+        """Report to querycoord and reconcile with the targets it answers."""
+        with self._heartbeat_lock:
+            with self._lock:
+                shards = list(self._shards.values())
+            request = querycoord_pb2.QueryNodeHeartbeatRequest(node_id=self.node_id, address=self.address)
+            for shard in shards:
+                request.channels.append(shard.status())
+                request.sealed_segment_ids.extend(shard.sealed_segment_ids())
+                request.indexed_build_ids.extend(shard.indexed_build_ids())
+            response = self._context.client("querycoord").call("QueryNodeHeartbeat", request,
+                                                               timeout_s=max(5.0, self._interval * 10))
+            if not self._stopping.is_set():
+                self.reconcile(response.targets)
+
+    def reconcile(self, targets) -> None:  # type: ignore[no-untyped-def]
+        """Make the shards match ``targets`` (ChannelTargets)."""
+        wanted = {t.channel: t for t in targets}
+        dropped: list[Shard] = []
+        with self._lock:
+            for channel, shard in list(self._shards.items()):
+                target = wanted.get(channel)
+                if target is None or target.collection.collection_id != shard.collection_id:
+                    dropped.append(self._shards.pop(channel))
+            for channel, target in wanted.items():
+                shard = self._shards.get(channel)
+                if shard is None:
+                    shard = Shard(target, self._context.storage, self._context.broker)
+                    self._shards[channel] = shard
+                    shard.start()
+                    self.log.info("querynode %d leads channel %s from offset %d", self.node_id, channel,
+                                  target.checkpoint.offset)
+                else:
+                    shard.update_target(target)
+        for shard in dropped:
+            self.log.info("querynode %d drops channel %s", self.node_id, shard.channel)
+            shard.stop()
+
+    # ------------------------------------------------------------------------ reads
+    def shard(self, channel: str, collection_id: int = 0) -> Shard:
+        with self._lock:
+            shard = self._shards.get(channel)
+        if shard is None or (collection_id and shard.collection_id != collection_id):
+            raise ChannelNotFound(f"channel {channel} is not served by querynode {self.node_id}")
+        return shard
+
+    def shards(self) -> dict[str, Shard]:
+        with self._lock:
+            return dict(self._shards)
+
+    def _view(self, scope: querynode_pb2.ReadScope):  # type: ignore[no-untyped-def]
+        shard = self.shard(scope.channel, scope.collection_id)
+        shard.wait_ready(READY_TIMEOUT_S)
+        if scope.wait_for_latest:
+            shard.wait_latest(LATEST_TIMEOUT_S)
+        return shard, shard.read_view(scope.partition_ids)
+
+    def search(self, request: querynode_pb2.ShardSearchRequest):  # type: ignore[no-untyped-def]
+        shard, view = self._view(request.scope)
+        return executor.search(view, shard.schema, request, shard.indexes())
+
+    def query(self, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:
+        shard, view = self._view(request.scope)
+        return executor.query(view, shard.schema, request)

@@ -1,0 +1,131 @@
+"""Every delete a shard has seen, and the question "is this row deleted at read_ts?".
+
+Semantics (Milvus's): a row (pk, insert_ts) is deleted at ``read_ts`` when some delete of the
+same pk has ``insert_ts < delete_ts <= read_ts``. The strict ``<`` makes an upsert (a delete and
+an insert of the pk at the same timestamp) delete the older rows but keep the new one.
+
+Implementation: deletes are kept sorted by (pk, ts). For a ``read_ts`` we need, per pk, only the
+latest delete ``<= read_ts``; that table (unique pks + their latest ts) is cached per
+(version, read_ts bucket). Rows are matched to it by a hash join in Arrow
+(``pyarrow.compute.index_in``; int64 columns are passed without a copy): O(rows + deletes), no
+Python loop (1M rows x 5000 deletes: ~20 ms; ``np.searchsorted`` took ~100 ms).
+``version`` increases on every ``add`` so callers (segments) can cache masks.
+Thread-safe: ``add`` and ``deleted_mask`` may run concurrently.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_EMPTY_TS = np.empty(0, dtype=np.uint64)
+
+
+class DeleteRecord:
+    """All deletes (pk, ts) of one shard."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending_pks: list[np.ndarray] = []
+        self._pending_ts: list[np.ndarray] = []
+        self._pks: np.ndarray | None = None  # sorted by (pk, ts)
+        self._ts: np.ndarray = _EMPTY_TS
+        self._count = 0
+        self._max_ts = 0
+        self._version = 0
+        self._table_key: tuple[int, int] | None = None
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def version(self) -> int:
+        """Changes whenever deletes are added."""
+        return self._version
+
+    @property
+    def max_ts(self) -> int:
+        """The largest delete timestamp seen (0 when none)."""
+        return self._max_ts
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, pks: np.ndarray, timestamps: np.ndarray | int) -> None:
+        """Record deletes; ``timestamps`` is an array like ``pks`` or one scalar for all."""
+        pks = np.asarray(pks)
+        if pks.size == 0:
+            return
+        ts = np.broadcast_to(np.asarray(timestamps, dtype=np.uint64), pks.shape).ravel()
+        pks = pks.ravel()
+        pks = pks.astype(np.int64) if pks.dtype.kind in "iu" else pks.astype(object)
+        with self._lock:
+            self._pending_pks.append(pks)
+            self._pending_ts.append(ts.copy())
+            self._count += pks.size
+            self._max_ts = max(self._max_ts, int(ts.max()))
+            self._version += 1
+
+    def deleted_mask(self, pk_column: np.ndarray, insert_ts: np.ndarray,
+                     read_ts: int) -> np.ndarray:
+        """Bool array: True where the row is deleted at ``read_ts`` (see module docstring)."""
+        n = len(pk_column)
+        out = np.zeros(n, dtype=bool)
+        table = self._latest_table(int(read_ts))
+        if table is None or n == 0:
+            return out
+        upks, latest = table
+        pos = pc.index_in(_arrow(pk_column), value_set=_arrow(upks))  # hash join, null = absent
+        if pos.null_count == n:
+            return out
+        found = pos.is_valid().to_numpy(zero_copy_only=False)
+        idx = pos.fill_null(0).to_numpy(zero_copy_only=False)[found]
+        out[found] = latest[idx] > np.asarray(insert_ts, dtype=np.uint64)[found]
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    def _latest_table(self, read_ts: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(unique pks sorted, latest delete ts <= read_ts of each), or None if no delete
+        applies. Cached: a ``read_ts`` at or after every delete shares one entry."""
+        with self._lock:
+            self._consolidate()
+            if self._pks is None or self._pks.size == 0:
+                return None
+            bucket = read_ts if read_ts < self._max_ts else -1
+            key = (self._version, bucket)
+            if self._table_key == key:
+                return self._table
+            pks, ts = self._pks, self._ts
+            if bucket != -1:
+                keep = ts <= np.uint64(read_ts)
+                pks, ts = pks[keep], ts[keep]
+            if pks.size == 0:
+                table = None
+            else:
+                last = np.ones(pks.size, dtype=bool)  # last entry of each pk group = max ts
+                last[:-1] = pks[1:] != pks[:-1]
+                table = (pks[last], ts[last])
+            self._table_key, self._table = key, table
+            return table
+
+    def _consolidate(self) -> None:
+        """Merge pending batches into the sorted arrays (caller holds the lock)."""
+        if not self._pending_pks:
+            return
+        parts_pk = ([] if self._pks is None else [self._pks]) + self._pending_pks
+        parts_ts = [self._ts] + self._pending_ts
+        if any(p.dtype == object for p in parts_pk):
+            parts_pk = [p.astype(object) for p in parts_pk]
+        pks = np.concatenate(parts_pk)
+        ts = np.concatenate(parts_ts)
+        order = np.lexsort((ts, pks))  # object (str) keys sort too
+        self._pks, self._ts = pks[order], ts[order]
+        self._pending_pks, self._pending_ts = [], []
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A pk column as Arrow: int64 zero-copy, anything else as strings."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return pa.array(arr.astype(np.int64, copy=False))
+    return pa.array(arr.astype(object, copy=False), type=pa.string())

@@ -1,0 +1,281 @@
+"""Search and query over one shard's segments (a ``ReadView``): visibility ∧ filter masks,
+per-segment search, the shard-level top-k merge and the gathering of output fields.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from common.compute.distance import metric_is_ascending
+from common.errors import FieldNotFound, ParameterInvalid
+from common.expr import compile_expr
+from common.fielddata import field_data_from_column, ids_to_proto
+from common.index.params import default_metric, validate_search_params
+from common.schema import CollectionSchema, FieldSchema
+from common.template_values import template_values_from_proto
+from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
+from proto.internal import meta_pb2, querynode_pb2
+from proto.milvus import common_pb2, schema_pb2
+
+_PLACEHOLDER_FOR = {DataType.FLOAT_VECTOR: common_pb2.FloatVector, DataType.BINARY_VECTOR: common_pb2.BinaryVector}
+
+
+def output_field_schemas(schema: CollectionSchema, names: Sequence[str]) -> list[FieldSchema]:
+    """The fields named in ``names`` (``$meta`` for the dynamic field), each once, in order."""
+    out: list[FieldSchema] = []
+    for name in names:
+        f = schema.field(name)
+        if f is None:
+            raise FieldNotFound(f"field {name} not exist in the collection schema")
+        if f not in out:
+            out.append(f)
+    return out
+
+
+def _compile(scope: querynode_pb2.ReadScope, schema: CollectionSchema):  # type: ignore[no-untyped-def]
+    if not scope.expr:
+        return None
+    plan = compile_expr(scope.expr, schema, template_values_from_proto(scope.expr_template_values))
+    return None if plan.is_always_true else plan
+
+
+def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+    """Rows of ``view`` visible at ``read_ts`` and matching ``plan``; None means all rows."""
+    mask = view.visible_mask(read_ts, deletes)
+    if plan is None or view.num_rows == 0:
+        return mask
+    pk_values = plan.pk_values
+    if pk_values is not None:
+        pk_name = view.segment.schema.primary_field.name
+        candidate = np.isin(view.column(pk_name), np.asarray(list(pk_values), dtype=view.column(pk_name).dtype))
+        if mask is not None:
+            candidate &= mask
+        rows = np.flatnonzero(candidate)
+        out = np.zeros(view.num_rows, dtype=bool)
+        if len(rows):
+            sub = view.take(sorted(plan.referenced_fields & set(view.columns())), rows)
+            out[rows] = np.asarray(plan.evaluate(sub, len(rows)), dtype=bool)
+        return out
+    matched = np.asarray(plan.evaluate(view.columns(sorted(plan.referenced_fields)), view.num_rows), dtype=bool)
+    return matched if mask is None else matched & mask
+
+
+# ---------------------------------------------------------------------------------------- search
+def parse_placeholder_group(raw: bytes, field: FieldSchema, nq: int) -> np.ndarray:
+    """The query vectors of a serialized PlaceholderGroup, checked against ``field``."""
+    try:
+        group = common_pb2.PlaceholderGroup.FromString(raw)
+    except Exception:  # noqa: BLE001 - undecodable input
+        raise ParameterInvalid("the placeholder group of the search request cannot be decoded") from None
+    if not group.placeholders:
+        raise ParameterInvalid("the search request carries no query vectors")
+    ph = group.placeholders[0]
+    values = list(ph.values)
+    if nq and len(values) != nq:
+        raise ParameterInvalid(f"nq ({nq}) does not match the number of query vectors ({len(values)})")
+    expected = _PLACEHOLDER_FOR.get(field.dtype)
+    if expected is None:
+        raise ParameterInvalid(f"search on field {field.name} of type {field.dtype.name} is not supported")
+    if ph.type != expected:
+        raise ParameterInvalid(
+            f"the query vectors' type ({common_pb2.PlaceholderType.Name(ph.type)}) does not match "
+            f"field {field.name} ({field.dtype.name})")
+    width = field.dim * 4 if field.dtype == DataType.FLOAT_VECTOR else field.dim // 8
+    for v in values:
+        if len(v) != width:
+            got = len(v) // 4 if field.dtype == DataType.FLOAT_VECTOR else len(v) * 8
+            raise ParameterInvalid(f"vector dimension mismatch, expected vector size(byte) {width}, actual "
+                                   f"{len(v)} (dim {got} vs field {field.name} dim {field.dim})")
+    if field.dtype == DataType.FLOAT_VECTOR:
+        return np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), field.dim).astype(np.float32)
+    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), field.dim // 8)
+
+
+def _anns_field(schema: CollectionSchema, name: str) -> FieldSchema:
+    if not name:
+        vectors = schema.vector_fields
+        if len(vectors) != 1:
+            raise ParameterInvalid("anns_field is required when the collection has several vector fields")
+        return vectors[0]
+    f = schema.field(name)
+    if f is None:
+        raise FieldNotFound(f"field {name} not exist in the collection schema")
+    if not f.is_vector:
+        raise ParameterInvalid(f"field {name} is not a vector field")
+    return f
+
+
+def resolve_metric(field: FieldSchema, requested: str, indexes: Sequence[meta_pb2.IndexInfo]) -> tuple[str, str]:
+    """(metric, index type) for a search on ``field``: the index's metric unless none exists;
+    a requested metric different from the index's is an error."""
+    requested = (requested or "").strip().upper()
+    info = next((i for i in indexes if i.field_name == field.name or (i.field_id and i.field_id == field.field_id)),
+                None)
+    if info is not None and info.metric_type:
+        index_metric = info.metric_type.upper()
+        if requested and requested != index_metric:
+            raise ParameterInvalid(
+                f"metric type not match: invalid parameter[expected={index_metric}][actual={requested}]")
+        index_type = info.index_type
+        if info.params_json:
+            try:
+                index_type = json.loads(info.params_json).get("index_type", index_type)
+            except (ValueError, AttributeError):
+                pass
+        return index_metric, index_type or "FLAT"
+    return requested or default_metric(field.dtype), "FLAT"
+
+
+def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,  # type: ignore[no-untyped-def]
+           indexes: Sequence[meta_pb2.IndexInfo]) -> schema_pb2.SearchResultData:
+    """Top-k of the shard's segments (see module doc)."""
+    scope = request.scope
+    field = _anns_field(schema, request.anns_field)
+    topk = int(request.topk)
+    if topk <= 0:
+        raise ParameterInvalid(f"topk should be larger than 0, got {topk}")
+    queries = parse_placeholder_group(request.placeholder_group, field, int(request.nq))
+    nq = queries.shape[0]
+    metric, index_type = resolve_metric(field, request.metric_type, indexes)
+    try:
+        params = json.loads(request.params_json) if request.params_json else {}
+    except ValueError:
+        raise ParameterInvalid(f"search params are not valid JSON: {request.params_json!r}") from None
+    if not isinstance(params, dict):
+        raise ParameterInvalid(f"search params must be a JSON object, got {request.params_json!r}")
+    validate_search_params(index_type, params, topk)
+    plan = _compile(scope, schema)
+    outputs = output_field_schemas(schema, scope.output_fields)
+    pk = schema.primary_field
+    ascending = metric_is_ascending(metric)
+
+    dists, segs, rows = [], [], []
+    for i, v in enumerate(view.segments):
+        if v.num_rows == 0:
+            continue
+        mask = _match_mask(v, plan, scope.read_ts, view.deletes)
+        if mask is not None and not mask.any():
+            continue
+        d, r = v.search(field.name, queries, min(topk, v.num_rows), metric, params, mask)
+        dists.append(np.asarray(d, dtype=np.float32))
+        rows.append(np.asarray(r, dtype=np.int64))
+        segs.append(np.full(r.shape, i, dtype=np.int64))
+    return _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs)
+
+
+def _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs):  # type: ignore[no-untyped-def]
+    str_ids = pk.dtype != DataType.INT64
+    result = schema_pb2.SearchResultData(num_queries=nq, top_k=topk, primary_field_name=pk.name)
+    result.output_fields.extend(f.name for f in outputs)
+    if not dists:
+        result.topks.extend([0] * nq)
+        result.ids.CopyFrom(ids_to_proto(np.empty(0, dtype=object if str_ids else np.int64), pk.dtype))
+        for f in outputs:
+            result.fields_data.append(field_data_from_column(f, _empty_column(f)))
+        return result
+    d = np.concatenate(dists, axis=1)
+    s = np.concatenate(segs, axis=1)
+    r = np.concatenate(rows, axis=1)
+    valid = r >= 0
+    # Primary keys of every candidate, segment by segment.
+    pks = np.empty(d.shape, dtype=object if str_ids else np.int64)
+    for i in np.unique(s[valid]):
+        sel = valid & (s == i)
+        pks[sel] = view.segments[i].take([pk.name], r[sel])[pk.name]
+    key = np.where(valid, d if ascending else -d, np.inf)
+    picked_s, picked_r, picked_d, picked_pk, topks = [], [], [], [], []
+    for q in range(nq):
+        order = np.argsort(key[q], kind="stable")
+        order = order[valid[q][order]]
+        if len(order):
+            _, first = np.unique(pks[q][order], return_index=True)
+            if len(first) != len(order):
+                order = order[np.sort(first)]
+        order = order[:topk]
+        topks.append(len(order))
+        picked_s.append(s[q][order])
+        picked_r.append(r[q][order])
+        picked_d.append(d[q][order])
+        picked_pk.append(pks[q][order])
+    ps, pr = np.concatenate(picked_s), np.concatenate(picked_r)
+    result.topks.extend(topks)
+    result.scores.extend(np.concatenate(picked_d).tolist())
+    result.ids.CopyFrom(ids_to_proto(np.concatenate(picked_pk), pk.dtype))
+    for f, column in zip(outputs, _gather(view, outputs, ps, pr)):
+        result.fields_data.append(field_data_from_column(f, column))
+    return result
+
+
+def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    """Columns of ``fields`` for hits (segment index, row), in hit order."""
+    if not fields:
+        return []
+    names = [f.name for f in fields]
+    out = {f.name: _empty_column(f, len(rows)) for f in fields}
+    for i in np.unique(segs):
+        sel = segs == i
+        taken = view.segments[i].take(names, rows[sel])
+        for name in names:
+            out[name][sel] = taken[name]
+    return [out[name] for name in names]
+
+
+def _empty_column(f: FieldSchema, n: int = 0) -> np.ndarray:
+    if f.dtype == DataType.FLOAT_VECTOR:
+        return np.zeros((n, f.dim), dtype=np.float32)
+    if f.dtype == DataType.BINARY_VECTOR:
+        return np.zeros((n, f.dim // 8), dtype=np.uint8)
+    if f.dtype in NUMPY_DTYPES:
+        return np.zeros(n, dtype=NUMPY_DTYPES[f.dtype])
+    return np.empty(n, dtype=object)
+
+
+# ----------------------------------------------------------------------------------------- query
+def query(view, schema: CollectionSchema, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:  # type: ignore[no-untyped-def]
+    """(fields_data sorted by primary key, count). ``count_only`` gives only the count of
+    matching rows; otherwise the output fields plus the primary key, each key once (its latest
+    row), at most ``limit`` rows (``-1``: all)."""
+    scope = request.scope
+    plan = _compile(scope, schema)
+    pk = schema.primary_field
+    if request.count_only:
+        count = 0
+        for v in view.segments:
+            if v.num_rows:
+                mask = _match_mask(v, plan, scope.read_ts, view.deletes)
+                count += v.num_rows if mask is None else int(np.count_nonzero(mask))
+        return [], count
+    outputs = output_field_schemas(schema, scope.output_fields)
+    if pk not in outputs:
+        outputs = [pk, *outputs]
+    pk_parts, ts_parts, seg_parts, row_parts = [], [], [], []
+    for i, v in enumerate(view.segments):
+        if v.num_rows == 0:
+            continue
+        mask = _match_mask(v, plan, scope.read_ts, view.deletes)
+        rows = np.arange(v.num_rows, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+        if len(rows):
+            taken = v.take([pk.name, TIMESTAMP_COLUMN], rows)
+            pk_parts.append(taken[pk.name])
+            ts_parts.append(taken[TIMESTAMP_COLUMN])
+            seg_parts.append(np.full(len(rows), i, dtype=np.int64))
+            row_parts.append(rows)
+    if not pk_parts:
+        return [field_data_from_column(f, _empty_column(f)) for f in outputs], 0
+    pks = np.concatenate(pk_parts)
+    ts = np.concatenate(ts_parts).astype(np.uint64)
+    # Sort by pk, the latest row of a pk first, and keep one row per pk.
+    order = np.argsort(ts, kind="stable")[::-1]
+    order = order[np.argsort(pks[order], kind="stable")]
+    sorted_pks = pks[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_pks[1:] != sorted_pks[:-1]
+    order = order[first]
+    limit = int(request.limit)
+    if limit >= 0:
+        order = order[:limit]
+    segs, rows = np.concatenate(seg_parts)[order], np.concatenate(row_parts)[order]
+    columns = _gather(view, outputs, segs, rows)
+    return [field_data_from_column(f, col) for f, col in zip(outputs, columns)], len(order)

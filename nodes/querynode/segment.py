@@ -1,0 +1,241 @@
+"""A querynode's in-memory segment: columns (layout of ``common/schema.py``), optional vector
+indexes, MVCC visibility and search.
+
+Contracts:
+- Growing segments take rows with ``append`` (amortised O(rows): columns live in buffers whose
+  capacity doubles; a batch is copied once). Sealed segments get their columns once with
+  ``load`` (no copy; arrays may be read-only) and may carry indexes (``set_index``).
+- One writer and many readers may run at once. A reader works on a snapshot (row count plus
+  the buffers of that moment); rows appended later are invisible to it, and reallocated buffers
+  are new arrays, so a snapshot is never modified under a reader.
+- ``visible_mask(read_ts, deletes)``: rows inserted at ``<= read_ts`` and not deleted at
+  ``read_ts`` (see ``DeleteRecord``); None when every row is visible. The last mask is cached by
+  (read_ts bucket, DeleteRecord identity and version, row count), where every ``read_ts`` at or
+  after both the newest insert and the newest delete shares one bucket.
+- ``search`` returns ``(distances, row_indices)`` as ``common.compute.distance`` does; it uses
+  the field's index when there is one built on all current rows with the requested metric,
+  else exact brute force (squared norms of float vectors are cached for it).
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from common.compute.distance import brute_force_search, sq_norms
+from common.errors import FieldNotFound, ParameterInvalid
+from common.index.faiss_index import VectorIndex
+from common.schema import CollectionSchema, FieldSchema
+from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
+from nodes.querynode.delete_record import DeleteRecord
+
+_INITIAL_CAPACITY = 1024
+
+
+def _empty_column(f: FieldSchema | None, capacity: int) -> np.ndarray:
+    """A buffer for ``capacity`` rows of field ``f`` (None: the ``$ts`` column)."""
+    if f is None:
+        return np.zeros(capacity, dtype=np.uint64)
+    if f.dtype == DataType.FLOAT_VECTOR:
+        return np.zeros((capacity, f.dim), dtype=np.float32)
+    if f.dtype == DataType.BINARY_VECTOR:
+        return np.zeros((capacity, f.dim // 8), dtype=np.uint8)
+    if f.dtype in NUMPY_DTYPES:
+        return np.zeros(capacity, dtype=NUMPY_DTYPES[f.dtype])
+    return np.empty(capacity, dtype=object)  # VARCHAR, JSON (and any other object column)
+
+
+class Segment:
+    """Rows of one (collection, partition, channel) segment on a querynode."""
+
+    def __init__(self, segment_id: int, collection_id: int, partition_id: int, channel: str,
+                 schema: CollectionSchema, sealed: bool) -> None:
+        self.segment_id = segment_id
+        self.collection_id = collection_id
+        self.partition_id = partition_id
+        self.channel = channel
+        self.schema = schema
+        self.sealed = sealed
+        self._fields: dict[str, FieldSchema | None] = {f.name: f for f in schema.fields}
+        self._fields[TIMESTAMP_COLUMN] = None
+        self._pk_name = schema.primary_field.name
+        self._lock = threading.Lock()  # guards the published (rows, buffers) pair
+        self._write_lock = threading.Lock()  # serialises writers
+        self._buffers: dict[str, np.ndarray] = {}
+        self._num_rows = 0
+        self._max_ts = 0
+        self._indexes: dict[str, VectorIndex] = {}
+        self._norms: dict[str, np.ndarray] = {}  # float vector field -> squared norms (prefix)
+        self._mask_cache: tuple[tuple, np.ndarray | None] | None = None
+
+    # ------------------------------------------------------------------ writing
+    @property
+    def num_rows(self) -> int:
+        return self._num_rows
+
+    @property
+    def max_ts(self) -> int:
+        """The largest insert timestamp in the segment (0 when empty)."""
+        return self._max_ts
+
+    def append(self, batch: Mapping[str, np.ndarray]) -> None:
+        """Append rows to a growing segment. ``batch`` must hold every field of the schema and
+        ``$ts``, all of one length."""
+        if self.sealed:
+            raise ParameterInvalid(f"segment {self.segment_id} is sealed; use load()")
+        missing = [n for n in self._fields if n not in batch]
+        if missing:
+            raise FieldNotFound(f"field not found[field={missing[0]}]")
+        m = len(batch[TIMESTAMP_COLUMN])
+        if any(len(batch[n]) != m for n in self._fields):
+            raise ParameterInvalid("columns of the batch have different lengths")
+        if m == 0:
+            return
+        with self._write_lock:
+            n = self._num_rows
+            buffers = dict(self._buffers)
+            capacity = len(buffers[TIMESTAMP_COLUMN]) if buffers else 0
+            if n + m > capacity:
+                new_cap = max(_INITIAL_CAPACITY, capacity)
+                while new_cap < n + m:
+                    new_cap *= 2
+                for name, f in self._fields.items():
+                    grown = _empty_column(f, new_cap)
+                    if n:
+                        grown[:n] = buffers[name][:n]
+                    buffers[name] = grown
+            for name in self._fields:
+                buffers[name][n:n + m] = batch[name]
+            ts_max = int(np.asarray(batch[TIMESTAMP_COLUMN], dtype=np.uint64).max())
+            with self._lock:
+                self._buffers = buffers
+                self._num_rows = n + m
+                self._max_ts = max(self._max_ts, ts_max)
+
+    def load(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Set all columns of a sealed segment at once (arrays are kept, not copied)."""
+        if not self.sealed:
+            raise ParameterInvalid(f"segment {self.segment_id} is growing; use append()")
+        missing = [n for n in self._fields if n not in columns]
+        if missing:
+            raise FieldNotFound(f"field not found[field={missing[0]}]")
+        n = len(columns[TIMESTAMP_COLUMN])
+        if any(len(columns[name]) != n for name in self._fields):
+            raise ParameterInvalid("columns have different lengths")
+        ts = np.asarray(columns[TIMESTAMP_COLUMN], dtype=np.uint64)
+        with self._write_lock, self._lock:
+            self._buffers = {name: columns[name] for name in self._fields}
+            self._buffers[TIMESTAMP_COLUMN] = ts
+            self._num_rows = n
+            self._max_ts = int(ts.max()) if n else 0
+            self._norms.clear()
+            self._mask_cache = None
+
+    def set_index(self, field_name: str, index: VectorIndex) -> None:
+        """Attach an index of ``field_name`` built on this segment's rows (in row order)."""
+        f = self._field(field_name)
+        if not f.is_vector:
+            raise ParameterInvalid(f"field {field_name} is not a vector field")
+        rows, buffers = self._snapshot()
+        if index.num_rows == rows:
+            index.attach_raw_vectors(buffers[field_name][:rows])
+        self._indexes[field_name] = index
+
+    def index(self, field_name: str) -> VectorIndex | None:
+        return self._indexes.get(field_name)
+
+    # ------------------------------------------------------------------ reading
+    def columns(self, fields: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Views of the given columns (default: all, incl. ``$ts``) up to ``num_rows``."""
+        rows, buffers = self._snapshot()
+        names = list(self._fields) if fields is None else list(fields)
+        for name in names:
+            self._field(name)
+        return {name: buffers[name][:rows] for name in names}
+
+    def take(self, fields: Sequence[str], rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Gather ``fields`` at row numbers ``rows`` (copies)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n, buffers = self._snapshot()
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise ParameterInvalid(f"row numbers out of range [0, {n})")
+        out = {}
+        for name in fields:
+            self._field(name)
+            out[name] = buffers[name][rows]
+        return out
+
+    def visible_mask(self, read_ts: int, deletes: DeleteRecord | None) -> np.ndarray | None:
+        """Rows visible at ``read_ts``; None when all are visible (see module docstring)."""
+        with self._lock:
+            rows, buffers, max_ts = self._num_rows, self._buffers, self._max_ts
+        latest = read_ts >= max_ts and (deletes is None or read_ts >= deletes.max_ts)
+        key = ("latest" if latest else read_ts, id(deletes),
+               deletes.version if deletes is not None else -1, rows)
+        cached = self._mask_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ts = buffers[TIMESTAMP_COLUMN][:rows] if rows else np.empty(0, np.uint64)
+        mask: np.ndarray | None = None
+        if read_ts < max_ts:
+            mask = ts <= np.uint64(read_ts)
+        if deletes is not None and len(deletes) and rows:
+            deleted = deletes.deleted_mask(buffers[self._pk_name][:rows], ts, read_ts)
+            if deleted.any():
+                mask = ~deleted if mask is None else mask & ~deleted
+        if mask is not None and mask.all():
+            mask = None
+        self._mask_cache = (key, mask)
+        return mask
+
+    def search(self, field_name: str, queries: np.ndarray, k: int, metric: str,
+               search_params: Mapping[str, Any] | None = None,
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows of ``field_name`` for each query among rows where ``mask`` is True
+        (a mask shorter than ``num_rows`` limits the search to its rows)."""
+        f = self._field(field_name)
+        if not f.is_vector:
+            raise ParameterInvalid(f"field {field_name} is not a vector field")
+        rows, buffers = self._snapshot()
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if len(mask) > rows:
+                raise ParameterInvalid(f"mask has {len(mask)} rows, the segment {rows}")
+            rows = len(mask)  # rows appended after the mask was made are not searched
+        metric = str(metric).upper()
+        index = self._indexes.get(field_name)
+        if index is not None and index.num_rows == rows and index.metric_type == metric:
+            return index.search(queries, k, search_params or {}, mask)
+        base = buffers[field_name][:rows]
+        norms = self._sq_norms(field_name, base) if metric in ("L2", "COSINE") else None
+        return brute_force_search(base, queries, k, metric, mask=mask, xp=np, base_sq_norms=norms)
+
+    # ------------------------------------------------------------------ helpers
+    def _snapshot(self) -> tuple[int, dict[str, np.ndarray]]:
+        with self._lock:
+            return self._num_rows, self._buffers
+
+    def _field(self, name: str) -> FieldSchema | None:
+        if name not in self._fields:
+            raise FieldNotFound(f"field not found[field={name}]")
+        return self._fields[name]
+
+    def _sq_norms(self, field_name: str, base: np.ndarray) -> np.ndarray | None:
+        """Squared norms of the first ``len(base)`` rows, extended incrementally."""
+        if base.dtype != np.float32:
+            return None
+        with self._lock:
+            have = self._norms.get(field_name)
+        rows = len(base)
+        if have is not None and len(have) >= rows:
+            return have[:rows]
+        start = 0 if have is None else len(have)
+        tail = sq_norms(base[start:rows], np)
+        norms = tail if have is None else np.concatenate([have, tail])
+        with self._lock:
+            current = self._norms.get(field_name)
+            if current is None or len(current) < len(norms):
+                self._norms[field_name] = norms
+        return norms

@@ -1,0 +1,1 @@
+"""Internal role services and broker messages (package milvuspy.internal)."""

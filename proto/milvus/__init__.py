@@ -1,0 +1,1 @@
+"""Public Milvus API protos (milvus.proto.common/schema/milvus), identical to pymilvus 2.6.17."""

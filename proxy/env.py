@@ -1,0 +1,104 @@
+"""What every proxy task needs: config, the metadata cache, coordinator clients, the broker,
+batched id allocation and timestamps."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from common.config import Config
+from common.rpc import InternalClient
+from common.runtime import RoleContext
+from common.tso import compose_ts
+from proto.internal import querycoord_pb2, querynode_pb2_grpc, rootcoord_pb2
+from proto.internal.datacoord_pb2 import CollectionRequest
+from proxy.meta_cache import CachedCollection, MetaCache
+
+ID_BATCH = 10000
+
+
+class IdPool:
+    """Hands out ids from blocks allocated by rootcoord, so most inserts need no id RPC."""
+
+    def __init__(self, context: RoleContext) -> None:
+        self._context = context
+        self._lock = threading.Lock()
+        self._next = 0
+        self._end = 0
+
+    def take(self, count: int) -> int:
+        """The first of ``count`` consecutive unique ids."""
+        with self._lock:
+            if self._end - self._next < count:
+                want = max(count, ID_BATCH)
+                response = self._context.client("rootcoord").call("AllocID", rootcoord_pb2.AllocRequest(count=want))
+                self._next, self._end = response.begin, response.begin + response.count
+            first = self._next
+            self._next += count
+            return first
+
+
+class ShardRouter:
+    """Where each channel of a loaded collection is served: leaders from querycoord (cached
+    until a call fails) and one client per querynode address."""
+
+    def __init__(self, context: RoleContext) -> None:
+        self._context = context
+        self._lock = threading.Lock()
+        self._leaders: dict[int, list[querycoord_pb2.ShardLeader]] = {}
+        self._clients: dict[str, InternalClient] = {}
+
+    def leaders(self, collection: CachedCollection) -> list[querycoord_pb2.ShardLeader]:
+        """One leader per channel. Raises CollectionNotLoaded when the collection is not loaded."""
+        with self._lock:
+            cached = self._leaders.get(collection.collection_id)
+        if cached is not None:
+            return cached
+        response = self._context.client("querycoord").call(
+            "GetShardLeaders", CollectionRequest(collection_id=collection.collection_id)
+        )
+        leaders = list(response.leaders)
+        with self._lock:
+            self._leaders[collection.collection_id] = leaders
+        return leaders
+
+    def node(self, address: str) -> InternalClient:
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = InternalClient(address, querynode_pb2_grpc.QueryNodeStub)
+            return client
+
+    def forget(self, collection_id: int) -> None:
+        with self._lock:
+            self._leaders.pop(collection_id, None)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+class ProxyEnv:
+    """Shared state of the proxy's tasks."""
+
+    def __init__(self, context: RoleContext) -> None:
+        self.context = context
+        self.config: Config = context.config
+        self.cache = MetaCache(context.client("rootcoord"))
+        self.ids = IdPool(context)
+        self.router = ShardRouter(context)
+
+    def coord(self, role: str) -> Any:
+        return self.context.client(role)
+
+    def alloc_timestamp(self) -> int:
+        """A fresh TSO timestamp from rootcoord (strictly after every earlier one)."""
+        return self.coord("rootcoord").call("AllocTimestamp", rootcoord_pb2.AllocRequest(count=1)).timestamp
+
+    @staticmethod
+    def local_timestamp(lag_s: float = 0.0) -> int:
+        """A hybrid timestamp from this machine's clock, ``lag_s`` in the past (for reads that
+        need no TSO round trip: Bounded and Eventually consistency)."""
+        return compose_ts(int((time.time() - lag_s) * 1000), 0)

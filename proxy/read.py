@@ -1,0 +1,283 @@
+"""Proxy tasks that read: search and query. Each request is checked here (params, vectors,
+expression, output fields), sent to the leader of every shard, and the answers reduced."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from common.compute.distance import metric_is_ascending
+from common.errors import CollectionNotLoaded, NodeNotAvailable, ParameterInvalid, ServiceUnavailable
+from common.expr import compile_expr
+from common.fielddata import column_from_field_data, field_data_from_column
+from common.index.params import validate_search_params
+from common.schema import CollectionSchema
+from common.status import success
+from common.template_values import template_values_from_proto
+from common.types import DYNAMIC_FIELD_NAME, ConsistencyLevel, DataType
+from nodes.querynode.reduce import merge_search_results
+from proto.internal import datacoord_pb2, querynode_pb2
+from proto.milvus import common_pb2, milvus_pb2, schema_pb2
+from proxy.env import ProxyEnv
+from proxy.meta_cache import CachedCollection
+from proxy.params import COUNT_STAR, parse_query_params, parse_search_params, resolve_output_fields
+
+_PLACEHOLDER_TYPES = {DataType.FLOAT_VECTOR: common_pb2.PlaceholderType.Value("FloatVector"),
+                      DataType.BINARY_VECTOR: common_pb2.PlaceholderType.Value("BinaryVector")}
+MAX_NQ = 16384
+# How long a read waits for a shard leader to become serviceable (e.g. after a restart).
+SHARD_WAIT_S = 30.0
+
+
+class ReadTasks:
+    def __init__(self, env: ProxyEnv) -> None:
+        self._env = env
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="proxy-fanout")
+
+    # -- search ------------------------------------------------------------------------------
+    def search(self, request: milvus_pb2.SearchRequest) -> milvus_pb2.SearchResults:
+        collection = self._env.cache.get(request.collection_name)
+        schema = collection.schema
+        if request.WhichOneof("search_input") != "placeholder_group":
+            raise ParameterInvalid("search by primary keys is not supported yet: send query vectors")
+        max_topk = self._env.config.get("proxy", "max_topk")
+        params = parse_search_params(request.search_params, schema, max_topk)
+        field = schema.field(params.anns_field)
+        assert field is not None
+        nq = _check_placeholders(request.placeholder_group, field.dtype, field.dim, field.name)
+        index = self._index_of(collection, field.name)
+        index_type = index.index_type if index is not None else "FLAT"
+        metric = params.metric_type or (index.metric_type if index is not None else "")
+        if not metric:
+            metric = "HAMMING" if field.dtype == DataType.BINARY_VECTOR else "COSINE"
+        if index is not None and metric != index.metric_type:
+            raise ParameterInvalid(
+                f"metric type not match: invalid parameter[expected={index.metric_type}][actual={metric}]"
+            )
+        k = params.topk + params.offset
+        search_params = validate_search_params(index_type, params.params, k)
+        output = resolve_output_fields(request.output_fields, schema, include_pk=False)
+        scope = self._scope(collection, request.dsl, request.expr_template_values, request.partition_names,
+                            output.fetch, request)
+        shard_request = querynode_pb2.ShardSearchRequest(
+            scope=scope, anns_field=field.name, placeholder_group=request.placeholder_group, nq=nq, topk=k,
+            metric_type=metric, params_json=json.dumps(search_params),
+        )
+        answers = self._fan_out(collection, lambda client, channel: client.call(
+            "Search", _for_channel(shard_request, channel)))
+        merged = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(metric))
+        results = _apply_offset(merged, nq, params.offset, params.topk, schema)
+        if params.round_decimal >= 0:
+            rounded = np.round(np.asarray(results.scores, dtype=np.float64), params.round_decimal)
+            del results.scores[:]
+            results.scores.extend(rounded.tolist())
+        results.num_queries = nq
+        results.top_k = params.topk
+        del results.output_fields[:]
+        results.output_fields.extend(output.names)
+        results.primary_field_name = schema.primary_field.name
+        return milvus_pb2.SearchResults(status=success(), results=results, collection_name=collection.info.name,
+                                        session_ts=scope.read_ts)
+
+    # -- query -------------------------------------------------------------------------------
+    def query(self, request: milvus_pb2.QueryRequest) -> milvus_pb2.QueryResults:
+        collection = self._env.cache.get(request.collection_name)
+        schema = collection.schema
+        params = parse_query_params(request.query_params, self._env.config.get("proxy", "max_topk"))
+        requested = [name.strip() for name in request.output_fields if name.strip()]
+        count_only = any(name.lower() == COUNT_STAR for name in requested)
+        if count_only and len(requested) > 1:
+            raise ParameterInvalid("count(*) cannot be combined with other output fields")
+        if not request.expr.strip() and params.limit < 0 and not count_only:
+            raise ParameterInvalid("empty expression should be used with limit")
+        output = resolve_output_fields([] if count_only else requested, schema, include_pk=True)
+        scope = self._scope(collection, request.expr, request.expr_template_values, request.partition_names,
+                            [] if count_only else output.fetch, request)
+        limit = params.limit + params.offset if params.limit > 0 else -1
+        shard_request = querynode_pb2.ShardQueryRequest(scope=scope, limit=limit, count_only=count_only)
+        answers = self._fan_out(collection, lambda client, channel: client.call(
+            "Query", _for_channel(shard_request, channel)))
+        response = milvus_pb2.QueryResults(status=success(), collection_name=collection.info.name,
+                                           primary_field_name=schema.primary_field.name, session_ts=scope.read_ts)
+        if count_only:
+            total = sum(a.count for a in answers)
+            count = response.fields_data.add(type=int(DataType.INT64), field_name=COUNT_STAR)
+            count.scalars.long_data.data.append(total)
+            response.output_fields.append(COUNT_STAR)
+            return response
+        columns = _concat_rows(schema, output.fetch, [a.fields_data for a in answers])
+        order = np.argsort(columns[schema.primary_field.name], kind="stable")
+        end = len(order) if params.limit < 0 else params.offset + params.limit
+        rows = order[params.offset:end]
+        for name in output.fetch:
+            response.fields_data.append(field_data_from_column(schema.field(name), columns[name][rows]))
+        names = list(output.names)
+        if schema.primary_field.name not in names:
+            names.insert(0, schema.primary_field.name)
+        response.output_fields.extend(names)
+        return response
+
+    def matching_pks(self, collection: CachedCollection, expr: str, templates_pb: Any,
+                     partition_names: Sequence[str]) -> np.ndarray:
+        """Primary keys of the rows matching ``expr`` now (a Strong read), for delete by expression."""
+        pk = collection.schema.primary_field
+        request = milvus_pb2.QueryRequest(collection_name=collection.info.name, expr=expr,
+                                          output_fields=[pk.name], partition_names=partition_names,
+                                          consistency_level=ConsistencyLevel.STRONG)
+        for key, value in templates_pb.items():
+            request.expr_template_values[key].CopyFrom(value)
+        column = self.query(request).fields_data[0]
+        return column_from_field_data(pk, column, _row_count(column, 0, pk.dtype))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _index_of(self, collection: CachedCollection, field_name: str):  # type: ignore[no-untyped-def]
+        indexes = self._env.coord("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+            collection_id=collection.collection_id, field_name=field_name)).indexes
+        return indexes[0].index if indexes else None
+
+    def _scope(self, collection: CachedCollection, expr: str, templates_pb, partition_names: Sequence[str],
+               fetch: list[str], request: Any) -> querynode_pb2.ReadScope:  # type: ignore[no-untyped-def]
+        compile_expr(expr, collection.schema, template_values_from_proto(templates_pb))  # reject bad input early
+        partition_ids = [collection.partition_id(name) for name in partition_names]
+        level = collection.info.consistency_level if request.use_default_consistency else request.consistency_level
+        scope = querynode_pb2.ReadScope(collection_id=collection.collection_id, partition_ids=partition_ids,
+                                        expr=expr, output_fields=fetch)
+        for key, value in templates_pb.items():
+            scope.expr_template_values[key].CopyFrom(value)
+        if level in (ConsistencyLevel.STRONG, ConsistencyLevel.SESSION):
+            scope.read_ts = self._env.alloc_timestamp()
+            scope.wait_for_latest = True
+        elif level == ConsistencyLevel.BOUNDED:
+            scope.read_ts = self._env.local_timestamp()
+        else:
+            scope.read_ts = self._env.local_timestamp()
+        return scope
+
+    def _fan_out(self, collection: CachedCollection, call: Callable[[Any, str], Any]) -> list[Any]:
+        """``call(querynode_client, channel)`` for every shard leader. While a shard has no
+        serviceable leader (a node recovering after a restart) or a node cannot be reached, it
+        retries with fresh leaders for up to ``SHARD_WAIT_S`` before giving up."""
+        deadline = time.monotonic() + SHARD_WAIT_S
+        delay = 0.05
+        while True:
+            try:
+                leaders = self._env.router.leaders(collection)
+                if not leaders:
+                    raise CollectionNotLoaded(f"collection not loaded[collection={collection.info.name}]")
+                if len(leaders) == 1:
+                    leader = leaders[0]
+                    return [call(self._env.router.node(leader.address), leader.channel)]
+                futures = [self._pool.submit(call, self._env.router.node(l.address), l.channel) for l in leaders]
+                return [f.result() for f in futures]
+            except (NodeNotAvailable, ServiceUnavailable):
+                self._env.router.forget(collection.collection_id)
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+
+def _for_channel(request: Any, channel: str) -> Any:
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.scope.channel = channel
+    return copy
+
+
+def _check_placeholders(raw: bytes, dtype: DataType, dim: int, field_name: str) -> int:
+    """The number of query vectors in a PlaceholderGroup; raises ParameterInvalid on a wrong
+    vector type or dimension."""
+    try:
+        group = common_pb2.PlaceholderGroup.FromString(raw)
+    except Exception:  # noqa: BLE001 - undecodable input
+        raise ParameterInvalid("the search vectors (placeholder group) cannot be decoded") from None
+    if len(group.placeholders) != 1:
+        raise ParameterInvalid("exactly one group of search vectors is expected")
+    placeholder = group.placeholders[0]
+    if placeholder.type != _PLACEHOLDER_TYPES.get(dtype):
+        raise ParameterInvalid(
+            f"vector type must be the same: field {field_name} is {dtype.name}, "
+            f"the search vectors are {common_pb2.PlaceholderType.Name(placeholder.type)}"
+        )
+    width = dim * 4 if dtype == DataType.FLOAT_VECTOR else dim // 8
+    nq = len(placeholder.values)
+    if not 1 <= nq <= MAX_NQ:
+        raise ParameterInvalid(f"nq (number of search vectors) {nq} is out of range [1, {MAX_NQ}]")
+    for value in placeholder.values:
+        if len(value) != width:
+            got = len(value) // 4 if dtype == DataType.FLOAT_VECTOR else len(value) * 8
+            raise ParameterInvalid(f"the dimension of the search vectors ({got}) does not match field "
+                                   f"{field_name} (dim {dim})")
+    return nq
+
+
+def _concat_rows(schema: CollectionSchema, names: Sequence[str],
+                 answers: Sequence[Sequence[schema_pb2.FieldData]]) -> dict[str, np.ndarray]:
+    """Columns of several shards' answers, concatenated per field."""
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for fields_data in answers:
+        by_name = {(DYNAMIC_FIELD_NAME if fd.is_dynamic else fd.field_name): fd for fd in fields_data}
+        rows = None
+        for name in names:
+            field = schema.field(name)
+            fd = by_name[name]
+            column = column_from_field_data(field, fd, _row_count(fd, field.dim, field.dtype))
+            rows = len(column) if rows is None else rows
+            parts[name].append(column)
+    return {name: (np.concatenate(chunks) if chunks else _empty(schema, name)) for name, chunks in parts.items()}
+
+
+def _row_count(fd: schema_pb2.FieldData, dim: int, dtype: DataType) -> int:
+    if fd.WhichOneof("field") == "vectors":
+        if dtype == DataType.FLOAT_VECTOR:
+            return len(fd.vectors.float_vector.data) // max(dim, 1)
+        return len(fd.vectors.binary_vector) // max(dim // 8, 1)
+    kind = fd.scalars.WhichOneof("data")
+    return len(getattr(fd.scalars, kind).data) if kind else 0
+
+
+def _empty(schema: CollectionSchema, name: str) -> np.ndarray:
+    field = schema.field(name)
+    assert field is not None
+    return _blank(field)
+
+
+def _blank(field) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from common.types import NUMPY_DTYPES
+
+    if field.dtype == DataType.FLOAT_VECTOR:
+        return np.empty((0, field.dim), dtype=np.float32)
+    if field.dtype == DataType.BINARY_VECTOR:
+        return np.empty((0, field.dim // 8), dtype=np.uint8)
+    return np.empty(0, dtype=NUMPY_DTYPES.get(field.dtype, object))
+
+
+def _apply_offset(merged: schema_pb2.SearchResultData, nq: int, offset: int, limit: int,
+                  schema: CollectionSchema) -> schema_pb2.SearchResultData:
+    """Drop the first ``offset`` hits of every query and keep at most ``limit``."""
+    if offset == 0 and all(k <= limit for k in merged.topks):
+        return merged
+    keep: list[int] = []
+    topks: list[int] = []
+    start = 0
+    for k in merged.topks:
+        chosen = list(range(start + offset, start + min(k, offset + limit)))
+        keep.extend(chosen)
+        topks.append(len(chosen))
+        start += k
+    out = schema_pb2.SearchResultData(num_queries=nq, top_k=limit, topks=topks)
+    out.scores.extend([merged.scores[i] for i in keep])
+    if merged.ids.WhichOneof("id_field") == "str_id":
+        out.ids.str_id.data.extend([merged.ids.str_id.data[i] for i in keep])
+    else:
+        out.ids.int_id.data.extend([merged.ids.int_id.data[i] for i in keep])
+    rows = np.asarray(keep, dtype=np.int64)
+    for fd in merged.fields_data:
+        field = schema.field(DYNAMIC_FIELD_NAME if fd.is_dynamic else fd.field_name)
+        column = column_from_field_data(field, fd, _row_count(fd, field.dim, field.dtype))
+        out.fields_data.append(field_data_from_column(field, column[rows]))
+    return out

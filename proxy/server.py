@@ -1,0 +1,35 @@
+"""Builds the proxy's RoleServer: the MilvusService on the public port plus /healthz, /metrics."""
+from __future__ import annotations
+
+from common.runtime import RoleContext, RoleServer
+from proto.milvus import milvus_pb2_grpc
+from proxy.core import Proxy
+from proxy.http import HealthServer
+from proxy.service import MilvusService
+
+
+class ProxyServer(RoleServer):
+    """The proxy's RoleServer, which also runs the HTTP health/metrics endpoint."""
+
+    def __init__(self, context: RoleContext, host: str, port: int, http_port: int) -> None:
+        proxy = Proxy(context)
+        super().__init__(proxy, milvus_pb2_grpc.add_MilvusServiceServicer_to_server, MilvusService(proxy),
+                         context, host=host, port=port)
+        self._http = HealthServer(host, http_port, lambda: self.healthy)
+        self.http_port = self._http.port
+
+    def _start(self) -> None:
+        super()._start()
+        self._http.start()
+
+    def _stop(self) -> None:
+        self._http.stop()
+        super()._stop()
+
+
+def create_server(context: RoleContext, host: str = "0.0.0.0", port: int | None = None,
+                  http_port: int | None = None) -> ProxyServer:
+    """The proxy on ``port`` (default ``proxy.port``) with HTTP on ``http_port`` (``proxy.http_port``)."""
+    config = context.config
+    return ProxyServer(context, host, config.get("proxy", "port") if port is None else port,
+                       config.get("proxy", "http_port") if http_port is None else http_port)

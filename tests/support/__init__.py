@@ -1,0 +1,1 @@
+"""Test-only helpers: servers the tests start as child processes."""

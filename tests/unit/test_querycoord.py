@@ -1,0 +1,193 @@
+"""QueryCoord logic and service over a MemoryKV, fake querynode sessions and a tiny fake
+datacoord serving GetRecoveryInfo."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from common.component import Component
+from common.config import load_config
+from common.errors import CollectionNotLoaded, ServiceUnavailable
+from common.kv.memory import MemoryKV
+from common.rpc import make_channel
+from common.runtime import RoleContext, RoleServer
+from common.session import Session
+from coordinators.querycoord.core import QueryCoord, load_key
+from coordinators.querycoord.server import create_server
+from proto.internal import datacoord_pb2, datacoord_pb2_grpc, meta_pb2, querycoord_pb2, querycoord_pb2_grpc
+from proto.milvus import common_pb2
+
+CID = 5
+
+
+class _FakeDataCoordLogic(Component):
+    role = "datacoord"
+
+
+class FakeDataCoord(datacoord_pb2_grpc.DataCoordServicer):
+    def __init__(self) -> None:
+        self.infos: dict[int, datacoord_pb2.RecoveryInfo] = {}
+        self.lock = threading.Lock()
+
+    def GetRecoveryInfo(self, request, context):
+        with self.lock:
+            return self.infos.get(request.collection_id, datacoord_pb2.RecoveryInfo())
+
+
+@pytest.fixture
+def env():
+    kv = MemoryKV("qc")
+    config = load_config(environ={}).with_overrides({"common": {"heartbeat_interval_s": 0.05}})
+    datacoord = FakeDataCoord()
+    dc = RoleServer(_FakeDataCoordLogic(), datacoord_pb2_grpc.add_DataCoordServicer_to_server, datacoord,
+                    RoleContext(config, kv, 2))
+    dc.start()
+    sessions = {n: Session(kv, "querynode", n, f"127.0.0.1:{9000 + n}", ttl_s=5) for n in (11, 12)}
+    for s in sessions.values():
+        s.register()
+    started: list = []
+
+    def make_coord() -> QueryCoord:
+        coord = QueryCoord(RoleContext(config, kv, 3))
+        coord.start()
+        started.append(coord)
+        return coord
+
+    yield kv, config, datacoord, sessions, make_coord
+    for coord in started:
+        coord.stop()
+    for s in sessions.values():
+        s.stop()
+    dc.stop()
+    kv.close()
+
+
+def collection(channels: int = 4) -> meta_pb2.CollectionInfo:
+    return meta_pb2.CollectionInfo(collection_id=CID, name="c", shards_num=channels,
+                                   channels=[f"by-dev-dml-{CID}-{i}" for i in range(channels)])
+
+
+def recovery() -> datacoord_pb2.RecoveryInfo:
+    info = datacoord_pb2.RecoveryInfo()
+    for seg_id, ch in ((100, 0), (101, 0), (102, 1)):
+        s = info.segments.add()
+        s.segment.CopyFrom(meta_pb2.SegmentInfo(segment_id=seg_id, collection_id=CID, channel=f"by-dev-dml-{CID}-{ch}",
+                                                num_rows=10, state=meta_pb2.FLUSHED, insert_log=f"x/{seg_id}"))
+        s.indexes.add(segment_id=seg_id, index_id=1, build_id=seg_id + 1000, state=common_pb2.Finished,
+                      index_path=f"idx/{seg_id}")
+    dropped = info.segments.add()
+    dropped.segment.CopyFrom(meta_pb2.SegmentInfo(segment_id=103, channel=f"by-dev-dml-{CID}-0",
+                                                  state=meta_pb2.DROPPED))
+    info.delta_logs.add(collection_id=CID, channel=f"by-dev-dml-{CID}-1", path="d/1")
+    info.checkpoints.add(channel=f"by-dev-dml-{CID}-0", offset=42)
+    info.indexes.add(collection_id=CID, index_id=1, field_name="vec", metric_type="L2")
+    return info
+
+
+def heartbeat(coord, node, channels=(), sealed=()):  # type: ignore[no-untyped-def]
+    req = querycoord_pb2.QueryNodeHeartbeatRequest(node_id=node, address=f"127.0.0.1:{9000 + node}",
+                                                   sealed_segment_ids=list(sealed))
+    for ch in channels:
+        req.channels.add(channel=ch, collection_id=CID, serviceable=True)
+    return {t.channel: t for t in coord.heartbeat(req)}
+
+
+def test_load_assigns_channels_round_robin_and_persists(env):
+    kv, _, _, _, make_coord = env
+    coord = make_coord()
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))
+    placed = coord.assignments(CID)
+    assert sorted(placed.values()) == [11, 11, 12, 12]
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))  # idempotent
+    assert coord.assignments(CID) == placed
+    assert kv.get(load_key(CID)) is not None
+    coord.stop()
+    again = make_coord()
+    assert again.loaded_collections() == [CID] and again.assignments(CID) == placed
+
+
+def test_targets_progress_and_shard_leaders(env):
+    _, _, datacoord, _, make_coord = env
+    datacoord.infos[CID] = recovery()
+    coord = make_coord()
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
+    assert coord.get_load_progress(CID) == (True, 0)
+    coord.refresh()
+    placed = coord.assignments(CID)
+    ch0, ch1 = f"by-dev-dml-{CID}-0", f"by-dev-dml-{CID}-1"
+    t0 = heartbeat(coord, placed[ch0])[ch0]
+    assert t0.checkpoint.offset == 42 and t0.collection.collection_id == CID
+    assert [s.segment.segment_id for s in t0.sealed_segments] == [100, 101]  # not the dropped one
+    assert [i.build_id for s in t0.sealed_segments for i in s.indexes] == [1100, 1101]
+    assert not t0.delta_logs and [i.field_name for i in t0.indexes] == ["vec"]
+    t1 = heartbeat(coord, placed[ch1])[ch1]
+    assert [s.segment.segment_id for s in t1.sealed_segments] == [102]
+    assert [d.path for d in t1.delta_logs] == ["d/1"] and t1.checkpoint.offset == 0
+
+    with pytest.raises(ServiceUnavailable):
+        coord.get_shard_leaders(CID)
+    heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100])
+    loaded, progress = coord.get_load_progress(CID)
+    assert loaded and 0 < progress < 100
+    heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101])
+    heartbeat(coord, placed[ch1], channels=[ch1], sealed=[102])
+    assert coord.get_load_progress(CID) == (True, 100)
+    leaders = {l.channel: (l.node_id, l.address) for l in coord.get_shard_leaders(CID)}
+    assert leaders == {ch: (n, f"127.0.0.1:{9000 + n}") for ch, n in placed.items()}
+    heartbeat(coord, placed[ch1])  # the node lost its shard: progress stays 100 once reached
+    assert coord.get_load_progress(CID) == (True, 100)
+
+
+def test_dead_node_channels_move_to_live_nodes(env):
+    kv, _, _, sessions, make_coord = env
+    coord = make_coord()
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))
+    sessions[11].stop()
+    coord.refresh()
+    assert set(coord.assignments(CID).values()) == {12}
+    stored = querycoord_pb2.CollectionLoadInfo.FromString(kv.get(load_key(CID)))
+    assert {a.node_id for a in stored.assignments} == {12}
+
+
+def test_release_and_not_loaded_errors_over_grpc(env):
+    kv, config, datacoord, _, _ = env
+    datacoord.infos[CID] = recovery()
+    server = create_server(RoleContext(config, kv, 4))
+    server.start()
+    try:
+        stub = querycoord_pb2_grpc.QueryCoordStub(make_channel(server.address))
+        status = stub.LoadCollection(datacoord_pb2.CollectionRequest(collection=collection(1)))
+        assert status.code == 0
+        progress = stub.GetLoadProgress(datacoord_pb2.CollectionRequest(collection_id=CID))
+        assert progress.loaded and progress.progress < 100
+        assert stub.ReleaseCollection(datacoord_pb2.CollectionRequest(collection_id=CID)).code == 0
+        assert stub.ReleaseCollection(datacoord_pb2.CollectionRequest(collection_id=CID)).code == 0
+        progress = stub.GetLoadProgress(datacoord_pb2.CollectionRequest(collection_id=CID))
+        assert not progress.loaded and progress.progress == 0
+        leaders = stub.GetShardLeaders(datacoord_pb2.CollectionRequest(collection_id=CID))
+        assert leaders.status.code == CollectionNotLoaded.code == 101
+        assert "collection not loaded" in leaders.status.reason
+        assert kv.get(load_key(CID)) is None
+        hb = stub.QueryNodeHeartbeat(querycoord_pb2.QueryNodeHeartbeatRequest(node_id=11))
+        assert hb.status.code == 0 and not hb.targets
+    finally:
+        server.stop()
+
+
+def test_load_without_live_nodes_places_channels_when_one_appears(env):
+    kv, _, _, sessions, make_coord = env
+    for s in sessions.values():
+        s.stop()
+    coord = make_coord()
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
+    assert set(coord.assignments(CID).values()) == {0}
+    assert coord.get_load_progress(CID)[1] < 100
+    late = Session(kv, "querynode", 13, "127.0.0.1:9013", ttl_s=5)
+    late.register()
+    try:
+        coord.refresh()
+        assert set(coord.assignments(CID).values()) == {13}
+        assert set(heartbeat(coord, 13)) == {f"by-dev-dml-{CID}-0", f"by-dev-dml-{CID}-1"}
+    finally:
+        late.stop()
