@@ -6,10 +6,10 @@ from pathlib import Path
 
 from common.component import Component
 from common.mq.server import BrokerServer
+from common.rpc import guard_servicer
 from common.runtime import RoleContext, RoleServer
 from proto.internal import broker_pb2, broker_pb2_grpc
 from proto.internal.meta_pb2 import ComponentStateResponse
-from common.rpc import guard_servicer
 
 
 class Broker(Component):
@@ -38,8 +38,16 @@ class BrokerService(broker_pb2_grpc.BrokerServicer):
 
 
 class BrokerRoleServer(RoleServer):
+    """Publishes the broker's ZeroMQ endpoint (not its gRPC address) in the session; a
+    wildcard bind (``tcp://0.0.0.0:5555``) is published with the advertised host."""
+
     def session_address(self) -> str:
-        return self.logic.endpoint  # type: ignore[attr-defined, no-any-return]
+        endpoint: str = self.logic.endpoint  # type: ignore[attr-defined]
+        scheme, _, rest = endpoint.partition("://")
+        host, _, port = rest.rpartition(":")
+        if host in ("0.0.0.0", "*", "[::]"):
+            return f"{scheme}://{self._advertise_host}:{port}"
+        return endpoint
 
 
 def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) -> RoleServer:

@@ -28,4 +28,6 @@ def build_role(role: str, context: RoleContext) -> RoleServer:
     module = importlib.import_module(ROLE_MODULES[role])
     if role == "proxy":
         return module.create_server(context)  # type: ignore[no-any-return]
-    return module.create_server(context, port=context.config.get(role, "port") if role != "broker" else 0)  # type: ignore[no-any-return]
+    host = context.config.get("common", "bind_host")
+    port = context.config.get(role, "port") if role != "broker" else 0
+    return module.create_server(context, host=host, port=port)  # type: ignore[no-any-return]

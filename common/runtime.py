@@ -4,6 +4,7 @@ logic behind its gRPC service under an etcd session.
 """
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -149,6 +150,17 @@ def allocate_node_id(kv: MetaKV) -> int:
     return start
 
 
+def _advertised(config: Config, bind_host: str) -> str:
+    """The host others should dial: ``common.advertise_host``, else the bind host, else (for a
+    wildcard bind) this machine's host name."""
+    configured = config.get("common", "advertise_host")
+    if configured:
+        return configured  # type: ignore[no-any-return]
+    if bind_host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return bind_host
+
+
 class RoleServer(Component):
     """Runs one role: starts its logic, serves its gRPC service on ``host:port`` (0 = free port),
     then registers its session in etcd so others can find it; stops in the reverse order."""
@@ -164,7 +176,7 @@ class RoleServer(Component):
         self._servicer = servicer
         self._host = host
         self._port = port
-        self._advertise_host = advertise_host or host
+        self._advertise_host = advertise_host or _advertised(context.config, host)
         self._server: grpc.Server | None = None
         self._session: Session | None = None
         self.address = ""

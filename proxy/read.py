@@ -13,13 +13,13 @@ import numpy as np
 from common.compute.distance import metric_is_ascending
 from common.errors import CollectionNotLoaded, NodeNotAvailable, ParameterInvalid, ServiceUnavailable
 from common.expr import compile_expr
-from common.fielddata import column_from_field_data, field_data_from_column
+from common.fielddata import field_data_from_column
 from common.index.params import validate_search_params
-from common.schema import CollectionSchema
+from common.schema import FieldSchema
 from common.status import success
 from common.template_values import template_values_from_proto
-from common.types import DYNAMIC_FIELD_NAME, ConsistencyLevel, DataType
-from nodes.querynode.reduce import merge_search_results
+from common.types import NUMPY_DTYPES, ConsistencyLevel, DataType
+from nodes.querynode.reduce import merge_query_results, merge_search_results
 from proto.internal import datacoord_pb2, querynode_pb2
 from proto.milvus import common_pb2, milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
@@ -69,8 +69,8 @@ class ReadTasks:
         )
         answers = self._fan_out(collection, lambda client, channel: client.call(
             "Search", _for_channel(shard_request, channel)))
-        merged = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(metric))
-        results = _apply_offset(merged, nq, params.offset, params.topk, schema)
+        results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(metric),
+                                       offset=params.offset)
         if params.round_decimal >= 0:
             rounded = np.round(np.asarray(results.scores, dtype=np.float64), params.round_decimal)
             del results.scores[:]
@@ -109,12 +109,13 @@ class ReadTasks:
             count.scalars.long_data.data.append(total)
             response.output_fields.append(COUNT_STAR)
             return response
-        columns = _concat_rows(schema, output.fetch, [a.fields_data for a in answers])
-        order = np.argsort(columns[schema.primary_field.name], kind="stable")
-        end = len(order) if params.limit < 0 else params.offset + params.limit
-        rows = order[params.offset:end]
-        for name in output.fetch:
-            response.fields_data.append(field_data_from_column(schema.field(name), columns[name][rows]))
+        merged = merge_query_results([a.fields_data for a in answers], schema.primary_field.name,
+                                     params.limit, offset=params.offset)
+        if merged:
+            response.fields_data.extend(merged)
+        else:  # pymilvus needs one FieldData per output field, data set even when empty
+            response.fields_data.extend(field_data_from_column(schema.field(name), _blank(schema.field(name)))
+                                        for name in output.fetch)
         names = list(output.names)
         if schema.primary_field.name not in names:
             names.insert(0, schema.primary_field.name)
@@ -130,8 +131,7 @@ class ReadTasks:
                                           consistency_level=ConsistencyLevel.STRONG)
         for key, value in templates_pb.items():
             request.expr_template_values[key].CopyFrom(value)
-        column = self.query(request).fields_data[0]
-        return column_from_field_data(pk, column, _row_count(column, 0, pk.dtype))
+        return ids_column_of(self.query(request).fields_data[0], pk.dtype)
 
     # -- helpers -----------------------------------------------------------------------------
     def _index_of(self, collection: CachedCollection, field_name: str):  # type: ignore[no-untyped-def]
@@ -215,40 +215,8 @@ def _check_placeholders(raw: bytes, dtype: DataType, dim: int, field_name: str) 
     return nq
 
 
-def _concat_rows(schema: CollectionSchema, names: Sequence[str],
-                 answers: Sequence[Sequence[schema_pb2.FieldData]]) -> dict[str, np.ndarray]:
-    """Columns of several shards' answers, concatenated per field."""
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for fields_data in answers:
-        by_name = {(DYNAMIC_FIELD_NAME if fd.is_dynamic else fd.field_name): fd for fd in fields_data}
-        rows = None
-        for name in names:
-            field = schema.field(name)
-            fd = by_name[name]
-            column = column_from_field_data(field, fd, _row_count(fd, field.dim, field.dtype))
-            rows = len(column) if rows is None else rows
-            parts[name].append(column)
-    return {name: (np.concatenate(chunks) if chunks else _empty(schema, name)) for name, chunks in parts.items()}
-
-
-def _row_count(fd: schema_pb2.FieldData, dim: int, dtype: DataType) -> int:
-    if fd.WhichOneof("field") == "vectors":
-        if dtype == DataType.FLOAT_VECTOR:
-            return len(fd.vectors.float_vector.data) // max(dim, 1)
-        return len(fd.vectors.binary_vector) // max(dim // 8, 1)
-    kind = fd.scalars.WhichOneof("data")
-    return len(getattr(fd.scalars, kind).data) if kind else 0
-
-
-def _empty(schema: CollectionSchema, name: str) -> np.ndarray:
-    field = schema.field(name)
-    assert field is not None
-    return _blank(field)
-
-
-def _blank(field) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from common.types import NUMPY_DTYPES
-
+def _blank(field: FieldSchema) -> np.ndarray:
+    """A zero-row column of ``field``."""
     if field.dtype == DataType.FLOAT_VECTOR:
         return np.empty((0, field.dim), dtype=np.float32)
     if field.dtype == DataType.BINARY_VECTOR:
@@ -256,28 +224,10 @@ def _blank(field) -> np.ndarray:  # type: ignore[no-untyped-def]
     return np.empty(0, dtype=NUMPY_DTYPES.get(field.dtype, object))
 
 
-def _apply_offset(merged: schema_pb2.SearchResultData, nq: int, offset: int, limit: int,
-                  schema: CollectionSchema) -> schema_pb2.SearchResultData:
-    """Drop the first ``offset`` hits of every query and keep at most ``limit``."""
-    if offset == 0 and all(k <= limit for k in merged.topks):
-        return merged
-    keep: list[int] = []
-    topks: list[int] = []
-    start = 0
-    for k in merged.topks:
-        chosen = list(range(start + offset, start + min(k, offset + limit)))
-        keep.extend(chosen)
-        topks.append(len(chosen))
-        start += k
-    out = schema_pb2.SearchResultData(num_queries=nq, top_k=limit, topks=topks)
-    out.scores.extend([merged.scores[i] for i in keep])
-    if merged.ids.WhichOneof("id_field") == "str_id":
-        out.ids.str_id.data.extend([merged.ids.str_id.data[i] for i in keep])
-    else:
-        out.ids.int_id.data.extend([merged.ids.int_id.data[i] for i in keep])
-    rows = np.asarray(keep, dtype=np.int64)
-    for fd in merged.fields_data:
-        field = schema.field(DYNAMIC_FIELD_NAME if fd.is_dynamic else fd.field_name)
-        column = column_from_field_data(field, fd, _row_count(fd, field.dim, field.dtype))
-        out.fields_data.append(field_data_from_column(field, column[rows]))
-    return out
+def ids_column_of(data: schema_pb2.FieldData, dtype: DataType) -> np.ndarray:
+    """The primary keys held by a pk FieldData: int64 array or object array of str."""
+    if dtype == DataType.INT64:
+        return np.asarray(data.scalars.long_data.data, dtype=np.int64)
+    column = np.empty(len(data.scalars.string_data.data), dtype=object)
+    column[:] = list(data.scalars.string_data.data)
+    return column

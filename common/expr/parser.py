@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import (
-    UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError,
+    UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError,
 )
 
 from common.errors import ExpressionError

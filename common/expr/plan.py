@@ -21,8 +21,8 @@ from common.schema import FieldSchema
 from common.types import NUMPY_DTYPES, DataType
 
 from .values import (
-    INT64_MAX, INT64_MIN, MISSING, Kind, is_number, isin_int, json_arith, json_compare,
-    json_key, json_truthy, like_matcher, like_scalar, loads, scalar_arith, walk,
+    MISSING, Kind, is_number, isin_int, json_arith, json_compare, json_key, json_truthy,
+    like_matcher, like_scalar, loads, walk,
 )
 
 Result = tuple[Any, "np.ndarray | None"]

@@ -38,6 +38,9 @@ def test_hello_milvus(orm) -> None:  # type: ignore[no-untyped-def]
         utility.drop_collection(name)
     collection = Collection(name, schema, consistency_level="Strong")
     assert utility.has_collection(name)
+    assert name in utility.list_collections()
+    # re-opening with the same schema passes pymilvus's client-side schema comparison
+    assert Collection(name, schema, consistency_level="Strong").schema == schema
 
     pks = np.arange(ROWS, dtype=np.int64)
     randoms = rng.random(ROWS)

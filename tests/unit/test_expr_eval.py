@@ -342,3 +342,44 @@ def test_bad_expression_raises_before_evaluation() -> None:
     with pytest.raises(ExpressionError) as err:
         compile_expr("age > 1 and name > 3", SCHEMA)
     assert err.value.code == 1100
+
+
+def test_json_rows_holding_equal_length_lists() -> None:
+    schema = CollectionSchema("j", (FieldSchema(1, "id", D.INT64, is_primary=True),
+                                    FieldSchema(2, "m", D.JSON)))
+    cols = {"m": _objects([b"[1, 2]", b"[3, 4]", b"[5, 6]"])}
+    assert compile_expr("json_contains(m, 3)", schema).evaluate(cols, 3).tolist() == [
+        False, True, False]
+    assert compile_expr("m == [5, 6]", schema).evaluate(cols, 3).tolist() == [False, False, True]
+    assert compile_expr("m[1] > 3", schema).evaluate(cols, 3).tolist() == [False, True, True]
+
+
+def test_nullable_array_of_numpy_cells_without_valid_column() -> None:
+    schema = CollectionSchema("a", (
+        FieldSchema(1, "id", D.INT64, is_primary=True),
+        FieldSchema(2, "a", D.ARRAY, element_type=D.FLOAT, max_capacity=4, nullable=True)))
+    cols = {"a": _objects([np.array([0.1, 2.0], dtype=np.float32), None,
+                           np.array([], dtype=np.float32)])}
+    assert compile_expr("a is null", schema).evaluate(cols, 3).tolist() == [False, True, False]
+    assert compile_expr("a[0] == 0.1", schema).evaluate(cols, 3).tolist() == [True, False, False]
+    assert compile_expr("array_contains(a, 2)", schema).evaluate(cols, 3).tolist() == [
+        True, False, False]
+    assert compile_expr("a == [0.1, 2.0]", schema).evaluate(cols, 3).tolist() == [
+        True, False, False]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8])
+def test_integer_membership_paths_match_numpy(dtype: type) -> None:
+    from common.expr.values import isin_int
+
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max, 5000, dtype=dtype, endpoint=True)
+    x[:3] = [info.min, info.max, 0]
+    cases = [
+        [], [int(x[5])], [1, 2, 3], list(map(int, x[:50])),  # few / sparse values
+        list(range(-100, 100)),  # dense range: direct table
+        list(map(int, x[100:1100])) + [int(info.min), int(info.max)],  # wide: hashed
+    ]
+    for vals in cases:
+        assert isin_int(x, vals).tolist() == np.isin(x, np.asarray(vals, dtype=dtype)).tolist()

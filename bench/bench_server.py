@@ -1,0 +1,383 @@
+"""End-to-end benchmark of the server, driven by pymilvus, with faiss on the same data as the yardstick.
+
+A benchmark, not a test: it prints one JSON document (and writes it to bench/results/<timestamp>.json).
+Every server figure is also reported as a ratio to (and a difference from) what faiss-cpu, called
+directly in this process on the same data with the same parameters, achieved in the same run.
+
+    .venv/bin/python bench/bench_server.py --rows 20000 --queries 50 --index HNSW
+    .venv/bin/python bench/bench_server.py --uri http://127.0.0.1:19530   # an already-running server
+
+This process never imports server modules (their generated protos clash with pymilvus's): only
+pymilvus and tests.support.standalone, which starts ``milvus-py run standalone`` as a child process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+# As the server does (common/index/faiss_index.py): idle OpenMP workers sleep instead of spinning,
+# so faiss here is configured like the server's and does not steal cores from it between calls.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TOP_K = 10
+N_CLUSTERS = 100
+WARMUP_QUERIES = 5
+VISIBILITY_REPEATS = 20
+
+INDEX_PARAMS: dict[str, dict[str, Any]] = {
+    "HNSW": {"build": {"M": 16, "efConstruction": 200}, "search": {"ef": 64}},
+    "IVF_FLAT": {"build": {"nlist": 1024}, "search": {"nprobe": 16}},
+    "FLAT": {"build": {}, "search": {}},
+}
+
+TARGETS = {
+    "recall_at_10_min (HNSW)": 0.95,
+    "search_p50_ms_max_over_faiss_ms": 3.0,
+    "insert_rows_per_s_min": 20000,
+    "flush_s_max (100k rows)": 2.0,
+}
+
+
+# ----------------------------------------------------------------------------------------- data
+def make_data(rows: int, dim: int, n_queries: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows from a mixture of N_CLUSTERS Gaussian clusters; queries are fresh draws from the same
+    mixture (near the data, never identical to a row)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0.0, 1.0, (N_CLUSTERS, dim)).astype(np.float32)
+    spread = rng.uniform(0.25, 0.5, N_CLUSTERS).astype(np.float32)
+
+    def draw(n: int, generator: np.random.Generator) -> np.ndarray:
+        labels = generator.integers(0, N_CLUSTERS, n)
+        noise = generator.standard_normal((n, dim), dtype=np.float32)
+        return centers[labels] + noise * spread[labels, None]
+
+    data = draw(rows, rng)
+    queries = draw(n_queries, np.random.default_rng(seed + 1))
+    return np.ascontiguousarray(data, dtype=np.float32), np.ascontiguousarray(queries, dtype=np.float32)
+
+
+def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    index = faiss.IndexFlatL2(data.shape[1])
+    index.add(data)
+    _, ids = index.search(queries, k)
+    return ids
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    hits = sum(len(set(f[:TOP_K]) & set(t[:TOP_K].tolist())) for f, t in zip(found, truth))
+    return hits / (len(found) * TOP_K)
+
+
+def pct(values_s: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values_s) * 1000.0, q))
+
+
+# ----------------------------------------------------------------------------------------- server
+def bench_server(client: Any, args: argparse.Namespace, data: np.ndarray, queries: np.ndarray,
+                 truth: np.ndarray, collection: str) -> dict[str, Any]:
+    from pymilvus import DataType, MilvusClient  # noqa: F401 - client is a MilvusClient
+
+    out: dict[str, Any] = {}
+    params = INDEX_PARAMS[args.index]
+    if client.has_collection(collection):
+        client.drop_collection(collection)
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=args.dim)
+    t = time.perf_counter()
+    client.create_collection(collection, schema=schema)
+    out["create_collection_s"] = time.perf_counter() - t
+
+    # Insert: the clock covers what a user pays per batch (pymilvus building the request + the RPC);
+    # building the Python row dicts from the NumPy array is excluded and reported separately.
+    insert_s = prep_s = 0.0
+    for start in range(0, args.rows, args.batch):
+        t = time.perf_counter()
+        chunk = data[start:start + args.batch]
+        rows = [{"id": start + i, "vector": v} for i, v in enumerate(chunk.tolist())]
+        prep_s += time.perf_counter() - t
+        t = time.perf_counter()
+        result = client.insert(collection, rows)
+        insert_s += time.perf_counter() - t
+        assert result["insert_count"] == len(rows), result
+    out["insert_s"] = insert_s
+    out["insert_rows_per_s"] = args.rows / insert_s
+    out["insert_row_building_s (excluded)"] = prep_s
+
+    t = time.perf_counter()
+    client.flush(collection)  # waits for the flush state (pymilvus polls it every 0.5 s)
+    out["flush_s"] = time.perf_counter() - t
+
+    index_params = client.prepare_index_params()
+    index_params.add_index(field_name="vector", index_type=args.index, metric_type="L2", params=params["build"])
+    t = time.perf_counter()
+    client.create_index(collection, index_params)  # sync: waits until built (pymilvus polls every 0.5 s)
+    out["index_build_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    client.load_collection(collection)  # waits until loaded (pymilvus polls every 0.2 s)
+    out["load_s"] = time.perf_counter() - t
+
+    search_params = {"metric_type": "L2", "params": params["search"]}
+
+    def search(batch: np.ndarray) -> list[list[int]]:
+        hits = client.search(collection, data=batch.tolist(), limit=TOP_K, search_params=search_params,
+                             consistency_level="Bounded")
+        return [[int(h["id"]) for h in per_query] for per_query in hits]
+
+    for i in range(WARMUP_QUERIES):
+        search(queries[i:i + 1])
+
+    single = queries[:args.queries]
+    latencies, found = [], []
+    t_all = time.perf_counter()
+    for i in range(len(single)):
+        t = time.perf_counter()
+        found.extend(search(single[i:i + 1]))
+        latencies.append(time.perf_counter() - t)
+    out["search_serial_qps"] = len(single) / (time.perf_counter() - t_all)
+    out["search_p50_ms"] = pct(latencies, 50)
+    out["search_p99_ms"] = pct(latencies, 99)
+    out["recall_at_10_single"] = recall(found, truth[:args.queries])
+
+    batched = queries[args.queries:]
+    found_batched = []
+    t = time.perf_counter()
+    for start in range(0, len(batched), args.nq_batch):
+        found_batched.extend(search(batched[start:start + args.nq_batch]))
+    out[f"search_qps_nq{args.nq_batch}"] = len(batched) / (time.perf_counter() - t)
+    out["recall_at_10_batched"] = recall(found_batched, truth[args.queries:])
+    out["recall_at_10"] = recall(found + found_batched, truth)
+    return out
+
+
+def bench_visibility(client: Any, collection: str, first_id: int, dim: int, seed: int) -> dict[str, Any]:
+    """Insert one row, then poll a Strong count(*) until it includes it; repeated."""
+    rng = np.random.default_rng(seed + 2)
+
+    def count() -> int:
+        return int(client.query(collection, filter="", output_fields=["count(*)"],
+                                consistency_level="Strong")[0]["count(*)"])
+
+    t = time.perf_counter()
+    expected = count()
+    strong_count_idle_s = time.perf_counter() - t
+    insert_ms, visible_ms, total_ms, polls = [], [], [], []
+    for i in range(VISIBILITY_REPEATS):
+        row = {"id": first_id + i, "vector": rng.normal(0, 1, dim).astype(np.float32).tolist()}
+        t0 = time.perf_counter()
+        client.insert(collection, [row])
+        t1 = time.perf_counter()
+        expected += 1
+        n = 0
+        while True:
+            n += 1
+            if count() >= expected:
+                break
+            if time.perf_counter() - t1 > 30:
+                raise TimeoutError(f"row {row['id']} not visible to a Strong count(*) after 30 s")
+        t2 = time.perf_counter()
+        insert_ms.append(t1 - t0)
+        visible_ms.append(t2 - t1)
+        total_ms.append(t2 - t0)
+        polls.append(n)
+    return {
+        "visibility_repeats": VISIBILITY_REPEATS,
+        "strong_count_idle_ms": strong_count_idle_s * 1000,
+        "visibility_insert_p50_ms": pct(insert_ms, 50),
+        "visibility_after_ack_p50_ms": pct(visible_ms, 50),
+        "visibility_after_ack_p99_ms": pct(visible_ms, 99),
+        "visibility_insert_to_visible_p50_ms": pct(total_ms, 50),
+        "visibility_insert_to_visible_p99_ms": pct(total_ms, 99),
+        "visibility_max_polls": max(polls),
+        "visibility_note": "after_ack: from the insert's answer until a Strong count(*) includes the row "
+                           "(1 poll = the first Strong read saw it); insert_to_visible adds the insert itself",
+    }
+
+
+# ----------------------------------------------------------------------------------------- faiss
+def bench_faiss(args: argparse.Namespace, data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    build, search = INDEX_PARAMS[args.index]["build"], INDEX_PARAMS[args.index]["search"]
+    t = time.perf_counter()
+    if args.index == "HNSW":
+        index = faiss.IndexHNSWFlat(args.dim, build["M"])
+        index.hnsw.efConstruction = build["efConstruction"]
+        index.add(data)
+        index.hnsw.efSearch = search["ef"]
+    elif args.index == "IVF_FLAT":
+        quantizer = faiss.IndexFlatL2(args.dim)
+        index = faiss.IndexIVFFlat(quantizer, args.dim, build["nlist"])
+        index.train(data)
+        index.add(data)
+        index.nprobe = search["nprobe"]
+    else:
+        index = faiss.IndexFlatL2(args.dim)
+        index.add(data)
+    out["faiss_index_build_s"] = time.perf_counter() - t
+
+    for i in range(WARMUP_QUERIES):
+        index.search(queries[i:i + 1], TOP_K)
+    single = queries[:args.queries]
+    latencies, found = [], []
+    t_all = time.perf_counter()
+    for i in range(len(single)):
+        t = time.perf_counter()
+        _, ids = index.search(single[i:i + 1], TOP_K)
+        latencies.append(time.perf_counter() - t)
+        found.append(ids[0].tolist())
+    out["faiss_search_serial_qps"] = len(single) / (time.perf_counter() - t_all)
+    out["faiss_search_p50_ms"] = pct(latencies, 50)
+    out["faiss_search_p99_ms"] = pct(latencies, 99)
+
+    batched = queries[args.queries:]
+    t = time.perf_counter()
+    for start in range(0, len(batched), args.nq_batch):
+        _, ids = index.search(batched[start:start + args.nq_batch], TOP_K)
+        found.extend(ids.tolist())
+    out[f"faiss_search_qps_nq{args.nq_batch}"] = len(batched) / (time.perf_counter() - t)
+    out["faiss_recall_at_10"] = recall(found, truth)
+    return out
+
+
+def compare(server: dict[str, Any], fa: dict[str, Any], nq_batch: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, key in [("index_build_s", "index_build_s"), ("p50", "search_p50_ms"), ("p99", "search_p99_ms"),
+                      ("serial_qps", "search_serial_qps"), (f"qps_nq{nq_batch}", f"search_qps_nq{nq_batch}"),
+                      ("recall_at_10", "recall_at_10")]:
+        mine, theirs = server[key], fa["faiss_" + key]
+        out[f"{name}_over_faiss"] = mine / theirs if theirs else None
+        unit = "_ms" if key.endswith("_ms") else ("_s" if key.endswith("_s") else "")
+        out[f"{name}_minus_faiss{unit}"] = mine - theirs
+    return out
+
+
+def check_targets(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    s = result["server"]
+    checks = {
+        "insert_rows_per_s >= 20000": s["insert_rows_per_s"] >= 20000,
+        "search_p50_ms <= faiss_search_p50_ms + 3": s["search_p50_ms"] <= result["faiss"]["faiss_search_p50_ms"] + 3.0,
+        f"flush_s <= 2 (measured at {args.rows} rows; target is for 100k)": s["flush_s"] <= 2.0,
+    }
+    if args.index == "HNSW":
+        checks["recall_at_10 >= 0.95 (HNSW)"] = s["recall_at_10"] >= 0.95
+    return checks
+
+
+# ----------------------------------------------------------------------------------------- main
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=10_000, help="rows per insert call")
+    parser.add_argument("--nq-batch", type=int, default=100, help="queries per call for the batched QPS")
+    parser.add_argument("--nq-rounds", type=int, default=5, help="how many nq-batch calls for the batched QPS")
+    parser.add_argument("--queries", type=int, default=200, help="single (nq=1) queries for latency")
+    parser.add_argument("--index", choices=sorted(INDEX_PARAMS), default="HNSW")
+    parser.add_argument("--uri", help="an already-running server; default: start a standalone cluster in a temp dir")
+    parser.add_argument("--out", help="also write the JSON here (it is always printed and saved in bench/results/)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-visibility", action="store_true")
+    args = parser.parse_args()
+
+    from pymilvus import MilvusClient, __version__ as pymilvus_version
+
+    started = datetime.now(timezone.utc)
+    n_queries = args.queries + args.nq_batch * args.nq_rounds
+    t = time.perf_counter()
+    data, queries = make_data(args.rows, args.dim, n_queries, args.seed)
+    truth = exact_topk(data, queries, TOP_K)
+    prep_s = time.perf_counter() - t
+
+    result: dict[str, Any] = {
+        "benchmark": "bench_server",
+        "started_utc": started.isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "loadavg_at_start": list(os.getloadavg()),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "faiss": faiss.__version__,
+            "faiss_omp_threads": faiss.omp_get_max_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "pymilvus": pymilvus_version,
+        },
+        "parameters": {
+            "rows": args.rows, "dim": args.dim, "insert_batch": args.batch, "nq_batch": args.nq_batch,
+            "nq_rounds": args.nq_rounds, "single_queries": args.queries, "warmup_queries": WARMUP_QUERIES,
+            "top_k": TOP_K, "metric": "L2", "index": args.index, "index_params": INDEX_PARAMS[args.index],
+            "search_consistency_level": "Bounded", "seed": args.seed,
+            "data": f"{N_CLUSTERS} Gaussian clusters (centers N(0,1), per-cluster sigma U(0.25,0.5)), float32; "
+                    "queries are fresh draws from the same mixture; ground truth: faiss IndexFlatL2",
+            "server": args.uri or "standalone cluster started by the benchmark (local storage, temp dir)",
+        },
+        "data_prep_s": prep_s,
+        "targets": TARGETS,
+    }
+
+    cluster = None
+    tmp = None
+    collection = f"bench_{args.index.lower()}_{started.strftime('%H%M%S')}"
+    try:
+        if args.uri:
+            uri = args.uri
+        else:
+            from tests.support.standalone import StandaloneCluster
+
+            tmp = tempfile.TemporaryDirectory(prefix="milvuspy-bench-")
+            t = time.perf_counter()
+            cluster = StandaloneCluster(Path(tmp.name) / "cluster", {"MILVUSPY_STORAGE_TYPE": "local"}).start()
+            result["cluster_start_s"] = time.perf_counter() - t
+            uri = cluster.uri
+        client = MilvusClient(uri)
+        server = bench_server(client, args, data, queries, truth, collection)
+        if not args.skip_visibility:
+            server.update(bench_visibility(client, collection, args.rows, args.dim, args.seed))
+        client.drop_collection(collection)
+        client.close()
+        result["server"] = server
+    except BaseException:
+        if cluster is not None:
+            sys.stderr.write(cluster.logs())
+        raise
+    finally:
+        if cluster is not None:
+            cluster.stop()  # stopped before faiss runs, so faiss's figures are not disturbed by it
+        if tmp is not None:
+            tmp.cleanup()
+
+    result["faiss"] = bench_faiss(args, data, queries, truth)
+    result["server_vs_faiss"] = compare(result["server"], result["faiss"], args.nq_batch)
+    result["targets_met"] = check_targets(result, args)
+    result["machine"]["loadavg_at_end"] = list(os.getloadavg())
+
+    text = json.dumps(result, indent=2, default=float)
+    print(text)
+    results_dir = ROOT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}_{args.index}_{args.rows}.json").write_text(text + "\n")
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
