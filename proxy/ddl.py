@@ -38,6 +38,7 @@ class DdlTasks:
         self._env.coord("rootcoord").call("DropCollection", request)
         self._env.cache.invalidate(request.collection_name)
         self._env.router.forget(collection.collection_id)
+        self._env.indexes.invalidate(collection.collection_id)
         self._env.coord("datacoord").call("DropCollection", collection_request)
         return success()
 
@@ -100,6 +101,7 @@ class DdlTasks:
             metric_type=parsed.metric_type, params_json=json.dumps(parsed.params, sort_keys=True),
             user_params=request.extra_params,
         )
+        self._env.indexes.invalidate(collection.collection_id)
         self._env.coord("datacoord").call(
             "CreateIndex", datacoord_pb2.CreateIndexRequest(collection=collection.info, index=index)
         )
@@ -134,6 +136,7 @@ class DdlTasks:
             raise ParameterInvalid("index cannot be dropped, collection is loaded, please release it first")
         self._env.coord("datacoord").call("DropIndex", datacoord_pb2.DropIndexRequest(
             collection_id=collection.collection_id, index_name=request.index_name, field_name=request.field_name))
+        self._env.indexes.invalidate(collection.collection_id)
         return success()
 
     # -- loading -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from common.config import Config
 from common.rpc import InternalClient
 from common.runtime import RoleContext
 from common.tso import compose_ts
-from proto.internal import querycoord_pb2, querynode_pb2_grpc, rootcoord_pb2
+from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, querynode_pb2_grpc, rootcoord_pb2
 from proto.internal.datacoord_pb2 import CollectionRequest
 from proxy.meta_cache import CachedCollection, MetaCache
 
@@ -80,6 +80,38 @@ class ShardRouter:
             self._clients.clear()
 
 
+class IndexCache:
+    """The index of each vector field, as datacoord describes it, cached for ``ttl_s`` (and
+    dropped at once when this proxy creates or drops an index): a search needs the index's
+    type and metric, and asking datacoord every time costs a round trip."""
+
+    def __init__(self, context: RoleContext, ttl_s: float = 5.0) -> None:
+        self._context = context
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, str], tuple[float, meta_pb2.IndexInfo | None]] = {}
+
+    def get(self, collection_id: int, field_name: str) -> meta_pb2.IndexInfo | None:
+        """The index on ``field_name``, or None when the field has none."""
+        key = (collection_id, field_name)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and now - entry[0] < self._ttl_s:
+            return entry[1]
+        indexes = self._context.client("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+            collection_id=collection_id, field_name=field_name)).indexes
+        index = indexes[0].index if indexes else None
+        with self._lock:
+            self._entries[key] = (now, index)
+        return index
+
+    def invalidate(self, collection_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == collection_id]:
+                del self._entries[key]
+
+
 class ProxyEnv:
     """Shared state of the proxy's tasks."""
 
@@ -89,6 +121,7 @@ class ProxyEnv:
         self.cache = MetaCache(context.client("rootcoord"))
         self.ids = IdPool(context)
         self.router = ShardRouter(context)
+        self.indexes = IndexCache(context)
 
     def coord(self, role: str) -> Any:
         return self.context.client(role)

@@ -20,7 +20,7 @@ from common.status import success
 from common.template_values import template_values_from_proto
 from common.types import NUMPY_DTYPES, ConsistencyLevel, DataType
 from nodes.querynode.reduce import merge_query_results, merge_search_results
-from proto.internal import datacoord_pb2, querynode_pb2
+from proto.internal import querynode_pb2
 from proto.milvus import common_pb2, milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
@@ -49,7 +49,7 @@ class ReadTasks:
         field = schema.field(params.anns_field)
         assert field is not None
         nq = _check_placeholders(request.placeholder_group, field.dtype, field.dim, field.name)
-        index = self._index_of(collection, field.name)
+        index = self._env.indexes.get(collection.collection_id, field.name)
         index_type = index.index_type if index is not None else "FLAT"
         metric = params.metric_type or (index.metric_type if index is not None else "")
         if not metric:
@@ -134,11 +134,6 @@ class ReadTasks:
         return ids_column_of(self.query(request).fields_data[0], pk.dtype)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _index_of(self, collection: CachedCollection, field_name: str):  # type: ignore[no-untyped-def]
-        indexes = self._env.coord("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
-            collection_id=collection.collection_id, field_name=field_name)).indexes
-        return indexes[0].index if indexes else None
-
     def _scope(self, collection: CachedCollection, expr: str, templates_pb, partition_names: Sequence[str],
                fetch: list[str], request: Any) -> querynode_pb2.ReadScope:  # type: ignore[no-untyped-def]
         compile_expr(expr, collection.schema, template_values_from_proto(templates_pb))  # reject bad input early

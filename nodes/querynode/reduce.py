@@ -157,11 +157,15 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
                          *, offset: int = 0) -> schema_pb2.SearchResultData:
     """Per query, the best ``topk`` distinct primary keys over ``results`` (see module doc),
     then without the first ``offset`` hits. ``fields_data`` are gathered for the kept hits; a
-    field missing from some input is dropped."""
+    field missing from some input is dropped. A single input that is already a shard's
+    reduced answer (sorted, distinct, at most ``topk`` per query) is returned as it is when
+    there is no offset: the common one-shard case then costs nothing."""
     results = [r for r in results if r is not None]
     str_ids = _is_str_ids(results)
     if not results:
         return empty_search_result(nq, max(topk - offset, 0), str_ids)
+    if len(results) == 1 and offset == 0 and len(results[0].topks) == nq and max(results[0].topks, default=0) <= topk:
+        return results[0]
     scores, pks, srcs, rows, qs = [], [], [], [], []
     for i, r in enumerate(results):
         topks = list(r.topks)

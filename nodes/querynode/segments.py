@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from common.compute.distance import brute_force_search
 from common.index.faiss_index import load_index
 from common.schema import CollectionSchema
 from common.storage.segment_file import read_delta_file, read_segment_file
@@ -90,10 +89,9 @@ class SegmentView:
 
     def search(self, field_name: str, queries: np.ndarray, k: int, metric: str,
                search_params: Mapping[str, Any] | None, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if self.sealed:
-            return self.segment.search(field_name, queries, k, metric, search_params, mask)
-        base = self._columns[field_name]
-        return brute_force_search(base, queries, k, metric, mask=mask, xp=np)
+        if mask is None and not self.sealed:  # limit a growing segment to the snapshot's rows
+            mask = np.ones(self.num_rows, dtype=bool)
+        return self.segment.search(field_name, queries, k, metric, search_params, mask)
 
 
 def snapshot(seg: Segment) -> SegmentView:

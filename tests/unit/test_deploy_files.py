@@ -20,15 +20,10 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 EXAMPLE_CONFIG = ROOT / "deploy" / "milvus-py.yaml"
 CONFIG_DEFAULTS = ROOT / "common" / "config.yaml"
 
-# Variables docker-compose.yml sets in anticipation of config keys that do not exist yet.
-# Containers must bind 0.0.0.0 and register a reachable address in etcd, but today every role
-# binds 127.0.0.1 and advertises its bind host (common/runtime.py RoleServer). Remove an entry
-# once its key is in common/config.yaml (the test then checks it like every other key).
-PENDING_KEYS = {
-    "MILVUSPY_COMMON_BIND_HOST",       # common.bind_host: the host every role's gRPC server binds
-    "MILVUSPY_COMMON_ADVERTISE_HOST",  # common.advertise_host: the host registered in etcd
-}
-
+# Variables docker-compose.yml may set before their config key is in common/config.yaml:
+# containers must bind 0.0.0.0 and register a reachable address in etcd. A listed name whose
+# key exists is checked like every other one, so an entry can be dropped once its key is
+# committed.
 # Roles that may run as several replicas (`docker compose up --scale querynode=3`).
 SCALABLE_ROLES = {"datanode", "querynode", "indexnode"}
 
@@ -98,7 +93,7 @@ def test_milvuspy_variables_name_real_config_keys():
     keys = _config_keys()
     text = COMPOSE_FILE.read_text() + DOCKERFILE.read_text()
     used = set(re.findall(r"\bMILVUSPY_[A-Z0-9_]+\b", text))
-    unknown = sorted(used - keys - PENDING_KEYS)
+    unknown = sorted(used - keys)
     assert not unknown, f"MILVUSPY_* variables that are not keys of common/config.yaml: {unknown}"
 
 
@@ -107,7 +102,7 @@ def test_service_environments_load_as_config():
     for names in _role_services().values():
         for name in names:
             env = {k: v for k, v in _environment(_services()[name]).items()
-                   if k.startswith("MILVUSPY_") and k not in PENDING_KEYS}
+                   if k.startswith("MILVUSPY_")}
             config = load_config(environ=env)
             assert config.get("etcd", "endpoints") == "etcd:2379", name
 
