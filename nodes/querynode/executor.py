@@ -181,19 +181,22 @@ def _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs):  # type:
     valid = r >= 0
     # Primary keys of every candidate, segment by segment.
     pks = np.empty(d.shape, dtype=object if str_ids else np.int64)
-    for i in np.unique(s[valid]):
+    for i in set(s[valid].tolist()):
         sel = valid & (s == i)
-        pks[sel] = view.segments[i].take([pk.name], r[sel])[pk.name]
+        pks[sel] = view.segments[i].column(pk.name)[r[sel]]
     key = np.where(valid, d if ascending else -d, np.inf)
+    orders = np.argsort(key, axis=1, kind="stable")
     picked_s, picked_r, picked_d, picked_pk, topks = [], [], [], [], []
     for q in range(nq):
-        order = np.argsort(key[q], kind="stable")
-        order = order[valid[q][order]]
-        if len(order):
-            _, first = np.unique(pks[q][order], return_index=True)
-            if len(first) != len(order):
-                order = order[np.sort(first)]
-        order = order[:topk]
+        order = orders[q][valid[q][orders[q]]]
+        kept, seen = [], set()
+        for j, key_pk in zip(order.tolist(), pks[q][order].tolist()):
+            if key_pk not in seen:  # a key seen in several segments counts once, at its best
+                seen.add(key_pk)
+                kept.append(j)
+                if len(kept) == topk:
+                    break
+        order = np.asarray(kept, dtype=np.int64)
         topks.append(len(order))
         picked_s.append(s[q][order])
         picked_r.append(r[q][order])

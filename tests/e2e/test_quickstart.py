@@ -55,3 +55,10 @@ def test_quick_setup_flow(cluster) -> None:  # type: ignore[no-untyped-def]
     client.drop_collection(name)
     assert not client.has_collection(name)
     client.close()
+
+
+def test_authorization_header_is_accepted_while_auth_is_off(cluster) -> None:  # type: ignore[no-untyped-def]
+    client = MilvusClient(cluster.uri, token="root:Milvus")
+    assert client.get_server_version()
+    assert isinstance(client.list_collections(), list)
+    client.close()

@@ -8,15 +8,13 @@ indexnodes are played by hand (a session plus the RPCs they send) where the test
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from common.config import load_config
 from common.errors import (
     ChannelNotFound,
     CollectionNotFound,
@@ -28,134 +26,12 @@ from common.errors import (
     MilvusError,
     ParameterInvalid,
 )
-from common.fielddata import field_data_from_column, ids_to_proto
-from common.kv.memory import MemoryKV
-from common.mq.client import BrokerClient
-from common.mq.server import BrokerServer
-from common.runtime import RoleContext, RoleServer, allocate_node_id
-from common.schema_proto import schema_from_proto
 from common.session import Session
-from common.storage.local import LocalStorage
-from common.storage.segment_file import read_segment_file
-from common.types import DataType
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
-from proto.milvus import common_pb2, milvus_pb2, schema_pb2
+from proto.milvus import common_pb2
+from tests.support.datacluster import DataCluster, wait_for
 
-DIM = 8
 IndexState = common_pb2.IndexState
-
-
-# ---------------------------------------------------------------------------------------------
-# An in-process data cluster (the same helper is in test_datanode.py and test_indexnode.py).
-class DataCluster:
-    def __init__(self, tmp_path: Path, **overrides: dict[str, Any]) -> None:
-        sections: dict[str, dict[str, Any]] = {
-            "common": {"heartbeat_interval_s": 0.05, "data_dir": str(tmp_path)},
-            "storage": {"local_dir": str(tmp_path / "storage")},
-        }
-        for section, values in overrides.items():
-            sections.setdefault(section, {}).update(values)
-        self.config = load_config(environ={}).with_overrides(sections)
-        self.kv = MemoryKV("by-dev")
-        self.broker_server = BrokerServer(tmp_path / "broker")
-        endpoint = self.broker_server.start()
-        self.broker_session = Session(self.kv, "broker", 1, endpoint, ttl_s=10)
-        self.broker_session.register()
-        self.broker = BrokerClient(endpoint)
-        self.storage = LocalStorage(tmp_path / "storage")
-        self.servers: list[RoleServer] = []
-        self.rootcoord = self.start("rootcoord")
-        self.datacoord = self.start("datacoord")
-        self.ctx = RoleContext(self.config, self.kv, allocate_node_id(self.kv))
-
-    def start(self, role: str) -> RoleServer:
-        from coordinators.datacoord.server import create_server as datacoord
-        from coordinators.rootcoord.server import create_server as rootcoord
-        from nodes.datanode.server import create_server as datanode
-        from nodes.indexnode.server import create_server as indexnode
-
-        factory = {"rootcoord": rootcoord, "datacoord": datacoord, "datanode": datanode, "indexnode": indexnode}[role]
-        server = factory(RoleContext(self.config, self.kv, allocate_node_id(self.kv)))
-        server.start()
-        self.servers.append(server)
-        return server
-
-    def stop(self, server: RoleServer) -> None:
-        server.stop()
-        self.servers.remove(server)
-
-    def close(self) -> None:
-        for server in reversed(self.servers):
-            server.stop()
-        self.ctx.close()
-        self.broker.close()
-        self.broker_session.stop()
-        self.broker_server.stop()
-
-    def call(self, role: str, method: str, request: Any) -> Any:
-        return self.ctx.client(role).call(method, request)
-
-    # -- data helpers ------------------------------------------------------------------------
-    def create_collection(self, name: str = "c1", shards: int = 1, dim: int = DIM) -> meta_pb2.CollectionInfo:
-        schema = schema_pb2.CollectionSchema(name=name, enable_dynamic_field=True)
-        schema.fields.add(name="id", data_type=schema_pb2.Int64, is_primary_key=True)
-        tag = schema.fields.add(name="tag", data_type=schema_pb2.VarChar)
-        tag.type_params.add(key="max_length", value="32")
-        vec = schema.fields.add(name="vec", data_type=schema_pb2.FloatVector)
-        vec.type_params.add(key="dim", value=str(dim))
-        return self.rootcoord.logic.create_collection(milvus_pb2.CreateCollectionRequest(
-            collection_name=name, schema=schema.SerializeToString(), shards_num=shards))
-
-    def insert(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, *, shard: int = 0, partition_id: int = 0,
-               segment_id: int = 0) -> int:
-        """Publish one InsertMsg; returns its offset."""
-        schema = schema_from_proto(info.schema)
-        ids = np.asarray(ids, dtype=np.int64)
-        rng = np.random.default_rng(int(ids[0]) if len(ids) else 0)
-        columns = {"id": ids, "tag": np.array([f"t{i}" for i in ids], dtype=object),
-                   "vec": rng.random((len(ids), schema.field("vec").dim), dtype=np.float32)}
-        msg = dml_pb2.InsertMsg(collection_id=info.collection_id, partition_id=partition_id or info.partitions[0].partition_id,
-                                segment_id=segment_id or self.rootcoord.logic.alloc_id(),
-                                timestamp=self.rootcoord.logic.alloc_timestamp(), num_rows=len(ids))
-        for name, column in columns.items():
-            msg.fields_data.append(field_data_from_column(schema.field(name), column))
-        return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(insert=msg).SerializeToString())])
-
-    def delete(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, shard: int = 0) -> int:
-        msg = dml_pb2.DeleteMsg(collection_id=info.collection_id, primary_keys=ids_to_proto(ids, DataType.INT64),
-                                timestamp=self.rootcoord.logic.alloc_timestamp())
-        return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(delete=msg).SerializeToString())])
-
-    def seal(self, info: meta_pb2.CollectionInfo, segment_ids: list[int], shard: int = 0) -> int:
-        ts = self.rootcoord.logic.alloc_timestamp()
-        msg = dml_pb2.SealMsg(collection_id=info.collection_id, segment_ids=segment_ids, timestamp=ts)
-        return self.broker.produce(info.channels[shard], [(ts, dml_pb2.DmlMsg(seal=msg).SerializeToString())])
-
-    def flush(self, info: meta_pb2.CollectionInfo, timeout_s: float = 20.0) -> int:
-        """Flush through datacoord and wait for GetFlushState; returns flush_ts."""
-        flush_ts = self.call("datacoord", "Flush", datacoord_pb2.FlushRequest(collection=info)).flush_ts
-        wait_for(lambda: self.call("datacoord", "GetFlushState", datacoord_pb2.GetFlushStateRequest(
-            collection_id=info.collection_id, flush_ts=flush_ts)).flushed, timeout_s)
-        return flush_ts
-
-    def recovery(self, info: meta_pb2.CollectionInfo) -> datacoord_pb2.RecoveryInfo:
-        return self.call("datacoord", "GetRecoveryInfo", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
-
-    def flushed_rows(self, info: meta_pb2.CollectionInfo) -> dict[str, np.ndarray]:
-        """Every row of every flushed segment, concatenated."""
-        schema = schema_from_proto(info.schema)
-        parts = [read_segment_file(self.storage.get(s.segment.insert_log), schema)
-                 for s in self.recovery(info).segments]
-        if not parts:
-            return {"id": np.empty(0, dtype=np.int64)}
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.fixture()
