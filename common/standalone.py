@@ -78,7 +78,7 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
     if not endpoint:
         from common.embedded.etcd import EmbeddedEtcd
 
-        etcd = EmbeddedEtcd(root / "etcd").start()
+        etcd = EmbeddedEtcd(root / "etcd", fast_raft=False).start()
         endpoint = etcd.endpoint
         log.info("embedded etcd at %s (data in %s)", endpoint, root / "etcd")
     _clear_sessions(config, endpoint)
