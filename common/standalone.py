@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import Config
+from common.errors import MilvusError
 from common.net import stable_free_port
 from common.roles import START_ORDER
 
@@ -92,8 +93,10 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
             child.start()
             children.append(child)
     log.info("cluster starting: API on port %s, logs in %s", env["MILVUSPY_PROXY_PORT"], root / "logs")
+    ready = _ReadyReporter(config, endpoint, int(env["MILVUSPY_PROXY_PORT"]))
     try:
         while not stop.wait(0.5):
+            ready.check()
             for child in children:
                 assert child.process is not None
                 if child.process.poll() is not None and not stop.is_set():
@@ -102,10 +105,39 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
                     child.restarts += 1
                     child.start()
     finally:
+        ready.close()
         _stop_all(children)
         if etcd is not None:
             etcd.stop()
     return 0
+
+
+class _ReadyReporter:
+    """Logs once that the cluster serves, when the proxy's session appears in etcd."""
+
+    def __init__(self, config: Config, endpoint: str, port: int) -> None:
+        from common.kv.etcd import EtcdKV
+
+        self._kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
+        self._port = port
+        self._done = False
+
+    def check(self) -> None:
+        from common.session import list_sessions
+
+        if self._done:
+            return
+        try:
+            sessions = list_sessions(self._kv, "proxy")
+        except MilvusError:  # etcd busy: ask again next round
+            return
+        if sessions:
+            self._done = True
+            log.info("ready: connect pymilvus to http://127.0.0.1:%d (Ctrl-C stops the cluster)", self._port)
+            self.close()
+
+    def close(self) -> None:
+        self._kv.close()
 
 
 def _clear_sessions(config: Config, endpoint: str) -> None:
