@@ -3,8 +3,9 @@
 Connection handling (see ../shared/reference/infra.md §2): the client is a
 ``MultiEndpointEtcd3Client`` with failover and a short ``time_retry``, because a plain client
 marks an endpoint failed for 300 s after one error. Idempotent calls (get, put, delete,
-multi_save, lease keepalive) are retried for ``retry_window_s`` on connection errors, so a
-short etcd restart is invisible; ``compare_and_put`` and ``grant_lease`` are never retried.
+multi_save, lease grant and keepalive) are retried for ``retry_window_s`` on connection errors,
+so a short etcd restart is invisible; ``compare_and_put`` is never retried (a grant that reached
+etcd before the error only leaves an unused lease, which expires).
 
 Watches do not use pyetcd's shared ``Watcher``: each watch owns one gRPC stream and one daemon
 thread that calls the callback. When the stream breaks (an etcd restart), the thread re-creates
@@ -196,8 +197,9 @@ class EtcdKV(MetaKV):
     def grant_lease(self, ttl_s: int) -> int:
         if ttl_s <= 0:
             raise ValueError(f"lease ttl must be positive, got {ttl_s}")
-        lease = self._call("grant_lease", f"ttl={ttl_s}", lambda: self._client.lease(ttl_s),
-                           idempotent=False)
+        # Retried like an idempotent call: a grant that did reach etcd before the connection
+        # broke leaves an unused lease, which simply expires after ttl_s.
+        lease = self._call("grant_lease", f"ttl={ttl_s}", lambda: self._client.lease(ttl_s))
         return int(lease.id)
 
     def keepalive_once(self, lease_id: int) -> None:
