@@ -8,6 +8,7 @@ under ``not``. A JSON path that is absent in a row is not NULL: it compares fals
 """
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 import operator
@@ -163,7 +164,7 @@ class ArrayData:
         return out
 
 
-class Node:
+class Node(abc.ABC):
     """A typed plan node. ``kind`` is its value type; ``desc`` names it in error messages."""
 
     kind: Kind = Kind.BOOL
@@ -177,8 +178,9 @@ class Node:
             ctx.cache[key] = hit
         return hit
 
-    def _eval(self, ctx: EvalContext) -> Result:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _eval(self, ctx: EvalContext) -> Result:
+        """This node's value over the batch in ``ctx`` (uncached)."""
 
     def fields(self) -> set[str]:
         return set().union(*(c.fields() for c in self.children()))

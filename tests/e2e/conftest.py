@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pymilvus import connections
 
 from tests.support.standalone import StandaloneCluster
 
@@ -35,3 +36,11 @@ def own_cluster(tmp_path, s3_env: dict[str, str], request) -> Iterator[Standalon
     server = StandaloneCluster(tmp_path / "cluster", {**s3_env, "MILVUSPY_STORAGE_MINIO_BUCKET": bucket}).start()
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def orm(cluster: StandaloneCluster) -> Iterator[None]:
+    """The ORM's default connection to the shared cluster."""
+    connections.connect("default", uri=cluster.uri)
+    yield
+    connections.disconnect("default")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
+from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, utility
 
 DIM = 8
 ROWS = 3000
@@ -15,13 +15,6 @@ def _l2_topk(base: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarray 
         distances[:, ~allowed] = np.inf
     order = np.argsort(distances, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(distances, order, axis=1)
-
-
-@pytest.fixture()
-def orm(cluster):  # type: ignore[no-untyped-def]
-    connections.connect("default", uri=cluster.uri)
-    yield
-    connections.disconnect("default")
 
 
 def test_hello_milvus(orm) -> None:  # type: ignore[no-untyped-def]

@@ -6,17 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
+from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, utility
 
 DIM = 8
 ROWS = 400
-
-
-@pytest.fixture()
-def orm(cluster):  # type: ignore[no-untyped-def]
-    connections.connect("default", uri=cluster.uri)
-    yield
-    connections.disconnect("default")
 
 
 def test_all_scalar_types_round_trip_with_varchar_pk(orm) -> None:  # type: ignore[no-untyped-def]
