@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test unit e2e protos bench
+.PHONY: install run test unit e2e protos bench bench-filter
 install: $(STAMP)
 
 run: $(STAMP)
@@ -34,3 +34,6 @@ protos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_server.py $(ARGS)
+
+bench-filter: $(STAMP)
+	$(BIN)/python bench/bench_filter.py $(ARGS)

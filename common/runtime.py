@@ -7,20 +7,24 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
 from common.component import Component
 from common.config import Config
 from common.errors import NodeNotAvailable, ServiceNotReady
+from common.fastrpc import FastRpcServer
+from common.node_metrics import NodeMetricsService
 from common.kv.base import MetaKV
 from common.rpc import InternalClient, bind, make_server
 from common.session import Session, list_sessions
 from common.storage.base import ObjectStorage
 from common.tso import IDAllocator
+from proto.internal.metrics_pb2_grpc import add_NodeMetricsServicer_to_server
 
 
 def make_kv(config: Config) -> MetaKV:
@@ -166,11 +170,16 @@ def _advertised(config: Config, bind_host: str) -> str:
 
 class RoleServer(Component):
     """Runs one role: starts its logic, serves its gRPC service on ``host:port`` (0 = free port),
-    then registers its session in etcd so others can find it; stops in the reverse order."""
+    then registers its session in etcd so others can find it; stops in the reverse order.
+
+    With ``fast_methods``, those methods of ``fast_service`` are also served over ZeroMQ
+    (common/fastrpc.py) on ``fast_port``; ``fast_endpoint`` is then its ``tcp://`` address.
+    """
 
     def __init__(self, logic: Component, add_servicer: Callable[[Any, grpc.Server], None], servicer: Any,
                  context: RoleContext, host: str = "127.0.0.1", port: int = 0,
-                 advertise_host: str | None = None) -> None:
+                 advertise_host: str | None = None, fast_service: ServiceDescriptor | None = None,
+                 fast_methods: Sequence[str] = (), fast_port: int = 0) -> None:
         self.role = logic.role
         super().__init__()
         self.logic = logic
@@ -182,17 +191,26 @@ class RoleServer(Component):
         self._advertise_host = advertise_host or _advertised(context.config, host)
         self._server: grpc.Server | None = None
         self._session: Session | None = None
+        self._fast: FastRpcServer | None = None
+        if fast_service is not None and fast_methods:
+            self._fast = FastRpcServer(servicer, fast_service, fast_methods, host, fast_port,
+                                       advertise_host=self._advertise_host)
         self.address = ""
+        self.fast_endpoint = ""
 
     def _start(self) -> None:
         self._server = make_server()
         self._add_servicer(self._servicer, self._server)
+        add_NodeMetricsServicer_to_server(NodeMetricsService(self), self._server)
         bound = bind(self._server, self._host, self._port)
         self.address = f"{self._advertise_host}:{bound}"
         self._server.start()
         self.logic.start()
+        if self._fast is not None:
+            self.fast_endpoint = self._fast.start()
         ttl = self.context.config.get("etcd", "session_ttl_s")
-        self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl)
+        self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl,
+                                grpc_address=self.address)
         self._session.register()
 
     def session_address(self) -> str:
@@ -202,6 +220,8 @@ class RoleServer(Component):
     def _stop(self) -> None:
         if self._session is not None:
             self._session.stop()
+        if self._fast is not None:
+            self._fast.stop()
         if self._server is not None:
             self._server.stop(grace=1.0)
         self.logic.stop()

@@ -5,10 +5,16 @@ Column layout (the one representation every module shares, for a batch of ``n`` 
 - BOOL, INT8..INT64, FLOAT, DOUBLE: 1-D ``np.ndarray`` of ``types.NUMPY_DTYPES[dtype]``.
 - VARCHAR: 1-D ``np.ndarray`` of dtype object holding ``str``.
 - JSON (incl. the dynamic ``$meta`` column): 1-D object array of ``bytes`` (UTF-8 JSON text).
+- ARRAY: 1-D object array; each cell is a 1-D ``np.ndarray`` of the element type
+  (``NUMPY_DTYPES[element_type]``, or dtype object holding ``str`` for VarChar elements).
 - FLOAT_VECTOR: 2-D ``float32`` array ``(n, dim)``; BINARY_VECTOR: 2-D ``uint8`` ``(n, dim // 8)``.
 - ``$ts`` (``types.TIMESTAMP_COLUMN``): 1-D ``uint64`` insert timestamps (hybrid TSO values).
+- A nullable field ``x`` has a second column ``valid_column("x")`` (``"x$valid"``): 1-D ``bool``,
+  False where the row is NULL. At NULL rows the value column holds a placeholder: 0 / False for
+  fixed-width types, None in object columns (VarChar, JSON, Array).
 
-A batch is a ``dict[str, np.ndarray]`` keyed by field name, all of length ``n``.
+A batch is a ``dict[str, np.ndarray]`` keyed by column name (``CollectionSchema.column_fields``),
+all of length ``n``.
 """
 from __future__ import annotations
 
@@ -17,10 +23,19 @@ from typing import Any
 
 from common.types import DYNAMIC_FIELD_NAME, VECTOR_TYPES, DataType
 
+VALID_SUFFIX = "$valid"
+
+
+def valid_column(name: str) -> str:
+    """The name of the validity column of the nullable field ``name``."""
+    return name + VALID_SUFFIX
+
 
 @dataclass(frozen=True)
 class FieldSchema:
-    """One field of a collection. ``dim``/``max_length``/``max_capacity`` are 0 when not applicable."""
+    """One field of a collection. ``dim``/``max_length``/``max_capacity`` are 0 when not applicable;
+    ``max_length`` of an Array of VarChar bounds its elements. ``default_value`` is a plain Python
+    value (bool, int, float or str) or None."""
 
     field_id: int
     name: str
@@ -65,6 +80,17 @@ class CollectionSchema:
     def primary_field(self) -> FieldSchema:
         """The primary-key field. Raises StopIteration only for a schema that was never validated."""
         return next(f for f in self.fields if f.is_primary)
+
+    @property
+    def column_fields(self) -> list[FieldSchema]:
+        """Every column of the layout except ``$ts``: each field, followed by a BOOL pseudo-field
+        for its validity column when it is nullable."""
+        out: list[FieldSchema] = []
+        for f in self.fields:
+            out.append(f)
+            if f.nullable:
+                out.append(FieldSchema(field_id=f.field_id, name=valid_column(f.name), dtype=DataType.BOOL))
+        return out
 
     @property
     def vector_fields(self) -> list[FieldSchema]:

@@ -34,6 +34,7 @@ class SessionInfo:
     pid: int = 0
     hostname: str = ""
     start_time_ms: int = 0
+    grpc_address: str = ""  # where its gRPC services answer, when ``address`` is not that (broker)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -44,7 +45,8 @@ class SessionInfo:
         return cls(role=str(data["role"]), server_id=int(data["server_id"]),
                    address=str(data.get("address", "")), pid=int(data.get("pid", 0)),
                    hostname=str(data.get("hostname", "")),
-                   start_time_ms=int(data.get("start_time_ms", 0)))
+                   start_time_ms=int(data.get("start_time_ms", 0)),
+                   grpc_address=str(data.get("grpc_address", "")))
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,12 @@ class Session:
     """One server's registration; ``register()`` then ``stop()``."""
 
     def __init__(self, kv: MetaKV, role: str, server_id: int, address: str, ttl_s: int = 10,
-                 *, on_lost: Callable[[], None] | None = None) -> None:
+                 *, on_lost: Callable[[], None] | None = None, grpc_address: str = "") -> None:
         if "/" in role or not role:
             raise ValueError(f"invalid session role {role!r}")
         self.kv = kv
         self.info = SessionInfo(role, int(server_id), address, os.getpid(), socket.gethostname(),
-                                int(time.time() * 1000))
+                                int(time.time() * 1000), grpc_address if grpc_address != address else "")
         self.ttl_s = ttl_s
         self.on_lost = on_lost
         self.lease_id: int | None = None

@@ -1,27 +1,23 @@
-"""Proxy tasks for collections, indexes, loading and flushing. Each method validates its
-request, calls the coordinators, and returns the public response message."""
+"""Proxy tasks for collections and flushing (indexes: ``proxy.indexes``; loading:
+``proxy.loading``; partitions and aliases: ``proxy.partitions``, ``proxy.aliases``). Each
+method validates its request, calls the coordinators, and returns the public response
+message. A collection name may be an alias wherever a collection is read or written."""
 from __future__ import annotations
 
-import json
-
-from common.errors import (CollectionNotFound, IndexNotFound, IndexNotSupported, ParameterInvalid)
+from common.errors import CollectionNotLoaded, ParameterInvalid
 from common.schema_proto import public_schema, validate_name
 from common.status import success
 from common.tso import parse_ts
-from proto.internal import datacoord_pb2, meta_pb2, rootcoord_pb2
+from proto.internal import datacoord_pb2, rootcoord_pb2
 from proto.milvus import common_pb2, milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
-from proxy.params import parse_index_params
-
-LOAD_STATE_NOT_EXIST = common_pb2.LoadState.Value("LoadStateNotExist")
-LOAD_STATE_NOT_LOAD = common_pb2.LoadState.Value("LoadStateNotLoad")
-LOAD_STATE_LOADING = common_pb2.LoadState.Value("LoadStateLoading")
-LOAD_STATE_LOADED = common_pb2.LoadState.Value("LoadStateLoaded")
+from proxy.loading import SHOW_IN_MEMORY, LoadTasks
 
 
 class DdlTasks:
-    def __init__(self, env: ProxyEnv) -> None:
+    def __init__(self, env: ProxyEnv, loading: LoadTasks) -> None:
         self._env = env
+        self._loading = loading
 
     # -- collections -------------------------------------------------------------------------
     def create_collection(self, request: milvus_pb2.CreateCollectionRequest) -> common_pb2.Status:
@@ -31,7 +27,16 @@ class DdlTasks:
         return success()
 
     def drop_collection(self, request: milvus_pb2.DropCollectionRequest) -> common_pb2.Status:
+        """Release and drop a collection and its data. Refused (before anything changes) for
+        an alias and for a collection that still has aliases, as in Milvus."""
+        self._env.cache.invalidate(request.collection_name)  # decide on fresh aliases
         collection = self._env.cache.get(request.collection_name)
+        if collection.info.name != request.collection_name:
+            raise ParameterInvalid(f"cannot drop the collection via alias = {request.collection_name}")
+        if collection.info.aliases:
+            raise ParameterInvalid(
+                f"unable to drop the collection [{collection.info.name}] because it has associated aliases "
+                f"{list(collection.info.aliases)}, please remove all aliases before dropping the collection")
         collection_request = datacoord_pb2.CollectionRequest(collection_id=collection.collection_id,
                                                              collection=collection.info)
         self._env.coord("querycoord").call("ReleaseCollection", collection_request)
@@ -60,20 +65,39 @@ class DdlTasks:
         )
 
     def has_collection(self, request: milvus_pb2.HasCollectionRequest) -> milvus_pb2.BoolResponse:
-        try:
-            self._env.cache.get(request.collection_name)
-        except CollectionNotFound:
-            return milvus_pb2.BoolResponse(status=success(), value=False)
-        return milvus_pb2.BoolResponse(status=success(), value=True)
+        """Whether the collection (or alias) exists; with ``time_stamp``, whether it existed then
+        (created at or before it and not yet dropped)."""
+        validate_name(request.collection_name, "collection")
+        return self._env.coord("rootcoord").call("HasCollection", milvus_pb2.HasCollectionRequest(
+            collection_name=request.collection_name, time_stamp=request.time_stamp))
 
     def show_collections(self, request: milvus_pb2.ShowCollectionsRequest) -> milvus_pb2.ShowCollectionsResponse:
-        infos = self._env.coord("rootcoord").call("ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections
+        """Every collection (``type`` All), or with ``InMemory`` the loaded ones (the named
+        ones, which must be loaded) with their loading progress."""
+        in_memory = request.type == SHOW_IN_MEMORY
+        if in_memory and request.collection_names:
+            infos = [self._env.cache.get(name).info for name in request.collection_names]
+        else:
+            infos = list(self._env.coord("rootcoord").call(
+                "ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections)
+        progress: dict[int, int] = {}
+        if in_memory:
+            loads = self._loading.show_loaded([i.collection_id for i in infos] if request.collection_names else [])
+            progress = {load.collection_id: int(load.progress) for load in loads}
+            for name, info in zip(request.collection_names, infos):
+                if info.collection_id not in progress:
+                    raise CollectionNotLoaded(f"collection not loaded[collection={name}]")
+            infos = [i for i in infos if i.collection_id in progress]
         response = milvus_pb2.ShowCollectionsResponse(status=success())
         for info in infos:
             response.collection_names.append(info.name)
             response.collection_ids.append(info.collection_id)
             response.created_timestamps.append(info.created_ts)
             response.created_utc_timestamps.append(parse_ts(info.created_ts)[0])
+            response.shards_num.append(info.shards_num)
+            if in_memory:
+                response.inMemory_percentages.append(progress[info.collection_id])
+                response.query_service_available.append(progress[info.collection_id] >= 100)
         return response
 
     def get_collection_statistics(self, request: milvus_pb2.GetCollectionStatisticsRequest
@@ -86,122 +110,14 @@ class DdlTasks:
             status=success(), stats=[common_pb2.KeyValuePair(key="row_count", value=str(stats.row_count))]
         )
 
-    # -- indexes -----------------------------------------------------------------------------
-    def create_index(self, request: milvus_pb2.CreateIndexRequest) -> common_pb2.Status:
-        collection = self._env.cache.get(request.collection_name)
-        field = collection.schema.field(request.field_name)
-        if field is None or field.is_dynamic:
-            raise ParameterInvalid(f"cannot create index on non-existent field: {request.field_name}")
-        if not field.is_vector:
-            raise IndexNotSupported(f"scalar indexes are not supported yet: field {field.name} is {field.dtype.name}")
-        parsed = parse_index_params(request.extra_params, field.dtype)
-        index = meta_pb2.IndexInfo(
-            collection_id=collection.collection_id, index_name=request.index_name or field.name,
-            field_id=field.field_id, field_name=field.name, index_type=parsed.index_type,
-            metric_type=parsed.metric_type, params_json=json.dumps(parsed.params, sort_keys=True),
-            user_params=request.extra_params,
-        )
-        self._env.indexes.invalidate(collection.collection_id)
-        self._env.coord("datacoord").call(
-            "CreateIndex", datacoord_pb2.CreateIndexRequest(collection=collection.info, index=index)
-        )
-        return success()
-
-    def describe_index(self, request: milvus_pb2.DescribeIndexRequest) -> milvus_pb2.DescribeIndexResponse:
-        collection = self._env.cache.get(request.collection_name)
-        response = self._env.coord("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
-            collection_id=collection.collection_id, index_name=request.index_name, field_name=request.field_name))
-        if not response.indexes:
-            raise IndexNotFound(f"index not found[collection={request.collection_name}]")
-        out = milvus_pb2.DescribeIndexResponse(status=success())
-        for progress in response.indexes:
-            index = progress.index
-            params = list(index.user_params)
-            keys = {kv.key for kv in params}
-            if "index_type" not in keys:
-                params.append(common_pb2.KeyValuePair(key="index_type", value=index.index_type))
-            if "metric_type" not in keys:
-                params.append(common_pb2.KeyValuePair(key="metric_type", value=index.metric_type))
-            out.index_descriptions.add(
-                index_name=index.index_name, indexID=index.index_id, params=params, field_name=index.field_name,
-                indexed_rows=progress.indexed_rows, total_rows=progress.total_rows, state=progress.state,
-                index_state_fail_reason=progress.fail_reason,
-                pending_index_rows=progress.total_rows - progress.indexed_rows,
-            )
-        return out
-
-    def drop_index(self, request: milvus_pb2.DropIndexRequest) -> common_pb2.Status:
-        collection = self._env.cache.get(request.collection_name)
-        if self._load_progress(collection.collection_id).loaded:
-            raise ParameterInvalid("index cannot be dropped, collection is loaded, please release it first")
-        self._env.coord("datacoord").call("DropIndex", datacoord_pb2.DropIndexRequest(
-            collection_id=collection.collection_id, index_name=request.index_name, field_name=request.field_name))
-        self._env.indexes.invalidate(collection.collection_id)
-        return success()
-
-    # -- loading -----------------------------------------------------------------------------
-    def load_collection(self, request: milvus_pb2.LoadCollectionRequest) -> common_pb2.Status:
-        collection = self._env.cache.get(request.collection_name)
-        indexes = self._env.coord("datacoord").call(
-            "DescribeIndex", datacoord_pb2.DescribeIndexRequest(collection_id=collection.collection_id)
-        ).indexes
-        indexed = {p.index.field_name for p in indexes}
-        for field in collection.schema.vector_fields:
-            if field.name not in indexed:
-                raise IndexNotFound(
-                    f"there is no vector index on field: [{field.name}], please create index firstly: "
-                    f"collection={request.collection_name}"
-                )
-        self._env.coord("querycoord").call(
-            "LoadCollection", datacoord_pb2.CollectionRequest(collection_id=collection.collection_id,
-                                                              collection=collection.info)
-        )
-        self._env.router.forget(collection.collection_id)
-        return success()
-
-    def release_collection(self, request: milvus_pb2.ReleaseCollectionRequest) -> common_pb2.Status:
-        collection = self._env.cache.get(request.collection_name)
-        self._env.coord("querycoord").call(
-            "ReleaseCollection", datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)
-        )
-        self._env.router.forget(collection.collection_id)
-        return success()
-
-    def _load_progress(self, collection_id: int):  # type: ignore[no-untyped-def]
-        return self._env.coord("querycoord").call(
-            "GetLoadProgress", datacoord_pb2.CollectionRequest(collection_id=collection_id)
-        )
-
-    def get_loading_progress(self, request: milvus_pb2.GetLoadingProgressRequest
-                             ) -> milvus_pb2.GetLoadingProgressResponse:
-        collection = self._env.cache.get(request.collection_name)
-        progress = self._load_progress(collection.collection_id)
-        if not progress.loaded:
-            from common.errors import CollectionNotLoaded
-
-            raise CollectionNotLoaded(f"collection not loaded[collection={request.collection_name}]")
-        return milvus_pb2.GetLoadingProgressResponse(status=success(), progress=progress.progress,
-                                                     refresh_progress=progress.progress)
-
-    def get_load_state(self, request: milvus_pb2.GetLoadStateRequest) -> milvus_pb2.GetLoadStateResponse:
-        try:
-            collection = self._env.cache.get(request.collection_name)
-        except CollectionNotFound:
-            return milvus_pb2.GetLoadStateResponse(status=success(), state=LOAD_STATE_NOT_EXIST)
-        progress = self._load_progress(collection.collection_id)
-        if not progress.loaded:
-            state = LOAD_STATE_NOT_LOAD
-        else:
-            state = LOAD_STATE_LOADED if progress.progress >= 100 else LOAD_STATE_LOADING
-        return milvus_pb2.GetLoadStateResponse(status=success(), state=state)
-
     # -- flush -------------------------------------------------------------------------------
     def flush(self, request: milvus_pb2.FlushRequest) -> milvus_pb2.FlushResponse:
         response = milvus_pb2.FlushResponse(status=success(), db_name=request.db_name or "default")
         for name in request.collection_names:
             collection = self._env.cache.get(name)
             result = self._env.coord("datacoord").call("Flush", datacoord_pb2.FlushRequest(collection=collection.info))
-            response.coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=result.segment_ids))
+            # As Milvus: the segments this flush seals, and those flushed before it.
+            response.coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=result.sealed_segment_ids))
             response.flush_coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=result.segment_ids))
             response.coll_flush_ts[name] = result.flush_ts
             response.coll_seal_times[name] = parse_ts(result.flush_ts)[0] // 1000

@@ -9,6 +9,7 @@ import numpy as np
 from common.errors import ParameterInvalid, ParameterTooLarge
 from common.expr import compile_expr
 from common.fielddata import columns_from_insert, field_data_from_column, ids_to_proto
+from common.schema import valid_column
 from common.status import success
 from common.template_values import template_values_from_proto
 from common.types import DataType
@@ -61,8 +62,9 @@ class DmlTasks:
         if len(np.unique(pks)) != len(pks):
             raise ParameterInvalid("duplicate primary keys are not allowed in the same upsert batch")
         timestamp = self._env.alloc_timestamp()
-        # A delete and an insert at the same timestamp: the delete hides only older rows.
-        self._publish_deletes(collection, 0, pks, timestamp)
+        # A delete and an insert at the same timestamp: the delete hides only older rows. As in
+        # Milvus, both apply to the upsert's partition only.
+        self._publish_deletes(collection, partition_id, pks, timestamp)
         self._publish_inserts(collection, partition_id, columns, num_rows, timestamp, request.fields_data)
         return milvus_pb2.MutationResult(
             status=success(), IDs=ids_to_proto(pks, pk_field.dtype), succ_index=range(num_rows),
@@ -115,7 +117,9 @@ class DmlTasks:
             for field in schema.fields:
                 if whole and field.name in sent_names:
                     continue  # re-encoding an unchanged column would only cost time
-                msg.fields_data.append(field_data_from_column(field, columns[field.name][rows]))
+                valid = columns.get(valid_column(field.name))
+                msg.fields_data.append(field_data_from_column(field, columns[field.name][rows],
+                                                              None if valid is None else valid[rows]))
             if whole:
                 msg.fields_data.extend(sent)
             messages.append((channel, dml_pb2.DmlMsg(insert=msg).SerializeToString()))

@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 from common.config import Config
-from common.rpc import InternalClient
 from common.runtime import RoleContext
 from common.tso import compose_ts
-from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, querynode_pb2_grpc, rootcoord_pb2
+from nodes.querynode.client import NodeClients, QueryNodeClient
+from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
 from proto.internal.datacoord_pb2 import CollectionRequest
 from proxy.meta_cache import CachedCollection, MetaCache
 
@@ -46,7 +46,7 @@ class ShardRouter:
         self._context = context
         self._lock = threading.Lock()
         self._leaders: dict[int, list[querycoord_pb2.ShardLeader]] = {}
-        self._clients: dict[str, InternalClient] = {}
+        self._clients = NodeClients()
 
     def leaders(self, collection: CachedCollection) -> list[querycoord_pb2.ShardLeader]:
         """One leader per channel. Raises CollectionNotLoaded when the collection is not loaded."""
@@ -62,22 +62,15 @@ class ShardRouter:
             self._leaders[collection.collection_id] = leaders
         return leaders
 
-    def node(self, address: str) -> InternalClient:
-        with self._lock:
-            client = self._clients.get(address)
-            if client is None:
-                client = self._clients[address] = InternalClient(address, querynode_pb2_grpc.QueryNodeStub)
-            return client
+    def node(self, address: str) -> QueryNodeClient:
+        return self._clients.node(address)
 
     def forget(self, collection_id: int) -> None:
         with self._lock:
             self._leaders.pop(collection_id, None)
 
     def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+        self._clients.close()
 
 
 class IndexCache:

@@ -1,7 +1,8 @@
 """The proxy's cache of collection metadata, filled from rootcoord on first use.
 
-Entries are dropped when this proxy changes the collection (drop, create) or when a caller
-reports a stale entry with ``invalidate``.
+Entries are keyed by the name a request used: a collection name or an alias (rootcoord
+resolves aliases). They are dropped when this proxy changes the collection (drop, create,
+partitions: ``invalidate``) or an alias (``invalidate_alias``).
 """
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ class CachedCollection:
     def collection_id(self) -> int:
         return self.info.collection_id
 
-    def partition_id(self, name: str) -> int:
-        """The id of partition ``name`` ('' = _default). Raises PartitionNotFound."""
+    def partition(self, name: str) -> meta_pb2.PartitionInfo:
+        """Partition ``name`` ('' = _default). Raises PartitionNotFound."""
         wanted = name or "_default"
         for partition in self.info.partitions:
             if partition.name == wanted:
-                return partition.partition_id
+                return partition
         raise PartitionNotFound(f"partition not found[partition={wanted}]")
+
+    def partition_id(self, name: str) -> int:
+        """The id of partition ``name`` ('' = _default). Raises PartitionNotFound."""
+        return self.partition(name).partition_id
 
 
 class MetaCache:
@@ -56,5 +61,17 @@ class MetaCache:
         return entry
 
     def invalidate(self, name: str) -> None:
+        """Forget ``name`` and every other entry of the same collection (its aliases)."""
         with self._lock:
-            self._entries.pop(name, None)
+            entry = self._entries.pop(name, None)
+            stale = [key for key, e in self._entries.items()
+                     if e.info.name == name or (entry is not None and e.collection_id == entry.collection_id)]
+            for key in stale:
+                del self._entries[key]
+
+    def invalidate_alias(self, alias: str) -> None:
+        """Forget the entry of ``alias`` and of the collection it pointed to."""
+        with self._lock:
+            stale = [key for key, e in self._entries.items() if key == alias or alias in e.info.aliases]
+            for key in stale:
+                del self._entries[key]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import FieldNotFound, ParameterInvalid
+from common.index.params import default_metric
 from common.schema import CollectionSchema
 from common.types import DYNAMIC_FIELD_NAME, DataType
 
@@ -151,8 +152,7 @@ def parse_index_params(pairs: Iterable[Any], dtype: DataType) -> IndexRequest:
     raw = kv_dict(pairs)
     params: dict[str, Any] = parse_json_object(raw.pop("params", ""), "index params")
     index_type = str(raw.pop("index_type", "") or params.pop("index_type", "") or "AUTOINDEX").upper()
-    default_metric = "HAMMING" if dtype == DataType.BINARY_VECTOR else "COSINE"
-    metric = str(raw.pop("metric_type", "") or params.pop("metric_type", "") or default_metric).upper()
+    metric = str(raw.pop("metric_type", "") or params.pop("metric_type", "") or default_metric(dtype)).upper()
     params.update(raw)
     return IndexRequest(index_type, metric, _numbers(params))
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from common.compute.distance import metric_is_ascending
-from common.errors import CollectionNotLoaded, NodeNotAvailable, ParameterInvalid, ServiceUnavailable
+from common.errors import (ChannelNotFound, CollectionNotLoaded, NodeNotAvailable, ParameterInvalid,
+                           ServiceUnavailable)
 from common.expr import compile_expr
 from common.fielddata import field_data_from_column
-from common.index.params import validate_search_params
+from common.index.params import default_metric, validate_search_params
 from common.schema import FieldSchema
 from common.status import success
 from common.template_values import template_values_from_proto
@@ -29,6 +30,8 @@ from proxy.params import COUNT_STAR, parse_query_params, parse_search_params, re
 _PLACEHOLDER_TYPES = {DataType.FLOAT_VECTOR: common_pb2.PlaceholderType.Value("FloatVector"),
                       DataType.BINARY_VECTOR: common_pb2.PlaceholderType.Value("BinaryVector")}
 MAX_NQ = 16384
+# guarantee_timestamp values with a meaning of their own (pymilvus: 1 Eventually, 2 Bounded).
+EVENTUALLY_TS = 2
 # How long a read waits for a shard leader to become serviceable (e.g. after a restart).
 SHARD_WAIT_S = 30.0
 
@@ -53,7 +56,7 @@ class ReadTasks:
         index_type = index.index_type if index is not None else "FLAT"
         metric = params.metric_type or (index.metric_type if index is not None else "")
         if not metric:
-            metric = "HAMMING" if field.dtype == DataType.BINARY_VECTOR else "COSINE"
+            metric = default_metric(field.dtype)
         if index is not None and metric != index.metric_type:
             raise ParameterInvalid(
                 f"metric type not match: invalid parameter[expected={index.metric_type}][actual={metric}]"
@@ -67,8 +70,7 @@ class ReadTasks:
             scope=scope, anns_field=field.name, placeholder_group=request.placeholder_group, nq=nq, topk=k,
             metric_type=metric, params_json=json.dumps(search_params),
         )
-        answers = self._fan_out(collection, lambda client, channel: client.call(
-            "Search", _for_channel(shard_request, channel)))
+        answers = self._fan_out(collection, "Search", shard_request)
         results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(metric),
                                        offset=params.offset)
         if params.round_decimal >= 0:
@@ -99,8 +101,7 @@ class ReadTasks:
                             [] if count_only else output.fetch, request)
         limit = params.limit + params.offset if params.limit > 0 else -1
         shard_request = querynode_pb2.ShardQueryRequest(scope=scope, limit=limit, count_only=count_only)
-        answers = self._fan_out(collection, lambda client, channel: client.call(
-            "Query", _for_channel(shard_request, channel)))
+        answers = self._fan_out(collection, "Query", shard_request)
         response = milvus_pb2.QueryResults(status=success(), collection_name=collection.info.name,
                                            primary_field_name=schema.primary_field.name, session_ts=scope.read_ts)
         if count_only:
@@ -143,17 +144,30 @@ class ReadTasks:
                                         expr=expr, output_fields=fetch)
         for key, value in templates_pb.items():
             scope.expr_template_values[key].CopyFrom(value)
-        if level in (ConsistencyLevel.STRONG, ConsistencyLevel.SESSION):
-            scope.read_ts = self._env.alloc_timestamp()
-            scope.wait_for_latest = True
-        elif level == ConsistencyLevel.BOUNDED:
-            scope.read_ts = self._env.local_timestamp()
-        else:
-            scope.read_ts = self._env.local_timestamp()
+        scope.read_ts, scope.wait_for_latest = self._read_timestamp(level, request.travel_timestamp,
+                                                                    request.guarantee_timestamp)
         return scope
 
-    def _fan_out(self, collection: CachedCollection, call: Callable[[Any, str], Any]) -> list[Any]:
-        """``call(querynode_client, channel)`` for every shard leader. While a shard has no
+    def _read_timestamp(self, level: int, travel_ts: int, guarantee_ts: int) -> tuple[int, bool]:
+        """(MVCC timestamp of the read, whether the shards must first consume up to the channel
+        end). ``travel_ts`` reads the collection as it was then (it must not be in the future);
+        Strong and Session read at a fresh TSO timestamp after everything written so far;
+        Customized waits for writes up to ``guarantee_ts``; Bounded and Eventually read what the
+        shards hold now, at this proxy's clock (no round trip)."""
+        if travel_ts:
+            now = self._env.alloc_timestamp()
+            if travel_ts > now:
+                raise ParameterInvalid(f"travel_timestamp {travel_ts} is in the future (now {now})")
+            return travel_ts, True
+        if level in (ConsistencyLevel.STRONG, ConsistencyLevel.SESSION):
+            return self._env.alloc_timestamp(), True
+        if level == ConsistencyLevel.CUSTOMIZED and guarantee_ts > EVENTUALLY_TS:
+            return max(guarantee_ts, self._env.local_timestamp()), True
+        return self._env.local_timestamp(), False
+
+    def _fan_out(self, collection: CachedCollection, method: str, request: Any) -> list[Any]:
+        """The answers to ``method`` with ``request`` (its ``scope.channel`` set per shard) from
+        every shard leader, in parallel. While a shard has no
         serviceable leader (a node recovering after a restart) or a node cannot be reached, it
         retries with fresh leaders for up to ``SHARD_WAIT_S`` before giving up."""
         deadline = time.monotonic() + SHARD_WAIT_S
@@ -163,12 +177,13 @@ class ReadTasks:
                 leaders = self._env.router.leaders(collection)
                 if not leaders:
                     raise CollectionNotLoaded(f"collection not loaded[collection={collection.info.name}]")
-                if len(leaders) == 1:
-                    leader = leaders[0]
-                    return [call(self._env.router.node(leader.address), leader.channel)]
-                futures = [self._pool.submit(call, self._env.router.node(l.address), l.channel) for l in leaders]
+                if len(leaders) == 1:  # the common case: no copy, no thread hop
+                    request.scope.channel = leaders[0].channel
+                    return [self._env.router.node(leaders[0].address).call(method, request)]
+                futures = [self._pool.submit(self._env.router.node(l.address).call, method,
+                                             _for_channel(request, l.channel)) for l in leaders]
                 return [f.result() for f in futures]
-            except (NodeNotAvailable, ServiceUnavailable):
+            except (NodeNotAvailable, ServiceUnavailable, ChannelNotFound):  # leaders moved or recovering
                 self._env.router.forget(collection.collection_id)
                 if time.monotonic() + delay > deadline:
                     raise

@@ -75,26 +75,70 @@ class MilvusService(milvus_pb2_grpc.MilvusServiceServicer):
         return self._proxy.ddl.get_collection_statistics(request)
 
     def LoadCollection(self, request, context):
-        return self._proxy.ddl.load_collection(request)
+        return self._proxy.load.load_collection(request)
 
     def ReleaseCollection(self, request, context):
-        return self._proxy.ddl.release_collection(request)
+        return self._proxy.load.release_collection(request)
 
     def GetLoadingProgress(self, request, context):
-        return self._proxy.ddl.get_loading_progress(request)
+        return self._proxy.load.get_loading_progress(request)
 
     def GetLoadState(self, request, context):
-        return self._proxy.ddl.get_load_state(request)
+        return self._proxy.load.get_load_state(request)
+
+    # -- partitions --------------------------------------------------------------------------
+    def CreatePartition(self, request, context):
+        return self._proxy.partitions.create_partition(request)
+
+    def DropPartition(self, request, context):
+        return self._proxy.partitions.drop_partition(request)
+
+    def HasPartition(self, request, context):
+        return self._proxy.partitions.has_partition(request)
+
+    def ShowPartitions(self, request, context):
+        return self._proxy.partitions.show_partitions(request)
+
+    def GetPartitionStatistics(self, request, context):
+        return self._proxy.partitions.get_partition_statistics(request)
+
+    def LoadPartitions(self, request, context):
+        return self._proxy.load.load_partitions(request)
+
+    def ReleasePartitions(self, request, context):
+        return self._proxy.load.release_partitions(request)
+
+    # -- aliases -----------------------------------------------------------------------------
+    def CreateAlias(self, request, context):
+        return self._proxy.aliases.create_alias(request)
+
+    def DropAlias(self, request, context):
+        return self._proxy.aliases.drop_alias(request)
+
+    def AlterAlias(self, request, context):
+        return self._proxy.aliases.alter_alias(request)
+
+    def DescribeAlias(self, request, context):
+        return self._proxy.aliases.describe_alias(request)
+
+    def ListAliases(self, request, context):
+        return self._proxy.aliases.list_aliases(request)
 
     # -- indexes -----------------------------------------------------------------------------
     def CreateIndex(self, request, context):
-        return self._proxy.ddl.create_index(request)
+        return self._proxy.index.create_index(request)
 
     def DescribeIndex(self, request, context):
-        return self._proxy.ddl.describe_index(request)
+        return self._proxy.index.describe_index(request)
+
+    def GetIndexState(self, request, context):
+        return self._proxy.index.get_index_state(request)
+
+    def GetIndexBuildProgress(self, request, context):
+        return self._proxy.index.get_index_build_progress(request)
 
     def DropIndex(self, request, context):
-        return self._proxy.ddl.drop_index(request)
+        return self._proxy.index.drop_index(request)
 
     # -- data --------------------------------------------------------------------------------
     def Insert(self, request, context):
@@ -117,5 +161,31 @@ class MilvusService(milvus_pb2_grpc.MilvusServiceServicer):
 
     def Query(self, request, context):
         return self._proxy.read.query(request)
+
+    def CalcDistance(self, request, context):
+        return self._proxy.calc.calc_distance(request)
+
+    # -- segments and compaction -------------------------------------------------------------
+    def GetPersistentSegmentInfo(self, request, context):
+        return self._proxy.segments.get_persistent_segment_info(request)
+
+    def GetQuerySegmentInfo(self, request, context):
+        return self._proxy.segments.get_query_segment_info(request)
+
+    def ManualCompaction(self, request, context):
+        return self._proxy.segments.manual_compaction(request)
+
+    def GetCompactionState(self, request, context):
+        return self._proxy.segments.get_compaction_state(request)
+
+    def GetCompactionStateWithPlans(self, request, context):
+        return self._proxy.segments.get_compaction_state_with_plans(request)
+
+    # -- operations --------------------------------------------------------------------------
+    def GetMetrics(self, request, context):
+        return self._proxy.metrics.get_metrics(request)
+
+    def LoadBalance(self, request, context):
+        return self._proxy.balance.load_balance(request)
 
 

@@ -5,11 +5,16 @@ Result conventions (shared with ``common.index.faiss_index``):
   row numbers within ``base``.
 - Metrics: ``L2`` (squared Euclidean, ascending, as Milvus reports it), ``IP`` (inner product,
   descending), ``COSINE`` (cosine similarity, descending) for float vectors; ``HAMMING`` (bit
-  count, ascending) and ``JACCARD`` (``1 - |a&b| / |a|b|``, ascending; 0 for two all-zero vectors)
-  for binary vectors packed as ``uint8 (n, dim // 8)``.
+  count, ascending), ``JACCARD`` (``1 - |a&b| / |a|b|``, ascending; 0 for two all-zero vectors)
+  and ``TANIMOTO`` (``-log2(|a&b| / |a|b|)``, ascending, ``+inf`` for disjoint non-empty vectors:
+  the Tanimoto distance of Milvus 2.0's knowhere, a monotone function of JACCARD) for binary
+  vectors packed as ``uint8 (n, dim // 8)``.
 - Slots without a candidate (fewer than ``k`` selectable rows) hold index ``-1`` and distance
   ``+inf`` for ascending metrics, ``-inf`` for descending ones.
 - Ties are broken by the smaller row number, so results are deterministic.
+
+``pairwise_distances(left, right, metric)`` gives the full ``(len(left), len(right))`` matrix with
+the same definitions (HAMMING as int32), for CalcDistance.
 
 Memory is bounded by scoring ``base`` in chunks of rows (about ``_CHUNK_ELEMS`` scores, or
 ``_BIN_CHUNK_BYTES`` bytes of XOR-ed codes, per chunk), keeping a running top-k per query.
@@ -25,8 +30,8 @@ from common.compute.backend import array_module_of
 from common.errors import MetricNotFound, ParameterInvalid
 
 FLOAT_METRICS = ("L2", "IP", "COSINE")
-BINARY_METRICS = ("HAMMING", "JACCARD")
-_ASCENDING = frozenset({"L2", "HAMMING", "JACCARD"})
+BINARY_METRICS = ("HAMMING", "JACCARD", "TANIMOTO")
+_ASCENDING = frozenset({"L2", "HAMMING", "JACCARD", "TANIMOTO"})
 
 _CHUNK_ELEMS = 1 << 23  # float scores per chunk (32 MiB of float32)
 _BIN_CHUNK_BYTES = 1 << 25  # XOR-ed bytes per chunk for binary metrics
@@ -36,7 +41,7 @@ _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def metric_is_ascending(metric: str) -> bool:
-    """True when smaller distances are better (L2, HAMMING, JACCARD)."""
+    """True when smaller distances are better (L2, HAMMING, JACCARD, TANIMOTO)."""
     m = _check_metric(metric)
     return m in _ASCENDING
 
@@ -130,6 +135,24 @@ def brute_force_search(
     out_d[:, :kk] = xp.where(valid, dist, out_d[:, :kk])
     out_i[:, :kk] = xp.where(valid, best_idx, -1)
     return out_d, out_i
+
+
+def pairwise_distances(left: Any, right: Any, metric: str, xp: ModuleType | None = None) -> Any:
+    """Distance of every row of ``left`` to every row of ``right``: an ``(nl, nr)`` array of
+    ``xp`` (default: the module owning ``left``), float32, or int32 for HAMMING. Definitions as in
+    the module docstring (L2 squared, COSINE as similarity). Raises like ``brute_force_search``."""
+    xp = xp or array_module_of(left)
+    metric = _check_metric(metric)
+    binary = metric in BINARY_METRICS
+    right, left = _check_inputs(right, left, metric, binary, xp)
+    n = right.shape[0]
+    scorer = _BinaryScorer(right, left, metric, xp) if binary else _FloatScorer(
+        right, left, metric, xp, None)
+    parts = [scorer.keys(start, min(n, start + scorer.chunk_rows))
+             for start in range(0, n, scorer.chunk_rows)]
+    keys = xp.concatenate(parts, axis=1) if parts else xp.zeros((left.shape[0], 0), xp.float32)
+    dist = scorer.distances(keys, None)
+    return dist.astype(xp.int32) if metric == "HAMMING" else dist
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,7 +260,8 @@ class _FloatScorer:
 
 
 class _BinaryScorer:
-    """Keys for HAMMING (bit differences) and JACCARD (``1 - |a&b| / |a|b|``) over packed codes."""
+    """Keys for HAMMING (bit differences), JACCARD and TANIMOTO (both keyed by the Jaccard
+    distance ``1 - |a&b| / |a|b|``; TANIMOTO's distance is derived from it) over packed codes."""
 
     def __init__(self, base: Any, queries: Any, metric: str, xp: ModuleType) -> None:
         self.metric, self.xp = metric, xp
@@ -250,7 +274,7 @@ class _BinaryScorer:
         self.base = xp.ascontiguousarray(base).view(word)
         self.queries = xp.ascontiguousarray(queries).view(word)
         self._lut = None if hasattr(xp, "bitwise_count") else xp.asarray(_POPCOUNT8)
-        if metric == "JACCARD":
+        if metric != "HAMMING":
             self.q_pop = self._popcount(self.queries[:, None, :])  # (nq, 1)
 
     def _popcount(self, x: Any) -> Any:
@@ -271,4 +295,9 @@ class _BinaryScorer:
         return xp.where(union > 0, 1.0 - sim, 0.0).astype(xp.float32)
 
     def distances(self, keys: Any, idx: Any) -> Any:
-        return keys.astype(self.xp.float32)
+        xp = self.xp
+        if self.metric != "TANIMOTO":
+            return keys.astype(xp.float32)
+        sim = (1.0 - keys).astype(xp.float32)
+        return xp.where(sim > 0, -xp.log2(xp.maximum(sim, xp.float32(1e-30))),
+                        xp.float32(np.inf)).astype(xp.float32)

@@ -205,6 +205,16 @@ def loads(cell: Any) -> Any:
     return cell
 
 
+def loads_column(cells: Any) -> list:
+    """``loads`` of every cell of a JSON column (one orjson pass when every cell parses)."""
+    if _orjson is not None:
+        try:
+            return list(map(_orjson.loads, cells))
+        except Exception:  # a None/empty/odd cell: take the careful path for the column
+            pass
+    return [loads(c) for c in cells]
+
+
 def walk(doc: Any, path: tuple[str | int, ...]) -> Any:
     """Follow a JSON path (keys and list indexes) into a parsed document; MISSING if absent."""
     for step in path:

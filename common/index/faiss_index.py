@@ -17,8 +17,8 @@ IVF_FLAT / IVF_SQ8 / IVF_PQ / HNSW are faiss indexes. HNSW with IP uses the usua
 maximum inner product to L2 (each row gets an extra coordinate ``sqrt(max|x|^2 - |x|^2)``, queries
 a 0), because a graph built on raw inner products navigates badly (filtered recall fell to ~0.5);
 returned distances are recomputed exactly. BIN_IVF_FLAT is a small IVF of our own
-(binary k-means centroids + inverted lists of row numbers, exact HAMMING/JACCARD within the
-probed lists), since faiss's binary IVF knows only Hamming distance.
+(binary k-means centroids + inverted lists of row numbers, exact HAMMING/JACCARD/TANIMOTO within
+the probed lists), since faiss's binary IVF knows only Hamming distance.
 
 Small segments: a segment with fewer than ``MIN_ROWS_FOR_STRUCTURE`` rows (Milvus builds no
 index below 1024 rows either) keeps its vectors and is searched exactly, whatever the type. IVF
@@ -55,7 +55,7 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common.compute import backend  # noqa: E402
-from common.compute.distance import brute_force_search, normalize, sq_norms
+from common.compute.distance import brute_force_search, metric_is_ascending, normalize, sq_norms
 from common.errors import ParameterInvalid
 from common.index.params import (
     HNSW_EF_MAX,
@@ -119,7 +119,7 @@ class VectorIndex:
         sp = validate_search_params(self.index_type, search_params or {}, k)
         queries = self._prepare_queries(queries)
         nq, n = queries.shape[0], self.num_rows
-        ascending = self.metric_type in ("L2", "HAMMING", "JACCARD")
+        ascending = metric_is_ascending(self.metric_type)
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (n,):

@@ -16,10 +16,15 @@
 - Defaults: ``nlist`` 128; ``IVF_PQ`` ``nbits`` 8 and ``m`` = the largest divisor of ``dim`` that is
   ``<= dim // 4`` (Milvus requires ``m``; we pick one); ``HNSW`` ``M`` 16, ``efConstruction`` 200.
 
-Errors: ``IndexNotSupported`` for an unknown index type or one that does not fit the vector
-type; ``MetricNotFound`` for an unknown/unsupported metric; ``ParameterInvalid`` for a value out
-of range (``Out of range in json: param 'nlist' (0) should be in range [1, 65536]``, knowhere's
-wording) or not an integer.
+Metrics: L2, IP, COSINE for float vectors; HAMMING, JACCARD, TANIMOTO for binary vectors (both
+binary index types, as Milvus 2.0).
+
+Errors are all ``ParameterInvalid`` (code 1100, as Milvus 2.x answers them), with Milvus's
+wording: ``invalid index type: X``; ``data type BinaryVector can't build with this index HNSW``;
+``float vector index does not support metric type: HAMMING``; a value out of range
+(``Out of range in json: param 'nlist' (0) should be in range [1, 65536]``, knowhere's wording)
+or not an integer; ``m`` that does not divide ``dim``. ``IndexNotSupported`` only for a field
+type that has no vector index at all.
 
 ``validate_search_params`` returns ``{"nprobe": int}`` for IVF types, ``{"ef": int}`` for HNSW and
 ``{}`` for FLAT types. Defaults: ``nprobe`` 8 (knowhere's), ``ef`` ``max(k, 64)`` (knowhere uses
@@ -31,11 +36,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from common.errors import IndexNotSupported, MetricNotFound, ParameterInvalid
+from common.compute.distance import BINARY_METRICS, FLOAT_METRICS
+from common.errors import IndexNotSupported, ParameterInvalid
 from common.types import DataType
-
-FLOAT_METRICS = ("L2", "IP", "COSINE")
-BINARY_METRICS = ("HAMMING", "JACCARD")
 
 FLOAT_INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW")
 BINARY_INDEX_TYPES = ("BIN_FLAT", "BIN_IVF_FLAT")
@@ -61,6 +64,7 @@ AUTOINDEX_BINARY_NLIST = 128
 
 _FLOAT_DTYPES = frozenset({DataType.FLOAT_VECTOR})
 _BINARY_DTYPES = frozenset({DataType.BINARY_VECTOR})
+_TYPE_NAMES = {DataType.FLOAT_VECTOR: "FloatVector", DataType.BINARY_VECTOR: "BinaryVector"}
 
 
 def default_metric(dtype: DataType) -> str:
@@ -82,16 +86,16 @@ def validate_index_params(index_type: str, metric_type: str, params: Mapping[str
         if binary:
             params.setdefault("nlist", AUTOINDEX_BINARY_NLIST)
     if itype not in FLOAT_INDEX_TYPES and itype not in BINARY_INDEX_TYPES:
-        raise IndexNotSupported(f"invalid index type: {index_type}")
+        raise ParameterInvalid(f"invalid index type: {index_type}")
     if binary != (itype in BINARY_INDEX_TYPES):
-        raise IndexNotSupported(
-            f"data type {dtype.name} can't build with this index {itype}")
+        raise ParameterInvalid(f"data type {_TYPE_NAMES[dtype]} can't build with this index {itype}")
 
     metric = str(metric_type or "").strip().upper() or default_metric(dtype)
     supported = BINARY_METRICS if binary else FLOAT_METRICS
     if metric not in supported:
-        raise MetricNotFound(
-            f"metric type not found or not supported, supported: [{' '.join(supported)}]")
+        raise ParameterInvalid(
+            f"{'binary' if binary else 'float'} vector index does not support metric type: "
+            f"{metric_type}, supported: [{' '.join(supported)}]")
 
     out: dict[str, Any] = {"index_type": itype, "metric_type": metric}
     if itype in IVF_INDEX_TYPES:
@@ -124,7 +128,7 @@ def validate_search_params(index_type: str, params: Mapping[str, Any], k: int) -
         return {"ef": ef}
     if itype in ("FLAT", "BIN_FLAT"):
         return {}
-    raise IndexNotSupported(f"invalid index type: {index_type}")
+    raise ParameterInvalid(f"invalid index type: {index_type}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,15 +7,20 @@ Segment file: one column per field present in ``columns`` (in schema order) plus
   vectors, and it reads back as one flat buffer: a 100k x 128 column decodes in ~20 ms where
   ``FixedSizeList<float32>`` takes ~150-230 ms (nested-level decoding of every float).
 - VARCHAR -> ``string``; JSON -> ``binary``; BOOL / INT* / FLOAT / DOUBLE / ``$ts`` (uint64) natively.
+- ARRAY -> ``list<element>`` (element ``bool``, ``int8``..``int64``, ``float``, ``double`` or
+  ``string``).
+- A nullable field is one Arrow column whose nulls are the rows its validity column
+  (``x$valid``) marks False; reading gives both columns back.
 - Compression: zstd for every column except vectors, which are written uncompressed: float
   vectors barely compress (~9 %) and zstd made reading them 4x slower.
 
 ``read_segment_file`` returns exactly the column layout of ``common/schema.py``. Fixed-width
 columns (vectors, numbers) are zero-copy views of the decoded Arrow buffers and therefore
-read-only. Types the layout does not define (ARRAY, FLOAT16/BFLOAT16/SPARSE vectors) raise
+read-only. Types the layout does not define (FLOAT16/BFLOAT16/SPARSE vectors) raise
 ``Unimplemented``; unknown column names raise ``FieldNotFound``.
 
-Delta file: columns ``pk`` (int64 or string) and ``ts`` (uint64).
+Delta file: columns ``pk`` (int64 or string), ``ts`` (uint64) and ``partition`` (int64; 0 = every
+partition).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.errors import FieldNotFound, ParameterInvalid, Unimplemented
-from common.schema import CollectionSchema, FieldSchema
+from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.types import NUMPY_DTYPES, STRING_TYPES, TIMESTAMP_COLUMN, DataType
 
 COMPRESSION = "zstd"
@@ -48,13 +53,15 @@ def write_segment_file(columns: Mapping[str, np.ndarray], schema: CollectionSche
     names = [f.name for f in schema.fields if f.name in columns]
     if TIMESTAMP_COLUMN in columns:
         names.append(TIMESTAMP_COLUMN)
-    unknown = set(columns) - set(names)
+    valids = {valid_column(n): n for n in names if n != TIMESTAMP_COLUMN and _field(schema, n).nullable}
+    unknown = set(columns) - set(names) - set(valids)
     if unknown:
         raise FieldNotFound(f"field not found[field={sorted(unknown)[0]}]")
     arrays, fields = [], []
     lengths = set()
     for name in names:
-        arr = _to_arrow(columns[name], _field(schema, name))
+        valid = columns.get(valid_column(name))
+        arr = _to_arrow(columns[name], _field(schema, name), None if valid is None else np.asarray(valid, bool))
         lengths.add(len(arr))
         arrays.append(arr)
         fields.append(pa.field(name, arr.type, nullable=True))
@@ -83,32 +90,51 @@ def read_segment_file(data: bytes | memoryview | pa.Buffer, schema: CollectionSc
             if name not in available:
                 raise FieldNotFound(f"field not found[field={name}]")
     table = pq.read_table(source, columns=wanted, use_threads=True)
-    return {name: _to_numpy(_single_chunk(table.column(name)), _field(schema, name))
-            for name in wanted}
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        arr, f = _single_chunk(table.column(name)), _field(schema, name)
+        if f is not None and f.nullable:
+            out[valid_column(name)] = (np.ones(len(arr), dtype=bool) if arr.null_count == 0
+                                       else arr.is_valid().to_numpy(zero_copy_only=False))
+        out[name] = _to_numpy(arr, f)
+    return out
 
 
-def write_delta_file(pks: np.ndarray, timestamps: np.ndarray) -> bytes:
-    """Encode deletes: primary keys (int64, or object array of str) and their timestamps."""
+def write_delta_file(pks: np.ndarray, timestamps: np.ndarray, partition_ids: np.ndarray | None = None) -> bytes:
+    """Encode deletes: primary keys (int64, or object array of str), their timestamps and the
+    partition each applies to (0: every partition; all 0 when ``partition_ids`` is None)."""
     pks = np.asarray(pks)
     ts = np.asarray(timestamps, dtype=np.uint64)
-    if pks.shape != ts.shape or pks.ndim != 1:
-        raise ParameterInvalid(f"pks {pks.shape} and timestamps {ts.shape} must be 1-D and equal")
+    parts = np.zeros(len(ts), dtype=np.int64) if partition_ids is None else np.asarray(partition_ids, np.int64)
+    if pks.shape != ts.shape or pks.ndim != 1 or parts.shape != ts.shape:
+        raise ParameterInvalid(f"pks {pks.shape}, timestamps {ts.shape} and partition ids {parts.shape} "
+                               "must be 1-D and equal")
     if pks.dtype.kind in "iu":
         pk_arr = pa.array(pks.astype(np.int64, copy=False))
     else:
         pk_arr = pa.array(pks, type=pa.string())
-    table = pa.table({"pk": pk_arr, "ts": pa.array(ts)})
+    table = pa.table({"pk": pk_arr, "ts": pa.array(ts), "partition": pa.array(parts)})
     return _write(table, set())
 
 
 def read_delta_file(data: bytes | memoryview | pa.Buffer) -> tuple[np.ndarray, np.ndarray]:
     """Decode a delta file into (pks: int64 or object-of-str, timestamps: uint64)."""
+    pks, ts, _ = read_delta_records(data)
+    return pks, ts
+
+
+def read_delta_records(data: bytes | memoryview | pa.Buffer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode a delta file into (pks, timestamps, partition ids: int64, 0 = every partition)."""
     table = pq.read_table(pa.BufferReader(data), use_threads=False)
     pk = _single_chunk(table.column("pk"))
     ts = _single_chunk(table.column("ts")).to_numpy(zero_copy_only=False).astype(np.uint64)
+    if "partition" in table.column_names:
+        parts = _single_chunk(table.column("partition")).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:  # written before deletes carried partitions: they applied to every partition
+        parts = np.zeros(len(ts), dtype=np.int64)
     if pa.types.is_integer(pk.type):
-        return pk.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), ts
-    return pk.to_numpy(zero_copy_only=False).astype(object, copy=False), ts
+        return pk.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), ts, parts
+    return pk.to_numpy(zero_copy_only=False).astype(object, copy=False), ts, parts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,10 +166,14 @@ def _vector_width(f: FieldSchema) -> int:
     return f.dim * 4 if f.dtype == DataType.FLOAT_VECTOR else f.dim // 8
 
 
-def _to_arrow(col: Any, f: FieldSchema | None) -> pa.Array:
+def _to_arrow(col: Any, f: FieldSchema | None, valid: np.ndarray | None = None) -> pa.Array:
+    """The Arrow array of a column; ``valid`` (nullable fields) gives its nulls."""
     if f is None:
         return pa.array(np.asarray(col, dtype=np.uint64))
+    mask = None if valid is None or valid.all() else ~valid
     dtype = f.dtype
+    if dtype == DataType.ARRAY:
+        return _list_to_arrow(col, f, mask)
     if dtype in (DataType.FLOAT_VECTOR, DataType.BINARY_VECTOR):
         np_type = np.float32 if dtype == DataType.FLOAT_VECTOR else np.uint8
         per_row = f.dim if dtype == DataType.FLOAT_VECTOR else f.dim // 8
@@ -154,12 +184,50 @@ def _to_arrow(col: Any, f: FieldSchema | None) -> pa.Array:
         return pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(_vector_width(f)), arr.shape[0], [None, pa.py_buffer(arr)])
     if dtype in STRING_TYPES:
-        return pa.array(np.asarray(col, dtype=object), type=pa.string())
+        return pa.array(np.asarray(col, dtype=object), type=pa.string(), mask=mask)
     if dtype == DataType.JSON:
-        return pa.array(np.asarray(col, dtype=object), type=pa.binary())
+        return pa.array(np.asarray(col, dtype=object), type=pa.binary(), mask=mask)
     if dtype in _ARROW_SCALARS:
-        return pa.array(np.asarray(col, dtype=NUMPY_DTYPES[dtype]), type=_ARROW_SCALARS[dtype])
+        return pa.array(np.asarray(col, dtype=NUMPY_DTYPES[dtype]), type=_ARROW_SCALARS[dtype], mask=mask)
     raise Unimplemented(f"data type {dtype.name} of field {f.name} is not supported in segments")
+
+
+def _element_arrow_type(f: FieldSchema) -> pa.DataType:
+    return pa.string() if f.element_type in STRING_TYPES else _ARROW_SCALARS[f.element_type]
+
+
+def _list_to_arrow(col: Any, f: FieldSchema, mask: np.ndarray | None) -> pa.Array:
+    """An Array column (object array of 1-D arrays, None at NULL rows) as ``list<element>``."""
+    cells = [() if c is None else c for c in col]
+    offsets = np.zeros(len(cells) + 1, dtype=np.int32)
+    np.cumsum([len(c) for c in cells], out=offsets[1:])
+    element = _element_arrow_type(f)
+    if f.element_type in STRING_TYPES:
+        flat = pa.array([v for c in cells for v in c], type=element)
+    else:
+        parts = [np.asarray(c, dtype=NUMPY_DTYPES[f.element_type]) for c in cells if len(c)]
+        flat = pa.array(np.concatenate(parts) if parts else np.empty(0, NUMPY_DTYPES[f.element_type]),
+                        type=element)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=None if mask is None else pa.array(mask))
+
+
+def _list_to_numpy(arr: pa.ListArray, f: FieldSchema) -> np.ndarray:
+    """``list<element>`` as an object column of 1-D arrays (views of one flat array), None at nulls."""
+    n = len(arr)
+    out = np.empty(n, dtype=object)
+    if n == 0:
+        return out
+    values = arr.values
+    if f.element_type in STRING_TYPES:
+        flat = values.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    else:
+        flat = values.to_numpy(zero_copy_only=False).astype(NUMPY_DTYPES[f.element_type], copy=False)
+    offsets = arr.offsets.to_numpy(zero_copy_only=False).tolist()
+    valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+    for i in range(n):
+        if valid is None or valid[i]:
+            out[i] = flat[offsets[i]:offsets[i + 1]]
+    return out
 
 
 def _single_chunk(col: pa.ChunkedArray) -> pa.Array:
@@ -184,8 +252,12 @@ def _to_numpy(arr: pa.Array, f: FieldSchema | None) -> np.ndarray:
         values = np.frombuffer(arr.buffers()[1], dtype=np.uint8, count=n * width,
                                offset=arr.offset * width)
         return values.view(np_type).reshape(n, per_row)
+    if dtype == DataType.ARRAY:
+        return _list_to_numpy(arr, f)
     if dtype in STRING_TYPES or dtype == DataType.JSON:
         return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
     if dtype in _ARROW_SCALARS:
+        if arr.null_count:
+            arr = arr.fill_null(False if dtype == DataType.BOOL else 0)
         return arr.to_numpy(zero_copy_only=False).astype(NUMPY_DTYPES[dtype], copy=False)
     raise Unimplemented(f"data type {dtype.name} of field {f.name} is not supported in segments")

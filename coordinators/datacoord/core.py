@@ -11,8 +11,18 @@ the KV on start.
   round-robin among equals); a channel whose datanode session is gone moves to a live one. A
   datanode learns its channels from ``DataNodeHeartbeat``. ``SaveFlushResult`` is accepted only
   from the datanode the channel is assigned to (a fenced-off node cannot move a checkpoint).
+- **Partitions**: ``drop_partitions`` tombstones a partition (late flushes of its rows are
+  discarded, their files removed), publishes a DropPartitionMsg on every channel, then removes
+  its segment files, index files and records (finished at the next sync round after a crash).
+  Statistics count the flushed rows of the whole collection or of given partitions.
 - **Flush** publishes a collection-wide SealMsg on every channel; ``GetFlushState`` is true
-  once every channel's checkpoint carries a flush_ts at least as new.
+  once every channel's checkpoint carries a flush_ts at least as new. Datanodes report the
+  segments each seal closed (``SealReport``, sent at once after the seal is applied); Flush
+  waits up to ``FLUSH_SEAL_WAIT_S`` for the reports of channels with a live consumer and
+  answers the segments it sealed.
+- **Compaction**: see ``compaction.py``. Segments compacted away stay recorded as DROPPED
+  (their channel spans matter to replays); statistics, indexes and GetSegmentInfo count the
+  live (FLUSHED) segments only.
 - **Indexes**: one per vector field. Every (flushed segment, index) pair gets a build task
   (created on CreateIndex, on SaveFlushResult and by the loop if missing); indexnodes pull tasks
   with ``AcquireIndexTask`` (leased to the node until its session goes) and report them. A
@@ -26,6 +36,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from common.component import Component, ComponentState
@@ -44,6 +55,7 @@ from common.index.params import validate_index_params
 from common.runtime import RoleContext
 from common.schema_proto import schema_from_proto
 from common.session import list_sessions
+from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.meta import DataCoordCatalog, delta_log_key
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
@@ -53,6 +65,10 @@ MAX_BUILD_ATTEMPTS = 3
 #: Rounds of ShowCollections a known collection must be missing from before it is dropped.
 MISSING_ROUNDS_TO_DROP = 2
 WARN_EVERY_S = 5.0
+#: Longest wait of Flush for the datanodes' reports of the segments its seal closed.
+FLUSH_SEAL_WAIT_S = 2.0
+#: Seal reports remembered per channel.
+SEAL_REPORTS_KEPT = 64
 
 
 def insert_log_prefix(collection_id: int) -> str:
@@ -67,7 +83,7 @@ def index_file_prefix(build_id: int) -> str:
     return f"index_files/{build_id}/"
 
 
-class DataCoord(Component):
+class DataCoord(CompactionMixin, Component):
     """See the module docstring. Thread-safe."""
 
     role = "datacoord"
@@ -82,6 +98,7 @@ class DataCoord(Component):
         self._lock = threading.RLock()
         self._collections: dict[int, meta_pb2.CollectionInfo] = {}
         self._dropped: set[int] = set()
+        self._dropped_partitions: set[int] = set()
         self._pending_drops: set[int] = set()  # tombstoned but not cleaned up (crash midway)
         self._segments: dict[int, meta_pb2.SegmentInfo] = {}
         self._ranges: dict[int, datacoord_pb2.SegmentRange] = {}
@@ -95,6 +112,11 @@ class DataCoord(Component):
         self._attempts: Counter[int] = Counter()
         self._missing: Counter[int] = Counter()
         self._rr = 0
+        self._compactions: dict[int, datacoord_pb2.CompactionTask] = {}
+        self._completed_at: dict[int, float] = {}
+        self._seals: dict[str, dict[int, list[int]]] = {}  # channel -> seal offset -> segments it closed
+        self._consumed_at: dict[str, float] = {}  # channel -> monotonic time a datanode last reported consuming it
+        self._seal_reported = threading.Condition(self._lock)
         self._last_warning = 0.0
 
     # ------------------------------------------------------------------------ lifecycle
@@ -102,6 +124,7 @@ class DataCoord(Component):
         state = self._catalog.load()
         with self._lock:
             self._dropped = state.dropped
+            self._dropped_partitions = state.dropped_partitions
             self._pending_drops = {c for c in state.collections if c in state.dropped}
             self._collections = {c: info for c, info in state.collections.items() if c not in state.dropped}
             self._segments = state.segments
@@ -110,6 +133,7 @@ class DataCoord(Component):
             self._checkpoints = state.checkpoints
             self._channels = state.channels
             self._indexes = state.indexes
+            self._compactions = {p: t for p, t in state.compactions.items() if t.collection_id not in state.dropped}
             orphans = [t for t in state.tasks.values() if t.index_id not in self._indexes]
             self._tasks = {b: t for b, t in state.tasks.items() if t.index_id in self._indexes}
             self._task_of = {(t.segment_id, t.index_id): b for b, t in self._tasks.items()}
@@ -151,8 +175,13 @@ class DataCoord(Component):
         return int(self._rootcoord("AllocID", rootcoord_pb2.AllocRequest(count=count)).begin)
 
     def _collection_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+        """Every segment record of the collection, compacted-away (DROPPED) ones included."""
         return sorted((s for s in self._segments.values() if s.collection_id == collection_id),
                       key=lambda s: s.segment_id)
+
+    def _live_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+        """The collection's FLUSHED segments."""
+        return [s for s in self._collection_segments(collection_id) if s.state != meta_pb2.DROPPED]
 
     def _collection_indexes(self, collection_id: int) -> list[meta_pb2.IndexInfo]:
         return sorted((i for i in self._indexes.values() if i.collection_id == collection_id),
@@ -206,12 +235,20 @@ class DataCoord(Component):
     def _maintain(self) -> None:
         self._assign_channels()
         self._reclaim_index_leases()
+        self.advance_compactions()
 
     def _sync_collections(self) -> None:
         """Learn new collections from rootcoord, drop the ones it forgot, finish interrupted
         drops and create missing index build tasks."""
         for cid in list(self._pending_drops):
             self.drop_collection(cid)
+        with self._lock:
+            leftovers: dict[int, set[int]] = {}
+            for seg in self._segments.values():
+                if seg.partition_id in self._dropped_partitions:
+                    leftovers.setdefault(seg.collection_id, set()).add(seg.partition_id)
+        for cid, pids in leftovers.items():  # a drop_partitions interrupted by a crash
+            self.drop_partitions(cid, pids)
         t0 = self._alloc_ts()
         listed = self._rootcoord("ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections
         seen = set()
@@ -285,7 +322,10 @@ class DataCoord(Component):
                 self._catalog.save_tasks(back)
 
     # ------------------------------------------------------------------------ datanodes
-    def datanode_heartbeat(self, node_id: int) -> datacoord_pb2.DataNodeHeartbeatResponse:
+    def datanode_heartbeat(self, node_id: int, seals: Iterable[datacoord_pb2.SealReport] = (),
+                           consuming: Iterable[str] = ()) -> datacoord_pb2.DataNodeHeartbeatResponse:
+        """Record the node's seal reports; answer its channels and their compaction plans."""
+        self._record_seals(seals, consuming)
         with self._lock:
             unassigned = any(rec.node_id == 0 for rec in self._channels.values())
         if unassigned:
@@ -309,7 +349,20 @@ class DataCoord(Component):
                     # Only spans that reach past the checkpoint matter to a replay from it.
                     if rng is not None and rng.seal_offset >= watch.checkpoint.offset:
                         watch.flushed_ranges.append(rng)
+            out.compactions.extend(self.compaction_plans(node_id))
         return out
+
+    def _record_seals(self, seals: Iterable[datacoord_pb2.SealReport], consuming: Iterable[str]) -> None:
+        now = time.monotonic()
+        with self._seal_reported:
+            for channel in consuming:
+                self._consumed_at[channel] = now
+            for report in seals:
+                known = self._seals.setdefault(report.channel, {})
+                known[report.offset] = list(report.segment_ids)
+                while len(known) > SEAL_REPORTS_KEPT:
+                    del known[min(known)]
+            self._seal_reported.notify_all()
 
     def save_flush_result(self, req: datacoord_pb2.SaveFlushResultRequest) -> None:
         """Record a datanode's flush: idempotent, and only from the channel's datanode."""
@@ -332,9 +385,10 @@ class DataCoord(Component):
                 raise ChannelNotFound(
                     f"channel {req.channel} is watched by datanode {rec.node_id}, not {req.node_id}")
             segments, ranges = [], []
+            discarded = [s.insert_log for s in req.segments if s.partition_id in self._dropped_partitions]
             for seg in req.segments:
-                if seg.segment_id in self._segments:
-                    continue  # a replayed request
+                if seg.segment_id in self._segments or seg.partition_id in self._dropped_partitions:
+                    continue  # a replayed request, or rows of a dropped partition
                 copy = meta_pb2.SegmentInfo()
                 copy.CopyFrom(seg)
                 copy.collection_id, copy.channel, copy.state = cid, req.channel, meta_pb2.FLUSHED
@@ -363,6 +417,9 @@ class DataCoord(Component):
             self._delta_logs.update(deltas)
             self._checkpoints[req.channel] = cp
             self._channels[req.channel] = new_rec
+        for path in discarded:
+            if path:
+                self._context.storage.remove(path)
         if segments:
             self.log.info("channel %s: flushed segments %s, checkpoint %d", req.channel,
                           [s.segment_id for s in segments], cp.offset)
@@ -372,15 +429,31 @@ class DataCoord(Component):
                 self.log.warning("creating index tasks of collection %d failed: %s", cid, exc)
 
     # ------------------------------------------------------------------------ flush
-    def flush(self, info: meta_pb2.CollectionInfo) -> tuple[int, list[int]]:
-        """Seal every growing segment of the collection; returns (flush_ts, flushed ids)."""
+    def flush(self, info: meta_pb2.CollectionInfo) -> tuple[int, list[int], list[int]]:
+        """Seal every growing segment of the collection; returns (flush_ts, ids of the segments
+        flushed before, ids of the growing segments this flush sealed). The sealed ids are
+        those the channels' datanodes report within ``FLUSH_SEAL_WAIT_S`` (a channel without
+        a live consumer is not waited for)."""
         coll = self._ensure_collection(info.collection_id, info)
+        with self._lock:
+            flushed = [s.segment_id for s in self._live_segments(coll.collection_id)]
         ts = self._alloc_ts()
         payload = dml_pb2.DmlMsg(seal=dml_pb2.SealMsg(collection_id=coll.collection_id, timestamp=ts)).SerializeToString()
-        for channel in coll.channels:
-            self._context.broker.produce(channel, [(ts, payload)])
-        with self._lock:
-            return ts, [s.segment_id for s in self._collection_segments(coll.collection_id)]
+        offsets = {channel: self._context.broker.produce(channel, [(ts, payload)]) for channel in coll.channels}
+        deadline = time.monotonic() + FLUSH_SEAL_WAIT_S
+        with self._seal_reported:
+            while True:
+                now = time.monotonic()
+                waiting = [ch for ch, offset in offsets.items() if offset not in self._seals.get(ch, {})
+                           and now - self._consumed_at.get(ch, -1e9) < 5 * self._interval + 1.0]
+                if not waiting or now >= deadline:
+                    break
+                self._seal_reported.wait(deadline - now)
+            sealed = sorted({i for ch, offset in offsets.items() for i in self._seals.get(ch, {}).get(offset, ())})
+        if waiting:
+            self.log.warning("flush of collection %d: no seal report from the datanodes of %s within %.1f s",
+                             coll.collection_id, waiting, FLUSH_SEAL_WAIT_S)
+        return ts, flushed, sealed
 
     def get_flush_state(self, collection_id: int, flush_ts: int) -> bool:
         coll = self._ensure_collection(collection_id)
@@ -394,6 +467,10 @@ class DataCoord(Component):
     # ------------------------------------------------------------------------ recovery
     def get_recovery_info(self, collection_id: int,
                           info: meta_pb2.CollectionInfo | None = None) -> datacoord_pb2.RecoveryInfo:
+        """What readers of the collection load: the visible segments (a compaction's target
+        only once it is indexed) with their finished index builds, the channel spans of every
+        flushed segment (compacted-away ones included, with ``compacted_to`` and ``channel``),
+        delete logs, checkpoints and indexes."""
         coll = self._ensure_collection(collection_id, info)
         cid = coll.collection_id
         out = datacoord_pb2.RecoveryInfo()
@@ -402,12 +479,15 @@ class DataCoord(Component):
             for task in self._tasks.values():
                 if task.collection_id == cid and task.state == IndexState.Finished:
                     finished.setdefault(task.segment_id, []).append(task)
-            for seg in self._collection_segments(cid):
+            for seg in self._visible_segments(cid):
                 item = out.segments.add()
                 item.segment.CopyFrom(seg)
                 item.indexes.extend(sorted(finished.get(seg.segment_id, []), key=lambda t: t.index_id))
+            for seg in self._collection_segments(cid):
                 if seg.segment_id in self._ranges:
-                    out.segment_ranges.append(self._ranges[seg.segment_id])
+                    rng = out.segment_ranges.add()
+                    rng.CopyFrom(self._ranges[seg.segment_id])
+                    rng.channel = seg.channel
             out.delta_logs.extend(log for key, log in sorted(self._delta_logs.items()) if log.collection_id == cid)
             for channel in coll.channels:
                 cp = self._checkpoints.get(channel)
@@ -415,10 +495,60 @@ class DataCoord(Component):
             out.indexes.extend(self._collection_indexes(cid))
         return out
 
-    def get_statistics(self, collection_id: int, info: meta_pb2.CollectionInfo | None = None) -> int:
+    def get_statistics(self, collection_id: int, info: meta_pb2.CollectionInfo | None = None,
+                       partition_ids: Iterable[int] = ()) -> int:
+        """Rows in the flushed segments of the collection (of ``partition_ids`` when given)."""
         coll = self._ensure_collection(collection_id, info)
+        wanted = set(partition_ids)
         with self._lock:
-            return sum(s.num_rows for s in self._collection_segments(coll.collection_id))
+            return sum(s.num_rows for s in self._live_segments(coll.collection_id)
+                       if not wanted or s.partition_id in wanted)
+
+    def get_segment_info(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+        """The collection's flushed segments (compacted-away ones excluded), by id."""
+        coll = self._ensure_collection(collection_id)
+        with self._lock:
+            return self._live_segments(coll.collection_id)
+
+    # ------------------------------------------------------------------------ drop partition
+    def drop_partitions(self, collection_id: int, partition_ids: Iterable[int]) -> None:
+        """Drop the data of partitions (idempotent): tombstone them (so flushes of their rows
+        still in flight are discarded), tell every channel's consumers to discard their growing
+        rows (DropPartitionMsg), then forget their flushed segments and index builds and remove
+        the files."""
+        dropped = sorted(set(partition_ids))
+        if not dropped:
+            raise ParameterInvalid("DropPartition needs the ids of the partitions to drop")
+        coll = self._ensure_collection(collection_id)
+        cid = coll.collection_id
+        with self._lock:
+            self._catalog.mark_partitions_dropped(cid, dropped)
+            self._dropped_partitions.update(dropped)
+        ts = self._alloc_ts()
+        for pid in dropped:
+            payload = dml_pb2.DmlMsg(drop_partition=dml_pb2.DropPartitionMsg(
+                collection_id=cid, partition_id=pid, timestamp=ts)).SerializeToString()
+            for channel in coll.channels:
+                self._context.broker.produce(channel, [(ts, payload)])
+        with self._lock:
+            segments = [s for s in self._collection_segments(cid) if s.partition_id in dropped]
+            ids = {s.segment_id for s in segments}
+            tasks = [t for t in self._tasks.values() if t.segment_id in ids]
+        # Files first, records last: a crash midway leaves records that the next
+        # _sync_collections round finds (their partition is tombstoned) and drops again.
+        storage = self._context.storage
+        for pid in dropped:
+            storage.remove_prefix(f"{insert_log_prefix(cid)}{pid}/")
+        for task in tasks:
+            storage.remove_prefix(index_file_prefix(task.build_id))
+        with self._lock:
+            self._catalog.delete_segments(segments, tasks)
+            for seg in segments:
+                self._segments.pop(seg.segment_id, None)
+                self._ranges.pop(seg.segment_id, None)
+            for task in tasks:
+                self._forget_task(task.build_id)
+        self.log.info("collection %d: dropped partitions %s (%d flushed segments)", cid, dropped, len(segments))
 
     # ------------------------------------------------------------------------ drop
     def drop_collection(self, collection_id: int) -> None:
@@ -434,6 +564,8 @@ class DataCoord(Component):
             for name in channels:
                 self._channels.pop(name, None)
                 self._checkpoints.pop(name, None)
+                self._seals.pop(name, None)
+            self._forget_compactions(collection_id)
             for seg in self._collection_segments(collection_id):
                 self._segments.pop(seg.segment_id, None)
                 self._ranges.pop(seg.segment_id, None)
@@ -467,7 +599,8 @@ class DataCoord(Component):
     # ------------------------------------------------------------------------ indexes
     def create_index(self, info: meta_pb2.CollectionInfo, index: meta_pb2.IndexInfo) -> meta_pb2.IndexInfo:
         """Validate and record an index; same definition again is a no-op. Raises
-        FieldNotFound, IndexNotSupported, MetricNotFound, ParameterInvalid, IndexDuplicate."""
+        FieldNotFound, IndexNotSupported (scalar field), ParameterInvalid (bad type, metric or
+        parameter), IndexDuplicate."""
         coll = self._ensure_collection(info.collection_id or index.collection_id, info)
         schema = schema_from_proto(coll.schema)
         field = schema.field(index.field_name) if index.field_name else next(
@@ -545,7 +678,7 @@ class DataCoord(Component):
             selected = self._select_indexes(coll.collection_id, index_name, field_name)
             if not selected:
                 raise IndexNotFound(f"index not found[collection={coll.name}][indexName={index_name or field_name}]")
-            segments = self._collection_segments(coll.collection_id)
+            segments = self._live_segments(coll.collection_id)
             total = sum(s.num_rows for s in segments)
             out = []
             for index in selected:
@@ -592,7 +725,7 @@ class DataCoord(Component):
         """Create the build task of every (flushed segment, index) pair that has none."""
         with self._lock:
             missing = [(seg, index) for index in self._collection_indexes(collection_id)
-                       for seg in self._collection_segments(collection_id)
+                       for seg in self._live_segments(collection_id)
                        if (seg.segment_id, index.index_id) not in self._task_of]
         if not missing:
             return
@@ -621,7 +754,7 @@ class DataCoord(Component):
                 seg = self._segments.get(task.segment_id)
                 index = self._indexes.get(task.index_id)
                 coll = self._collections.get(task.collection_id)
-                if seg is None or index is None or coll is None:
+                if seg is None or seg.state == meta_pb2.DROPPED or index is None or coll is None:
                     continue
                 task.state = IndexState.InProgress
                 self._catalog.save_tasks([task])

@@ -5,8 +5,10 @@ Key layout (relative to the cluster's etcd root)::
 
     meta/dc/collection/{coll}                    CollectionInfo (the copy datacoord serves)
     meta/dc/dropped/{coll}                       b"" (tombstone: never learn this id again)
-    meta/segment/{coll}/{seg}                    SegmentInfo (state FLUSHED)
+    meta/dc/dropped_partition/{coll}/{part}      b"" (a dropped partition: its late flushes are discarded)
+    meta/segment/{coll}/{seg}                    SegmentInfo (state FLUSHED, or DROPPED once compacted away)
     meta/segment_range/{coll}/{seg}              SegmentRange (channel span of the segment)
+    meta/compaction/{coll}/{plan}                CompactionTask (one compaction plan)
     meta/delta_log/{coll}/{channel}/{offset}     DeltaLogInfo (offset: 20 digits, the seal's)
     meta/channel_cp/{channel}                    ChannelCheckpoint
     meta/channel_watch/{channel}                 ChannelRecord (datanode assignment)
@@ -28,6 +30,7 @@ from proto.internal import datacoord_pb2, meta_pb2
 
 COLLECTION = "meta/dc/collection/"
 DROPPED = "meta/dc/dropped/"
+DROPPED_PARTITION = "meta/dc/dropped_partition/"
 SEGMENT = "meta/segment/"
 SEGMENT_RANGE = "meta/segment_range/"
 DELTA_LOG = "meta/delta_log/"
@@ -35,6 +38,7 @@ CHECKPOINT = "meta/channel_cp/"
 CHANNEL = "meta/channel_watch/"
 INDEX = "meta/index/"
 SEGMENT_INDEX = "meta/segment_index/"
+COMPACTION = "meta/compaction/"
 
 #: Operations per multi_save, below etcd's default --max-txn-ops (128).
 MAX_OPS = 100
@@ -50,6 +54,7 @@ class CatalogState:
 
     collections: dict[int, meta_pb2.CollectionInfo] = field(default_factory=dict)
     dropped: set[int] = field(default_factory=set)
+    dropped_partitions: set[int] = field(default_factory=set)
     segments: dict[int, meta_pb2.SegmentInfo] = field(default_factory=dict)
     ranges: dict[int, datacoord_pb2.SegmentRange] = field(default_factory=dict)
     delta_logs: dict[str, meta_pb2.DeltaLogInfo] = field(default_factory=dict)  # key -> info
@@ -57,6 +62,7 @@ class CatalogState:
     channels: dict[str, datacoord_pb2.ChannelRecord] = field(default_factory=dict)
     indexes: dict[int, meta_pb2.IndexInfo] = field(default_factory=dict)  # index_id -> info
     tasks: dict[int, meta_pb2.SegmentIndexInfo] = field(default_factory=dict)  # build_id -> task
+    compactions: dict[int, datacoord_pb2.CompactionTask] = field(default_factory=dict)  # plan_id -> task
 
 
 class DataCoordCatalog:
@@ -73,6 +79,8 @@ class DataCoordCatalog:
             state.collections[info.collection_id] = info
         for key, _ in self.kv.get_prefix(DROPPED):
             state.dropped.add(int(key.rsplit("/", 1)[1]))
+        for key, _ in self.kv.get_prefix(DROPPED_PARTITION):
+            state.dropped_partitions.add(int(key.rsplit("/", 1)[1]))
         for _, raw in self.kv.get_prefix(SEGMENT):
             seg = meta_pb2.SegmentInfo.FromString(raw)
             state.segments[seg.segment_id] = seg
@@ -93,6 +101,9 @@ class DataCoordCatalog:
         for _, raw in self.kv.get_prefix(SEGMENT_INDEX):
             task = meta_pb2.SegmentIndexInfo.FromString(raw)
             state.tasks[task.build_id] = task
+        for _, raw in self.kv.get_prefix(COMPACTION):
+            plan = datacoord_pb2.CompactionTask.FromString(raw)
+            state.compactions[plan.plan_id] = plan
         return state
 
     # -- collections and channels ------------------------------------------------------------
@@ -111,7 +122,7 @@ class DataCoordCatalog:
     def delete_collection(self, collection_id: int, channels: Iterable[str]) -> None:
         """Delete every record of the collection except its tombstone; the collection record
         goes last, so a crash midway leaves it for the next start to finish."""
-        for prefix in (SEGMENT_INDEX, INDEX, SEGMENT_RANGE, SEGMENT, DELTA_LOG):
+        for prefix in (SEGMENT_INDEX, INDEX, SEGMENT_RANGE, SEGMENT, DELTA_LOG, DROPPED_PARTITION, COMPACTION):
             self.kv.delete_prefix(f"{prefix}{collection_id}/")
         keys: list[str] = []
         for channel in channels:
@@ -119,6 +130,19 @@ class DataCoordCatalog:
         for i in range(0, len(keys), MAX_OPS):
             self.kv.multi_save({}, keys[i:i + MAX_OPS])
         self.kv.delete(f"{COLLECTION}{collection_id}")
+
+    def mark_partitions_dropped(self, collection_id: int, partition_ids: Iterable[int]) -> None:
+        self._save({f"{DROPPED_PARTITION}{collection_id}/{pid}": b"" for pid in partition_ids})
+
+    def delete_segments(self, segments: Iterable[meta_pb2.SegmentInfo],
+                        tasks: Iterable[meta_pb2.SegmentIndexInfo]) -> None:
+        """Delete segment records with their ranges and index build tasks."""
+        keys = [_task_key(task) for task in tasks]
+        for seg in segments:
+            suffix = f"{seg.collection_id}/{seg.segment_id}"
+            keys += [f"{SEGMENT_RANGE}{suffix}", f"{SEGMENT}{suffix}"]
+        for i in range(0, len(keys), MAX_OPS):
+            self.kv.multi_save({}, keys[i:i + MAX_OPS])
 
     # -- flush results -----------------------------------------------------------------------
     def save_flush(self, segments: list[meta_pb2.SegmentInfo], ranges: list[datacoord_pb2.SegmentRange],
@@ -141,6 +165,24 @@ class DataCoordCatalog:
             return
         self._save(seg_puts)
         self._save(last)
+
+    # -- compactions -------------------------------------------------------------------------
+    def save_compactions(self, tasks: Iterable[datacoord_pb2.CompactionTask],
+                         segments: Iterable[meta_pb2.SegmentInfo] = (),
+                         ranges: Iterable[tuple[int, datacoord_pb2.SegmentRange]] = ()) -> None:
+        """Save compaction tasks with segment records and ranges (``(collection_id, range)``).
+        Ranges go first, in batches (moving ranges to a target is idempotent: a crash midway is
+        finished by the next round); then the segments and tasks in one transaction, so a
+        commit (sources Dropped, target Flushed, task Indexing) is atomic. Raises ValueError
+        when they do not fit in one transaction."""
+        self._save({f"{SEGMENT_RANGE}{cid}/{rng.segment_id}": rng.SerializeToString() for cid, rng in ranges})
+        puts = {f"{COMPACTION}{t.collection_id}/{t.plan_id}": t.SerializeToString() for t in tasks}
+        for seg in segments:
+            puts[f"{SEGMENT}{seg.collection_id}/{seg.segment_id}"] = seg.SerializeToString()
+        if len(puts) > MAX_OPS:
+            raise ValueError(f"a compaction commit of {len(puts)} records exceeds one transaction ({MAX_OPS})")
+        if puts:
+            self.kv.multi_save(puts)
 
     # -- indexes and build tasks -------------------------------------------------------------
     def save_index(self, index: meta_pb2.IndexInfo) -> None:

@@ -19,7 +19,7 @@ class DataCoordService(datacoord_pb2_grpc.DataCoordServicer):
 
     def DataNodeHeartbeat(self, request, context):
         self._core.require_ready()
-        return self._core.datanode_heartbeat(request.node_id)
+        return self._core.datanode_heartbeat(request.node_id, request.seals, request.channels)
 
     def SaveFlushResult(self, request, context):
         self._core.require_ready()
@@ -28,8 +28,8 @@ class DataCoordService(datacoord_pb2_grpc.DataCoordServicer):
 
     def Flush(self, request, context):
         self._core.require_ready()
-        flush_ts, segment_ids = self._core.flush(request.collection)
-        return datacoord_pb2.FlushResponse(flush_ts=flush_ts, segment_ids=segment_ids)
+        flush_ts, flushed, sealed = self._core.flush(request.collection)
+        return datacoord_pb2.FlushResponse(flush_ts=flush_ts, segment_ids=flushed, sealed_segment_ids=sealed)
 
     def GetFlushState(self, request, context):
         self._core.require_ready()
@@ -48,7 +48,7 @@ class DataCoordService(datacoord_pb2_grpc.DataCoordServicer):
     def GetStatistics(self, request, context):
         self._core.require_ready()
         return datacoord_pb2.StatisticsResponse(
-            row_count=self._core.get_statistics(request.collection_id, request.collection))
+            row_count=self._core.get_statistics(request.collection_id, request.collection, request.partition_ids))
 
     def CreateIndex(self, request, context):
         self._core.require_ready()
@@ -73,3 +73,27 @@ class DataCoordService(datacoord_pb2_grpc.DataCoordServicer):
         self._core.require_ready()
         self._core.report_index_task(request)
         return success()
+
+    def DropPartition(self, request, context):
+        self._core.require_ready()
+        self._core.drop_partitions(request.collection_id or request.collection.collection_id, request.partition_ids)
+        return success()
+
+    def ReportCompaction(self, request, context):
+        self._core.require_ready()
+        self._core.report_compaction(request)
+        return success()
+
+    def ManualCompaction(self, request, context):
+        self._core.require_ready()
+        compaction_id, plans = self._core.manual_compaction(request)
+        return datacoord_pb2.ManualCompactionResponse(compaction_id=compaction_id, plan_count=plans)
+
+    def GetCompactionState(self, request, context):
+        self._core.require_ready()
+        return datacoord_pb2.CompactionStateResponse(tasks=self._core.compaction_tasks(request.compaction_id))
+
+    def GetSegmentInfo(self, request, context):
+        self._core.require_ready()
+        segments = self._core.get_segment_info(request.collection_id or request.collection.collection_id)
+        return datacoord_pb2.SegmentInfoResponse(segments=segments)

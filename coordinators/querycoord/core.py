@@ -8,6 +8,12 @@ State:
   delta logs, checkpoints), fetched from datacoord by the target loop;
 - what each querynode reported in its last heartbeat (soft state, rebuilt by heartbeats).
 
+Partitions: a load covers every partition (LoadCollection; partitions created later
+included) or a set of partitions (LoadPartitions, ``partition_load``). Targets carry the
+loaded partitions and only their sealed segments; a channel counts as served only once its
+querynode reports serving exactly the load's partitions, so progress and shard leaders never
+run ahead of what the node reads.
+
 The target loop (every ``common.heartbeat_interval_s``) moves channels of querynodes whose
 session is gone to live ones (the one leading the fewest channels), refreshes the recovery
 info and records when a load reaches 100 %. A querynode learns its ChannelTargets from
@@ -17,10 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from common.component import Component
-from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInvalid, ServiceUnavailable
+from common.errors import (CollectionNotFound, CollectionNotLoaded, NodeNotFound, ParameterInvalid, SegmentNotFound,
+                           ServiceUnavailable)
+from coordinators.querycoord import balance
 from common.runtime import RoleContext
 from common.session import list_sessions
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
@@ -44,10 +53,17 @@ class NodeView:
     sealed_segment_ids: set[int] = field(default_factory=set)
     indexed_build_ids: set[int] = field(default_factory=set)
     last_seen: float = 0.0
+    segments: list[querycoord_pb2.LoadedSegment] = field(default_factory=list)
 
-    def serviceable(self, channel: str, collection_id: int) -> bool:
+    def serves(self, channel: str, load: querycoord_pb2.CollectionLoadInfo) -> bool:
+        """True when the node serves ``channel`` of the load's collection, caught up and with
+        exactly the load's partitions."""
         status = self.channels.get(channel)
-        return status is not None and status.serviceable and status.collection_id == collection_id
+        if status is None or not status.serviceable or status.collection_id != load.collection.collection_id:
+            return False
+        if status.partition_load != load.partition_load:
+            return False
+        return not load.partition_load or set(status.partition_ids) == set(load.partition_ids)
 
 
 class QueryCoord(Component):
@@ -64,6 +80,9 @@ class QueryCoord(Component):
         self._loads: dict[int, querycoord_pb2.CollectionLoadInfo] = {}
         self._targets: dict[int, datacoord_pb2.RecoveryInfo] = {}
         self._nodes: dict[int, NodeView] = {}
+        # The last known record of each placed segment: a compaction may drop it from the
+        # target while its holder must keep serving it (see balance.py).
+        self._placed_infos: dict[int, datacoord_pb2.SegmentWithIndex] = {}
         self._wake = threading.Event()
         self._last_warning = 0.0
 
@@ -91,24 +110,81 @@ class QueryCoord(Component):
 
     # ------------------------------------------------------------------------ load / release
     def load_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
-        """Record the collection as loaded and place its channels (idempotent)."""
+        """Record the collection as loaded whole and place its channels (idempotent; a
+        partition load becomes a load of every partition)."""
+        self._load(request, ())
+
+    def load_partitions(self, request: datacoord_pb2.CollectionRequest) -> None:
+        """Load ``request.partition_ids`` as well (idempotent; a collection loaded whole
+        stays so)."""
+        if not request.partition_ids:
+            raise ParameterInvalid("LoadPartitions needs at least one partition")
+        self._load(request, request.partition_ids)
+
+    def _load(self, request: datacoord_pb2.CollectionRequest, partition_ids) -> None:  # type: ignore[no-untyped-def]
         info = self._collection_info(request)
         collection_id = info.collection_id
         with self._lock:
             existing = self._loads.get(collection_id)
             if existing is not None:
-                if request.HasField("collection") and existing.collection != info:
+                changed = request.HasField("collection") and existing.collection != info
+                if changed:
                     existing.collection.CopyFrom(info)
+                if existing.partition_load and not partition_ids:
+                    existing.partition_load = False
+                    del existing.partition_ids[:]
+                    changed = True
+                    existing.fully_loaded = False
+                elif existing.partition_load:
+                    new = sorted(set(partition_ids) - set(existing.partition_ids))
+                    if new:
+                        existing.partition_ids.extend(new)
+                        changed = True
+                        existing.fully_loaded = False
+                if changed:
                     self._persist(existing)
+                    self.log.info("collection %d: load now covers %s", collection_id,
+                                  list(existing.partition_ids) if existing.partition_load else "every partition")
                 return
-            load = querycoord_pb2.CollectionLoadInfo(collection=info, load_time_ms=int(time.time() * 1000))
+            load = querycoord_pb2.CollectionLoadInfo(collection=info, load_time_ms=int(time.time() * 1000),
+                                                     partition_load=bool(partition_ids),
+                                                     partition_ids=sorted(set(partition_ids)))
             for channel in info.channels:
                 load.assignments.add(channel=channel, node_id=0)
             self._assign(load, self._live_nodes())
             self._persist(load)
             self._loads[collection_id] = load
-        self.log.info("collection %d loaded: %s", collection_id,
+        self.log.info("collection %d loaded (%s): %s", collection_id,
+                      list(load.partition_ids) if load.partition_load else "every partition",
                       {a.channel: a.node_id for a in load.assignments})
+        self._wake.set()
+
+    def release_partitions(self, request: datacoord_pb2.CollectionRequest) -> None:
+        """Release ``request.partition_ids`` (no error for ones not loaded). Releasing part of
+        a collection loaded whole turns it into a load of its other partitions (those of
+        ``request.collection``); releasing every loaded partition releases the collection."""
+        collection_id = request.collection_id or request.collection.collection_id
+        released = set(request.partition_ids)
+        with self._lock:
+            load = self._loads.get(collection_id)
+            if load is None or not released:
+                return
+            if load.partition_load:
+                kept = [p for p in load.partition_ids if p not in released]
+            else:
+                if not request.collection.partitions:
+                    raise ParameterInvalid("ReleasePartitions of a collection loaded whole needs its partitions")
+                kept = [p.partition_id for p in request.collection.partitions if p.partition_id not in released]
+            if not kept:
+                self.release_collection(collection_id)
+                return
+            if load.partition_load and len(kept) == len(load.partition_ids):
+                return
+            load.partition_load = True
+            del load.partition_ids[:]
+            load.partition_ids.extend(sorted(kept))
+            self._persist(load)
+        self.log.info("collection %d: released partitions %s, still loaded %s", collection_id, sorted(released), kept)
         self._wake.set()
 
     def release_collection(self, collection_id: int) -> None:
@@ -161,6 +237,7 @@ class QueryCoord(Component):
             if a.node_id:
                 self.log.info("channel %s moves from gone querynode %d to %d", a.channel, a.node_id, node)
             a.node_id = node
+            balance.drop_channel_placements(load, a.channel)
             counts[node] += 1
             changed = True
         return changed
@@ -199,6 +276,8 @@ class QueryCoord(Component):
                     self._targets[collection_id] = info
         with self._lock:
             for load in self._loads.values():
+                if load.placements and self._settle(load, live):
+                    self._persist(load)
                 if not load.fully_loaded and self._progress(load, live) == 100:
                     load.fully_loaded = True
                     self._persist(load)
@@ -212,30 +291,68 @@ class QueryCoord(Component):
             load = self._loads.get(collection_id)
             if load is None:
                 return False, 0
-            if load.fully_loaded:
-                return True, 100
-            progress = self._progress(load, live)
-            if progress == 100:
-                load.fully_loaded = True
-                self._persist(load)
-            return True, progress
+            return True, self._load_progress(load, live)
 
-    def _progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> int:
+    def _load_progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> int:
+        """Progress of the whole load; once 100 it stays 100 (until released or extended).
+        Caller holds the lock."""
+        if load.fully_loaded:
+            return 100
+        progress = self._progress(load, live)
+        if progress == 100:
+            load.fully_loaded = True
+            self._persist(load)
+        return progress
+
+    def show_loaded(self, collection_ids: list[int],
+                    partition_ids: list[int]) -> list[querycoord_pb2.LoadedCollection]:
+        """The loaded ones of ``collection_ids`` (every loaded collection when empty) with their
+        progress. With one collection, each of ``partition_ids`` gets its progress (-1: not
+        loaded); without, a partition load lists its partitions."""
+        if partition_ids and len(collection_ids) != 1:
+            raise ParameterInvalid("partition progress can be asked for one collection at a time")
+        live = self._live_nodes()
+        out = []
+        with self._lock:
+            for collection_id in collection_ids or sorted(self._loads):
+                load = self._loads.get(collection_id)
+                if load is None:
+                    continue
+                progress = self._load_progress(load, live)
+                item = querycoord_pb2.LoadedCollection(collection_id=collection_id, progress=progress,
+                                                       partition_load=load.partition_load)
+                for pid in partition_ids or (load.partition_ids if load.partition_load else ()):
+                    if load.partition_load and pid not in load.partition_ids:
+                        part = -1
+                    else:
+                        part = 100 if progress == 100 else self._progress(load, live, {pid})
+                    item.partitions.add(partition_id=pid, progress=part)
+                out.append(item)
+        return out
+
+    def _progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str],
+                  partition_ids: set[int] | None = None) -> int:
+        """Loading progress of the load (of ``partition_ids`` only, when given): its channels
+        served and the sealed segments of its partitions held. Caller holds the lock."""
         collection_id = load.collection.collection_id
         target = self._targets.get(collection_id)
         if target is None:
             return 0
         node_of = {a.channel: a.node_id for a in load.assignments}
+        placed = balance.placements_by_segment(load)
         total = done = 0
         for channel, node_id in node_of.items():
             total += 1
             view = self._nodes.get(node_id)
-            if node_id in live and view is not None and view.serviceable(channel, collection_id):
+            if node_id in live and view is not None and view.serves(channel, load):
                 done += 1
-        for seg in _target_segments(target):
-            node_id = node_of.get(seg.segment.channel)
-            if node_id is None:
+        for seg in _target_segments(target, load):
+            if partition_ids is not None and seg.segment.partition_id not in partition_ids:
                 continue
+            leader = node_of.get(seg.segment.channel)
+            if leader is None:
+                continue
+            node_id = balance.holder(placed.get(seg.segment.segment_id), leader)
             total += 1
             view = self._nodes.get(node_id)
             if node_id in live and view is not None and seg.segment.segment_id in view.sealed_segment_ids:
@@ -255,7 +372,7 @@ class QueryCoord(Component):
             leaders = []
             for a in load.assignments:
                 view = self._nodes.get(a.node_id)
-                if a.node_id not in live or view is None or not view.serviceable(a.channel, collection_id):
+                if a.node_id not in live or view is None or not view.serves(a.channel, load):
                     raise ServiceUnavailable(
                         f"channel {a.channel} of collection {collection_id} has no serviceable shard leader "
                         "yet (the collection is still loading or its querynode is recovering); retry later")
@@ -272,9 +389,7 @@ class QueryCoord(Component):
                 target = self._targets.get(collection_id)
                 if target is None:
                     continue  # no recovery info yet: the node waits rather than replay blindly
-                for a in load.assignments:
-                    if a.node_id == request.node_id:
-                        targets.append(_channel_target(load.collection, a.channel, target))
+                targets.extend(self._node_targets(request.node_id, load, target))
             # Only statuses of channels the node keeps count: one it is about to drop (released,
             # moved) must not make a new load look done.
             kept = {(t.channel, t.collection.collection_id) for t in targets}
@@ -282,10 +397,146 @@ class QueryCoord(Component):
                 node_id=request.node_id, address=request.address,
                 channels={c.channel: c for c in request.channels if (c.channel, c.collection_id) in kept},
                 sealed_segment_ids=set(request.sealed_segment_ids),
-                indexed_build_ids=set(request.indexed_build_ids), last_seen=time.monotonic())
+                indexed_build_ids=set(request.indexed_build_ids), last_seen=time.monotonic(),
+                segments=list(request.segments))
             return targets
 
+    # ------------------------------------------------------------------------ balance
+    def _node_targets(self, node_id: int, load: querycoord_pb2.CollectionLoadInfo,
+                      target: datacoord_pb2.RecoveryInfo) -> list[querycoord_pb2.ChannelTarget]:
+        """The channels ``node_id`` leads, and those it holds segments of for another leader
+        (worker targets). Caller holds the lock."""
+        placed = balance.placements_by_segment(load)
+        addresses = {n: v.address for n, v in self._nodes.items()}
+        current = _target_segments(target, load)
+        for seg in current:
+            if seg.segment.segment_id in placed:
+                self._placed_infos[seg.segment.segment_id] = seg
+        current_ids = {seg.segment.segment_id for seg in current}
+        vanished = [self._placed_infos[s] for s in placed if s not in current_ids and s in self._placed_infos]
+        out = []
+        for a in load.assignments:
+            leader = a.node_id
+            if leader == node_id:
+                remote = []
+                for seg in current + vanished:
+                    h = balance.holder(placed.get(seg.segment.segment_id), leader)
+                    if seg.segment.channel == a.channel and h != leader:
+                        remote.append(querycoord_pb2.RemoteSegment(
+                            segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
+                            partition_id=seg.segment.partition_id))
+                out.append(_channel_target(load, a.channel, target,
+                                           lambda s: node_id in balance.nodes_holding(placed.get(s), leader),
+                                           remote=remote))
+            elif any(p.channel == a.channel and node_id in balance.nodes_holding(p, leader) for p in load.placements):
+                out.append(_channel_target(load, a.channel, target,
+                                           lambda s: node_id in balance.nodes_holding(placed.get(s), leader),
+                                           worker=True, extra=vanished))
+        return out
+
+    def _settle(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
+        """Advance the load's segment moves (see coordinators/querycoord/balance.py). Caller
+        holds the lock."""
+        target = self._targets.get(load.collection.collection_id)
+        if target is None:
+            return False
+        leader_of = {a.channel: a.node_id for a in load.assignments}
+
+        def segments_of(node: int) -> set[int]:
+            view = self._nodes.get(node)
+            return view.sealed_segment_ids if view is not None else set()
+
+        def serving_worker(node: int, channel: str) -> bool:
+            view = self._nodes.get(node)
+            status = view.channels.get(channel) if view is not None else None
+            return status is not None and status.worker and status.serviceable
+
+        def routed_by_leader(channel: str) -> dict[int, int] | None:
+            view = self._nodes.get(leader_of.get(channel, 0))
+            status = view.channels.get(channel) if view is not None else None
+            if status is None or status.worker:
+                return None
+            return {r.segment_id: r.node_id for r in status.routed}
+
+        known = {s.segment.segment_id for s in _target_segments(target, load)}
+        changed = balance.settle(load, leader_of, set(live), segments_of, serving_worker, routed_by_leader, known)
+        placed = {p.segment_id for other in self._loads.values() for p in other.placements}
+        for segment_id in [s for s in self._placed_infos if s not in placed]:
+            del self._placed_infos[segment_id]
+        return changed
+
+    def load_balance(self, request: querycoord_pb2.LoadBalanceRequest) -> querycoord_pb2.LoadBalanceResponse:
+        """Move sealed segments of a loaded collection from ``source_node_id`` to the target
+        nodes (or nodes chosen here), then wait up to ``timeout_s`` for the moves to finish
+        (the destinations serve them and the source has let them go).
+
+        Raises CollectionNotLoaded, NodeNotFound (source or destination not a live querynode),
+        SegmentNotFound (a segment the source does not hold), ParameterInvalid."""
+        live = self._live_nodes()
+        source = request.source_node_id
+        if source not in live:
+            raise NodeNotFound(f"node not found[node={source}]: source querynode is not alive")
+        destinations = list(dict.fromkeys(request.target_node_ids))
+        for node in destinations:
+            if node not in live:
+                raise NodeNotFound(f"node not found[node={node}]: destination querynode is not alive")
+        if source in destinations:
+            raise ParameterInvalid(f"querynode {source} is both the source and a destination")
+        destinations = destinations or sorted(n for n in live if n != source)
+        if not destinations:
+            raise ParameterInvalid("no other querynode to move segments to")
+        with self._lock:
+            load = self._loads.get(request.collection_id)
+            if load is None:
+                raise CollectionNotLoaded(f"collection not loaded[collection={request.collection_id}]")
+            target = self._targets.get(request.collection_id) or datacoord_pb2.RecoveryInfo()
+            channel_of = {s.segment.segment_id: s.segment.channel for s in _target_segments(target, load)}
+            leader_of = {a.channel: a.node_id for a in load.assignments}
+            # Only segments the source really holds now can move (held and reported loaded).
+            loaded = self._nodes[source].sealed_segment_ids if source in self._nodes else set()
+            channel_of = {s: c for s, c in channel_of.items() if s in loaded or source != leader_of.get(c)}
+            try:
+                moves = balance.plan_moves(load, channel_of, leader_of, source, destinations, request.segment_ids)
+            except ValueError as exc:
+                raise SegmentNotFound(f"segment not found: {exc}") from None
+            self._persist(load)
+        self.log.info("load balance of collection %d: %s", request.collection_id,
+                      [(m.segment_id, m.node_id, m.moving_to) for m in moves])
+        self._wake.set()
+        ids = {m.segment_id for m in moves}
+        deadline = time.monotonic() + max(0.0, request.timeout_s)
+        while True:  # done: moved, and the source no longer reports holding them
+            with self._lock:
+                load = self._loads.get(request.collection_id)
+                source_view = self._nodes.get(source)
+                still_on_source = source_view.sealed_segment_ids & ids if source_view is not None else set()
+                pending = [] if load is None else [
+                    p.segment_id for p in load.placements if p.segment_id in ids and (p.moving_to or p.releasing_from)]
+                pending += sorted(still_on_source)
+            if not pending or time.monotonic() >= deadline or self._stopping.is_set():
+                return querycoord_pb2.LoadBalanceResponse(moves=moves, done=not pending)
+            time.sleep(min(0.05, self._interval))
+
     # ------------------------------------------------------------------------ introspection
+    def segment_info(self, collection_id: int) -> list[querycoord_pb2.LoadedSegment]:
+        """The sealed segments of a loaded collection that live querynodes reported holding,
+        one entry per (segment, node), ``node_id`` set. Raises CollectionNotLoaded."""
+        live = self._live_nodes()
+        with self._lock:
+            if collection_id not in self._loads:
+                raise CollectionNotLoaded(f"collection not loaded[collection={collection_id}]")
+            out = []
+            for node_id, view in sorted(self._nodes.items()):
+                if node_id not in live:
+                    continue
+                for seg in view.segments:
+                    if seg.collection_id == collection_id:
+                        item = querycoord_pb2.LoadedSegment()
+                        item.CopyFrom(seg)
+                        item.node_id = node_id
+                        out.append(item)
+            return sorted(out, key=lambda s: (s.segment_id, s.node_id))
+
     def loaded_collections(self) -> list[int]:
         with self._lock:
             return sorted(self._loads)
@@ -296,20 +547,31 @@ class QueryCoord(Component):
             return {a.channel: a.node_id for a in load.assignments} if load else {}
 
 
-def _target_segments(target: datacoord_pb2.RecoveryInfo) -> list[datacoord_pb2.SegmentWithIndex]:
+def _target_segments(target: datacoord_pb2.RecoveryInfo,
+                     load: querycoord_pb2.CollectionLoadInfo) -> list[datacoord_pb2.SegmentWithIndex]:
+    """The flushed segments of the load's partitions."""
+    loaded = set(load.partition_ids) if load.partition_load else None
     return [s for s in target.segments
-            if s.segment.state not in (meta_pb2.DROPPED, meta_pb2.GROWING) and s.segment.num_rows >= 0]
+            if s.segment.state not in (meta_pb2.DROPPED, meta_pb2.GROWING) and s.segment.num_rows >= 0
+            and (loaded is None or s.segment.partition_id in loaded)]
 
 
-def _channel_target(collection: meta_pb2.CollectionInfo, channel: str,
-                    target: datacoord_pb2.RecoveryInfo) -> querycoord_pb2.ChannelTarget:
-    out = querycoord_pb2.ChannelTarget(collection=collection, channel=channel)
+def _channel_target(load: querycoord_pb2.CollectionLoadInfo, channel: str, target: datacoord_pb2.RecoveryInfo,
+                    holds: Callable[[int], bool], *, remote: Sequence[querycoord_pb2.RemoteSegment] = (),
+                    worker: bool = False,
+                    extra: Sequence[datacoord_pb2.SegmentWithIndex] = ()) -> querycoord_pb2.ChannelTarget:
+    """The target of one node for ``channel``: the sealed segments it ``holds`` (by id) among
+    the target's and ``extra`` (placed segments a compaction dropped from the target), the ones
+    the leader reads on other nodes (``remote``), and whether it is a worker target."""
+    out = querycoord_pb2.ChannelTarget(collection=load.collection, channel=channel,
+                                       partition_load=load.partition_load, partition_ids=load.partition_ids,
+                                       worker=worker, remote_segments=remote)
     checkpoint = next((c for c in target.checkpoints if c.channel == channel), None)
     out.checkpoint.CopyFrom(checkpoint or meta_pb2.ChannelCheckpoint(channel=channel, offset=0))
     out.delta_logs.extend(d for d in target.delta_logs if d.channel == channel)
     index_ids = {i.index_id for i in target.indexes}
-    for seg in _target_segments(target):
-        if seg.segment.channel != channel:
+    for seg in [*_target_segments(target, load), *extra]:
+        if seg.segment.channel != channel or not holds(seg.segment.segment_id):
             continue
         copy = out.sealed_segments.add()
         copy.segment.CopyFrom(seg.segment)
@@ -317,6 +579,14 @@ def _channel_target(collection: meta_pb2.CollectionInfo, channel: str,
                             if i.index_id in index_ids and i.state in (common_pb2.Finished, common_pb2.IndexStateNone)
                             and i.index_path)
     out.indexes.extend(target.indexes)
-    channel_ids = {s.segment.segment_id for s in out.sealed_segments}
-    out.segment_ranges.extend(r for r in target.segment_ranges if r.segment_id in channel_ids)
+    # The channel's spans that a replay from the checkpoint may meet (compacted-away and
+    # unloaded segments' too: their inserts are persisted), and the spans whose rows a
+    # targeted segment holds (a querynode learns from them which growing or sealed copies a
+    # compaction's target replaces).
+    # A span without a channel is one of a listed segment's.
+    held = {s.segment.segment_id for s in out.sealed_segments}
+    channel_of = {s.segment.segment_id: s.segment.channel for s in target.segments}
+    out.segment_ranges.extend(r for r in target.segment_ranges
+                              if (r.channel or channel_of.get(r.segment_id)) == channel
+                              and (r.seal_offset > out.checkpoint.offset or (r.compacted_to or r.segment_id) in held))
     return out

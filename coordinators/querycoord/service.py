@@ -35,3 +35,22 @@ class QueryCoordService(querycoord_pb2_grpc.QueryCoordServicer):
 
     def QueryNodeHeartbeat(self, request, context):
         return querycoord_pb2.QueryNodeHeartbeatResponse(targets=self._core.heartbeat(request))
+
+    def LoadPartitions(self, request, context):
+        self._core.load_partitions(request)
+        return success()
+
+    def ReleasePartitions(self, request, context):
+        self._core.release_partitions(request)
+        return success()
+
+    def ShowLoaded(self, request, context):
+        collections = self._core.show_loaded(list(request.collection_ids), list(request.partition_ids))
+        return querycoord_pb2.ShowLoadedResponse(collections=collections)
+
+    def GetSegmentInfo(self, request, context):
+        segments = self._core.segment_info(request.collection_id or request.collection.collection_id)
+        return querycoord_pb2.LoadedSegmentsResponse(segments=segments)
+
+    def LoadBalance(self, request, context):
+        return self._core.load_balance(request)

@@ -1,19 +1,19 @@
-"""RootCoord logic: the collection catalog (persisted in etcd), timestamps and ids."""
+"""RootCoord logic: the collection catalog (collections, partitions, aliases; persisted in etcd
+by ``MetaTable``), timestamps and ids."""
 from __future__ import annotations
 
 import threading
 
 from common.component import Component
 from common.config import Config
-from common.errors import CollectionAlreadyExists, CollectionNotFound, ParameterInvalid
+from common.errors import CollectionAlreadyExists, ParameterInvalid
 from common.kv.base import MetaKV
 from common.schema_proto import complete_schema
 from common.tso import IDAllocator, TimestampOracle
+from coordinators.rootcoord.meta_table import DEFAULT_PARTITION, MetaTable
 from proto.internal import meta_pb2
 from proto.milvus import milvus_pb2, schema_pb2
 
-COLLECTION_PREFIX = "meta/collection/"
-DEFAULT_PARTITION = "_default"
 MAX_SHARDS = 16
 
 
@@ -23,7 +23,8 @@ def channel_name(cluster: str, collection_id: int, shard: int) -> str:
 
 
 class RootCoord(Component):
-    """Owns collections and schemas; hands out timestamps and ids. Thread-safe."""
+    """Owns collections, partitions, aliases and schemas; hands out timestamps and ids.
+    Thread-safe: catalog changes are serialised by one lock."""
 
     role = "rootcoord"
 
@@ -32,14 +33,15 @@ class RootCoord(Component):
         self._config = config
         self._kv = kv
         self._lock = threading.Lock()
-        self._by_id: dict[int, meta_pb2.CollectionInfo] = {}
         self._tso = TimestampOracle(kv, key="tso")
         self._ids = IDAllocator(kv, key="idalloc")
+        self.meta = MetaTable(kv, self.alloc_id, self.alloc_timestamp,
+                              max_partitions=int(config.get("rootcoord", "max_partition_num")),
+                              history_retention_s=float(config.get("rootcoord", "history_retention_s")))
 
     def _start(self) -> None:
-        for _, raw in self._kv.get_prefix(COLLECTION_PREFIX):
-            info = meta_pb2.CollectionInfo.FromString(raw)
-            self._by_id[info.collection_id] = info
+        with self._lock:
+            self.meta.load()
 
     def alloc_timestamp(self, count: int = 1) -> int:
         """The first of ``count`` strictly increasing hybrid timestamps."""
@@ -50,9 +52,11 @@ class RootCoord(Component):
         start, _ = self._ids.alloc(max(count, 1))
         return start
 
+    # -- collections -------------------------------------------------------------------------
     def create_collection(self, request: milvus_pb2.CreateCollectionRequest) -> meta_pb2.CollectionInfo:
-        """Create a collection. Creating an existing name with the identical schema succeeds
-        (idempotent); with another schema it raises CollectionAlreadyExists."""
+        """Create a collection with its ``_default`` partition. Creating an existing name with
+        the identical schema succeeds (idempotent); with another schema it raises
+        CollectionAlreadyExists; a name used by an alias raises AliasCollectionNameConflict."""
         try:
             user_schema = schema_pb2.CollectionSchema.FromString(request.schema)
         except Exception:  # noqa: BLE001 - any decode failure is bad input
@@ -62,7 +66,7 @@ class RootCoord(Component):
         if not 1 <= shards <= MAX_SHARDS:
             raise ParameterInvalid(f"invalid shards_num {shards}, must be in range [1, {MAX_SHARDS}]")
         with self._lock:
-            existing = self._find(request.collection_name)
+            existing = self.meta.by_name(request.collection_name)
             if existing is not None:
                 if existing.schema == schema and existing.shards_num == shards:
                     return existing
@@ -79,33 +83,57 @@ class RootCoord(Component):
                 created_ts=now, update_ts=now,
             )
             info.partitions.add(partition_id=self.alloc_id(), name=DEFAULT_PARTITION, created_ts=now)
-            self._kv.put(f"{COLLECTION_PREFIX}{collection_id}", info.SerializeToString())
-            self._by_id[collection_id] = info
+            self.meta.add_collection(info)
             return info
 
     def drop_collection(self, name: str) -> meta_pb2.CollectionInfo:
-        """Remove a collection from the catalog and return what it was. Raises CollectionNotFound."""
+        """Remove a collection from the catalog and return what it was. Raises
+        CollectionNotFound, or ParameterInvalid for an alias or a collection with aliases."""
         with self._lock:
-            info = self._find(name)
-            if info is None:
-                raise CollectionNotFound(f"collection not found[collection={name}]")
-            self._kv.delete(f"{COLLECTION_PREFIX}{info.collection_id}")
-            del self._by_id[info.collection_id]
-            return info
+            return self.meta.drop_collection(name)
 
     def describe_collection(self, name: str = "", collection_id: int = 0) -> meta_pb2.CollectionInfo:
-        """The collection with ``collection_id`` (or else ``name``). Raises CollectionNotFound."""
+        """The collection with ``collection_id`` (or else ``name`` or alias). Raises CollectionNotFound."""
         with self._lock:
-            info = self._by_id.get(collection_id) if collection_id else self._find(name)
-        if info is None:
-            label = collection_id or name
-            raise CollectionNotFound(f"can't find collection[database=default][collection={label}]")
-        return info
+            return self.meta.get(name, collection_id)
+
+    def has_collection(self, name: str, ts: int = 0) -> bool:
+        """True when collection (or alias) ``name`` exists; with ``ts``, when it existed at ``ts``."""
+        with self._lock:
+            return self.meta.existed_at(name, ts)
 
     def list_collections(self) -> list[meta_pb2.CollectionInfo]:
         """All collections, oldest first."""
         with self._lock:
-            return sorted(self._by_id.values(), key=lambda c: c.created_ts)
+            return self.meta.collections()
 
-    def _find(self, name: str) -> meta_pb2.CollectionInfo | None:
-        return next((c for c in self._by_id.values() if c.name == name), None)
+    # -- partitions and aliases (see MetaTable for the rules) --------------------------------
+    def create_partition(self, collection_name: str, partition_name: str
+                         ) -> tuple[meta_pb2.CollectionInfo, meta_pb2.PartitionInfo]:
+        with self._lock:
+            return self.meta.create_partition(collection_name, partition_name)
+
+    def drop_partition(self, collection_name: str, partition_name: str
+                       ) -> tuple[meta_pb2.CollectionInfo, meta_pb2.PartitionInfo]:
+        with self._lock:
+            return self.meta.drop_partition(collection_name, partition_name)
+
+    def create_alias(self, alias: str, collection_name: str) -> None:
+        with self._lock:
+            self.meta.create_alias(alias, collection_name)
+
+    def drop_alias(self, alias: str) -> None:
+        with self._lock:
+            self.meta.drop_alias(alias)
+
+    def alter_alias(self, alias: str, collection_name: str) -> None:
+        with self._lock:
+            self.meta.alter_alias(alias, collection_name)
+
+    def describe_alias(self, alias: str) -> meta_pb2.CollectionInfo:
+        with self._lock:
+            return self.meta.describe_alias(alias)
+
+    def list_aliases(self, collection_name: str = "") -> list[str]:
+        with self._lock:
+            return self.meta.list_aliases(collection_name)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import ChannelNotFound, CollectionNotFound, ParameterInvalid
-from common.fielddata import column_from_field_data, ids_from_proto
+from common.fielddata import columns_from_insert, ids_from_proto
 from common.mq.log import Record
 from common.runtime import RoleContext
 from common.schema import CollectionSchema
@@ -37,6 +37,8 @@ from common.types import TIMESTAMP_COLUMN
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 
 FETCH_RECORDS = 256
+#: Seals a ChannelBuffer remembers for its heartbeat reports (``recent_seals``).
+RECENT_SEALS = 32
 FETCH_WAIT_MS = 200
 RETRY_MIN_S = 0.05
 RETRY_MAX_S = 2.0
@@ -106,8 +108,12 @@ class ChannelBuffer:
             self.flushed_ids.add(rng.segment_id)
             self.ranges.setdefault(rng.partition_id, []).append((rng.start_offset, rng.seal_offset))
         self.growing: dict[int, GrowingSegment] = {}  # partition id -> segment
-        self.deletes: list[tuple[np.ndarray, np.ndarray, int]] = []  # (pks, ts, offset)
+        # (pks, ts, offset, partition ids: 0 = every partition)
+        self.deletes: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []
         self.skipped_rows = 0
+        # (offset, ids of the growing segments it closed) of the latest SealMsgs; replaced, never
+        # mutated, so another thread may read it at any time.
+        self.recent_seals: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     # -- messages ----------------------------------------------------------------------------
     def apply(self, record: Record) -> FlushJob | None:
@@ -123,6 +129,8 @@ class ChannelBuffer:
             self._delete(msg.delete, record.offset)
         elif kind == "seal":
             return self._seal(msg.seal, record.offset)
+        elif kind == "drop_partition":
+            self._drop_partition(msg.drop_partition)
         return None
 
     def _insert(self, msg: dml_pb2.InsertMsg, offset: int) -> None:
@@ -149,18 +157,7 @@ class ChannelBuffer:
         seg.append(columns, msg.num_rows, msg.timestamp)
 
     def _columns(self, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
-        by_name = {("$meta" if d.is_dynamic else d.field_name): d for d in msg.fields_data}
-        columns: dict[str, np.ndarray] = {}
-        for f in self.schema.fields:
-            data = by_name.get(f.name)
-            if data is None:
-                if f.is_dynamic:
-                    column = np.empty(msg.num_rows, dtype=object)
-                    column[:] = [b"{}"] * msg.num_rows
-                    columns[f.name] = column
-                    continue
-                raise ParameterInvalid(f"insert data is missing field {f.name}")
-            columns[f.name] = column_from_field_data(f, data, msg.num_rows)
+        columns = columns_from_insert(self.schema, msg.fields_data, msg.num_rows, None)
         columns[TIMESTAMP_COLUMN] = np.full(msg.num_rows, msg.timestamp, dtype=np.uint64)
         return columns
 
@@ -169,7 +166,17 @@ class ChannelBuffer:
             return
         pks = ids_from_proto(msg.primary_keys)
         if len(pks):
-            self.deletes.append((pks, np.full(len(pks), msg.timestamp, dtype=np.uint64), offset))
+            self.deletes.append((pks, np.full(len(pks), msg.timestamp, dtype=np.uint64), offset,
+                                 np.full(len(pks), msg.partition_id, dtype=np.int64)))
+
+    def _drop_partition(self, msg: dml_pb2.DropPartitionMsg) -> None:
+        """Discard the growing rows of a dropped partition (they are never flushed)."""
+        if msg.collection_id != self.collection_id:
+            return
+        seg = self.growing.pop(msg.partition_id, None)
+        if seg is not None:
+            self.log.info("channel %s: partition %d dropped: discarded growing segment %d (%d rows)",
+                          self.channel, msg.partition_id, seg.segment_id, seg.num_rows)
 
     def _seal(self, msg: dml_pb2.SealMsg, offset: int) -> FlushJob | None:
         if msg.collection_id != self.collection_id:
@@ -178,6 +185,8 @@ class ChannelBuffer:
         sealed = [s for s in self.growing.values() if not wanted or s.segment_id in wanted]
         for seg in sealed:
             del self.growing[seg.partition_id]
+        entry = (offset, tuple(sorted(s.segment_id for s in sealed)))
+        self.recent_seals = (*self.recent_seals[-(RECENT_SEALS - 1):], entry)
         if offset < self.flushed_offset:
             return None  # flushed before this replay (its segments were skipped)
         if not sealed and wanted:
@@ -208,8 +217,12 @@ class ChannelConsumer:
     """Runs a ChannelBuffer over the broker in a thread (see the module docstring)."""
 
     def __init__(self, context: RoleContext, watch: datacoord_pb2.ChannelWatch,
-                 max_rows: Callable[[], int], log: logging.Logger) -> None:
+                 max_rows: Callable[[], int], log: logging.Logger,
+                 on_seal: Callable[[], None] = lambda: None) -> None:
+        """``on_seal`` is called (in the consumer thread) after a SealMsg is applied, before
+        its segments are persisted: the node reports ``buffer.recent_seals`` early."""
         self._context = context
+        self._on_seal = on_seal
         self.channel = watch.channel
         self.collection_id = watch.collection.collection_id
         self.buffer = ChannelBuffer(watch, log)
@@ -257,6 +270,7 @@ class ChannelConsumer:
                 for record in records:
                     job = self.buffer.apply(record)
                     if job is not None:
+                        self._on_seal()
                         self._flush(job)
                     self.offset = record.offset + 1
                 self._request_seals()
@@ -299,8 +313,9 @@ class ChannelConsumer:
         if pending:
             pks = np.concatenate([d[0] for d in pending])
             ts = np.concatenate([d[1] for d in pending])
+            parts = np.concatenate([d[3] for d in pending])
             path = delta_log_path(self.collection_id, self.channel, job.seal_offset)
-            data = self._retry(lambda: write_delta_file(pks, ts), "encode delta log")
+            data = self._retry(lambda: write_delta_file(pks, ts, parts), "encode delta log")
             self._retry(lambda: storage.put(path, data), f"write {path}")
             deltas.append(meta_pb2.DeltaLogInfo(collection_id=self.collection_id, channel=self.channel, path=path,
                                                 num_rows=len(pks), max_ts=int(ts.max())))

@@ -2,6 +2,11 @@
 learns which channels this node consumes, and one ``ChannelConsumer`` thread per channel,
 started and stopped as the assignment changes. A consumer that ended (fenced, or died by an
 error) is started again from datacoord's checkpoint if the channel is still this node's.
+
+The heartbeat reports the channels consumed and the segments their latest SealMsgs closed (so
+that ``Flush`` can answer which segments it sealed); a consumer that applies a seal triggers a
+heartbeat at once. The answer also carries the compaction plans of this node's channels, run
+by the ``Compactor``.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import time
 from common.component import Component
 from common.runtime import RoleContext
 from nodes.datanode.channel_consumer import ChannelConsumer
+from nodes.datanode.compactor import Compactor
 from proto.internal import datacoord_pb2
 
 STOP_JOIN_S = 10.0
@@ -28,6 +34,8 @@ class DataNode(Component):
         self._lock = threading.Lock()
         self._consumers: dict[str, ChannelConsumer] = {}
         self._last_warning = 0.0
+        self._wake = threading.Event()
+        self.compactor = Compactor(context, self.log)
 
     @property
     def node_id(self) -> int:
@@ -39,9 +47,25 @@ class DataNode(Component):
             return dict(self._consumers)
 
     def _start(self) -> None:
-        self.run_every(self._interval, self._heartbeat, "heartbeat")
+        self.compactor.start()
+        self.spawn(self._heartbeat_loop, "heartbeat")
+
+    def _heartbeat_loop(self) -> None:
+        """A heartbeat every interval, or at once when a consumer applied a seal."""
+        while not self._stopping.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._heartbeat()
+            except Exception:
+                if not self._stopping.is_set():
+                    self.log.exception("heartbeat failed")
 
     def _stop(self) -> None:
+        self._wake.set()
+        self.compactor.stop()
         with self._lock:
             consumers = list(self._consumers.values())
             self._consumers.clear()
@@ -52,9 +76,15 @@ class DataNode(Component):
                 self.log.warning("consumer of %s did not stop in %.0fs", consumer.channel, STOP_JOIN_S)
 
     def _heartbeat(self) -> None:
+        request = datacoord_pb2.DataNodeHeartbeatRequest(node_id=self.node_id)
+        for name, consumer in sorted(self.channels().items()):
+            if not consumer.alive:
+                continue
+            request.channels.append(name)
+            for offset, segment_ids in consumer.buffer.recent_seals:
+                request.seals.add(channel=name, offset=offset, segment_ids=segment_ids)
         try:
-            response = self._context.client("datacoord").call(
-                "DataNodeHeartbeat", datacoord_pb2.DataNodeHeartbeatRequest(node_id=self.node_id))
+            response = self._context.client("datacoord").call("DataNodeHeartbeat", request)
         except Exception as exc:  # noqa: BLE001 - datacoord restarting: consumers go on meanwhile
             if time.monotonic() - self._last_warning > WARN_EVERY_S and not self._stopping.is_set():
                 self._last_warning = time.monotonic()
@@ -62,6 +92,7 @@ class DataNode(Component):
             return
         if response.segment_max_rows > 0:
             self._max_rows = response.segment_max_rows
+        self.compactor.offer(response.compactions)
         wanted = {watch.channel: watch for watch in response.channels}
         with self._lock:
             if self._stopping.is_set():
@@ -73,6 +104,7 @@ class DataNode(Component):
                         del self._consumers[name]
             for name, watch in wanted.items():
                 if name not in self._consumers:
-                    consumer = ChannelConsumer(self._context, watch, lambda: self._max_rows, self.log)
+                    consumer = ChannelConsumer(self._context, watch, lambda: self._max_rows, self.log,
+                                               on_seal=self._wake.set)
                     self._consumers[name] = consumer
                     consumer.start()

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 
 from common.component import Component
 from common.errors import ChannelNotFound
 from common.runtime import RoleContext
+from common.compute.distance import metric_is_ascending
 from nodes.querynode import executor
+from nodes.querynode.client import NodeClients
+from nodes.querynode.reduce import merge_query_results, merge_search_results, row_count
 from nodes.querynode.shard import Shard
 from proto.internal import querycoord_pb2, querynode_pb2
 
@@ -38,6 +42,8 @@ class QueryNode(Component):
         self._shards: dict[str, Shard] = {}
         self._heartbeat_lock = threading.Lock()
         self._last_warning = 0.0
+        self._holders = NodeClients()  # nodes holding remote segments of the shards led here
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="querynode-holders")
 
     @property
     def node_id(self) -> int:
@@ -65,6 +71,8 @@ class QueryNode(Component):
             shards, self._shards = list(self._shards.values()), {}
         for shard in shards:
             shard.stop()
+        self._holders.close()
+        self._pool.shutdown(wait=False)
 
     # ------------------------------------------------------------------------ heartbeat
     def heartbeat(self) -> None:
@@ -77,6 +85,7 @@ class QueryNode(Component):
                 request.channels.append(shard.status())
                 request.sealed_segment_ids.extend(shard.sealed_segment_ids())
                 request.indexed_build_ids.extend(shard.indexed_build_ids())
+                request.segments.extend(shard.loaded_segments())
             response = self._context.client("querycoord").call("QueryNodeHeartbeat", request,
                                                                timeout_s=max(5.0, self._interval * 10))
             if not self._stopping.is_set():
@@ -89,7 +98,8 @@ class QueryNode(Component):
         with self._lock:
             for channel, shard in list(self._shards.items()):
                 target = wanted.get(channel)
-                if target is None or target.collection.collection_id != shard.collection_id:
+                if (target is None or target.collection.collection_id != shard.collection_id
+                        or bool(target.worker) != shard.worker):
                     dropped.append(self._shards.pop(channel))
             for channel, target in wanted.items():
                 shard = self._shards.get(channel)
@@ -120,14 +130,59 @@ class QueryNode(Component):
     def _view(self, scope: querynode_pb2.ReadScope):  # type: ignore[no-untyped-def]
         shard = self.shard(scope.channel, scope.collection_id)
         shard.wait_ready(READY_TIMEOUT_S)
-        if scope.wait_for_latest:
+        if scope.segment_ids:  # a leader's read of segments this node holds for it
+            if not shard.worker:
+                raise ChannelNotFound(f"querynode {self.node_id} is not a worker of channel {scope.channel}")
+            shard.wait_consumed(scope.min_offset, LATEST_TIMEOUT_S)
+        elif scope.wait_for_latest:
             shard.wait_latest(LATEST_TIMEOUT_S)
-        return shard, shard.read_view(scope.partition_ids)
+        elif shard.worker:
+            raise ChannelNotFound(f"channel {scope.channel} is not led by querynode {self.node_id}")
+        return shard, shard.read_view(scope.partition_ids, scope.segment_ids)
 
     def search(self, request: querynode_pb2.ShardSearchRequest):  # type: ignore[no-untyped-def]
+        """Top-k over the shard: its own segments, merged with what the nodes holding its
+        remote segments answer."""
         shard, view = self._view(request.scope)
-        return executor.search(view, shard.schema, request, shard.indexes())
+        local = executor.search(view, shard.schema, request, shard.indexes())
+        if not view.remote:
+            return local
+        answers = self._ask_holders(view, request, "Search")
+        metric = executor.search_metric(shard.schema, request, shard.indexes())
+        return merge_search_results([local, *(a.results for a in answers)], int(request.nq) or len(local.topks),
+                                    int(request.topk), metric_is_ascending(metric))
 
     def query(self, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:
+        """(fields_data, count) over the shard, its remote segments included."""
         shard, view = self._view(request.scope)
-        return executor.query(view, shard.schema, request)
+        fields_data, count = executor.query(view, shard.schema, request)
+        if not view.remote:
+            return fields_data, count
+        answers = self._ask_holders(view, request, "Query")
+        if request.count_only:
+            return [], count + sum(a.count for a in answers)
+        pk_name = shard.schema.primary_field.name
+        merged = merge_query_results([fields_data, *(a.fields_data for a in answers)], pk_name, int(request.limit))
+        if not merged:
+            return fields_data, 0
+        return merged, row_count(merged, pk_name)
+
+    def _ask_holders(self, view, request, method: str) -> list:  # type: ignore[no-untyped-def]
+        """``method`` on every node holding some of the view's remote segments, each asked for
+        its segments once it has consumed as far as this leader had."""
+        by_node: dict[str, list[int]] = {}
+        for remote in view.remote:
+            by_node.setdefault(remote.address, []).append(remote.segment_id)
+        requests = []
+        for address, segment_ids in by_node.items():
+            copy = type(request)()
+            copy.CopyFrom(request)
+            copy.scope.segment_ids[:] = sorted(segment_ids)
+            copy.scope.min_offset = view.position
+            copy.scope.wait_for_latest = False
+            requests.append((address, copy))
+        if len(requests) == 1:
+            address, copy = requests[0]
+            return [self._holders.node(address).call(method, copy)]
+        futures = [self._pool.submit(self._holders.node(address).call, method, copy) for address, copy in requests]
+        return [f.result() for f in futures]

@@ -13,7 +13,7 @@ from common.errors import FieldNotFound, ParameterInvalid
 from common.expr import compile_expr
 from common.fielddata import field_data_from_column, ids_to_proto
 from common.index.params import default_metric, validate_search_params
-from common.schema import CollectionSchema, FieldSchema
+from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.template_values import template_values_from_proto
 from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
 from proto.internal import meta_pb2, querynode_pb2
@@ -42,22 +42,21 @@ def _compile(scope: querynode_pb2.ReadScope, schema: CollectionSchema):  # type:
 
 
 def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
-    """Rows of ``view`` visible at ``read_ts`` and matching ``plan``; None means all rows."""
-    mask = view.visible_mask(read_ts, deletes)
-    if plan is None or view.num_rows == 0:
-        return mask
-    pk_values = plan.pk_values
-    if pk_values is not None:
-        pk_name = view.segment.schema.primary_field.name
-        candidate = np.isin(view.column(pk_name), np.asarray(list(pk_values), dtype=view.column(pk_name).dtype))
-        if mask is not None:
-            candidate &= mask
-        rows = np.flatnonzero(candidate)
+    """Rows of ``view`` visible at ``read_ts`` and matching ``plan``; None means all rows.
+    A plan that is ``pk in [...]`` / ``pk == v`` looks its keys up in the segment's pk index
+    and checks visibility and the plan on those rows only."""
+    if plan is not None and plan.pk_values is not None and view.num_rows:
+        pk = view.segment.schema.primary_field
+        keys = np.asarray(plan.pk_values, dtype=object if pk.dtype == DataType.VARCHAR else np.int64)
+        rows = view.visible_rows(view.pk_rows(keys), read_ts, deletes)
         out = np.zeros(view.num_rows, dtype=bool)
         if len(rows):
             sub = view.take(sorted(plan.referenced_fields & set(view.columns())), rows)
             out[rows] = np.asarray(plan.evaluate(sub, len(rows)), dtype=bool)
         return out
+    mask = view.visible_mask(read_ts, deletes)
+    if plan is None or view.num_rows == 0:
+        return mask
     matched = np.asarray(plan.evaluate(view.columns(sorted(plan.referenced_fields)), view.num_rows), dtype=bool)
     return matched if mask is None else matched & mask
 
@@ -126,6 +125,12 @@ def resolve_metric(field: FieldSchema, requested: str, indexes: Sequence[meta_pb
                 pass
         return index_metric, index_type or "FLAT"
     return requested or default_metric(field.dtype), "FLAT"
+
+
+def search_metric(schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,
+                  indexes: Sequence[meta_pb2.IndexInfo]) -> str:
+    """The metric a search runs with (see ``resolve_metric``)."""
+    return resolve_metric(_anns_field(schema, request.anns_field), request.metric_type, indexes)[0]
 
 
 def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,  # type: ignore[no-untyped-def]
@@ -206,23 +211,23 @@ def _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs):  # type:
     result.topks.extend(topks)
     result.scores.extend(np.concatenate(picked_d).tolist())
     result.ids.CopyFrom(ids_to_proto(np.concatenate(picked_pk), pk.dtype))
-    for f, column in zip(outputs, _gather(view, outputs, ps, pr)):
-        result.fields_data.append(field_data_from_column(f, column))
+    result.fields_data.extend(_gather(view, outputs, ps, pr))
     return result
 
 
-def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    """Columns of ``fields`` for hits (segment index, row), in hit order."""
+def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndarray) -> list[schema_pb2.FieldData]:  # type: ignore[no-untyped-def]
+    """FieldData of ``fields`` for hits (segment index, row), in hit order."""
     if not fields:
         return []
-    names = [f.name for f in fields]
+    names = [f.name for f in fields] + [valid_column(f.name) for f in fields if f.nullable]
     out = {f.name: _empty_column(f, len(rows)) for f in fields}
+    out.update({valid_column(f.name): np.zeros(len(rows), dtype=bool) for f in fields if f.nullable})
     for i in np.unique(segs):
         sel = segs == i
         taken = view.segments[i].take(names, rows[sel])
         for name in names:
             out[name][sel] = taken[name]
-    return [out[name] for name in names]
+    return [field_data_from_column(f, out[f.name], out.get(valid_column(f.name))) for f in fields]
 
 
 def _empty_column(f: FieldSchema, n: int = 0) -> np.ndarray:
@@ -280,5 +285,4 @@ def query(view, schema: CollectionSchema, request: querynode_pb2.ShardQueryReque
     if limit >= 0:
         order = order[:limit]
     segs, rows = np.concatenate(seg_parts)[order], np.concatenate(row_parts)[order]
-    columns = _gather(view, outputs, segs, rows)
-    return [field_data_from_column(f, col) for f, col in zip(outputs, columns)], len(order)
+    return _gather(view, outputs, segs, rows), len(order)

@@ -228,6 +228,12 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
 
 
 # -------------------------------------------------------------------------------------- query
+def row_count(fields_data: Sequence[schema_pb2.FieldData], pk_name: str) -> int:
+    """How many rows a query result holds (the length of its primary-key field; 0 without)."""
+    pk_fd = next((fd for fd in fields_data if fd.field_name == pk_name and not fd.is_dynamic), None)
+    return 0 if pk_fd is None else len(_rows_of(pk_fd)[1])
+
+
 def merge_query_results(results: Sequence[Sequence[schema_pb2.FieldData]], pk_name: str, limit: int = -1,
                         *, offset: int = 0) -> list[schema_pb2.FieldData]:
     """Rows of every input (each a list of FieldData of equal length, holding the field

@@ -12,12 +12,17 @@ Contracts:
   ``read_ts`` (see ``DeleteRecord``); None when every row is visible. The last mask is cached by
   (read_ts bucket, DeleteRecord identity and version, row count), where every ``read_ts`` at or
   after both the newest insert and the newest delete shares one bucket.
+- ``pk_rows(values, rows)``: the rows (of the first ``rows``) whose primary key is one of
+  ``values``, through a sorted index of the primary keys (argsort once; a growing segment
+  re-sorts when its unsorted tail exceeds a quarter of the sorted part and scans only that
+  tail in between), so a lookup of k keys costs O(k log n), not a scan of the segment.
 - ``search`` returns ``(distances, row_indices)`` as ``common.compute.distance`` does; it uses
   the field's index when there is one built on all current rows with the requested metric,
   else exact brute force (squared norms of float vectors are cached for it).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -58,7 +63,7 @@ class Segment:
         self.channel = channel
         self.schema = schema
         self.sealed = sealed
-        self._fields: dict[str, FieldSchema | None] = {f.name: f for f in schema.fields}
+        self._fields: dict[str, FieldSchema | None] = {f.name: f for f in schema.column_fields}
         self._fields[TIMESTAMP_COLUMN] = None
         self._pk_name = schema.primary_field.name
         self._lock = threading.Lock()  # guards the published (rows, buffers) pair
@@ -67,8 +72,12 @@ class Segment:
         self._num_rows = 0
         self._max_ts = 0
         self._indexes: dict[str, VectorIndex] = {}
+        self._index_nbytes: dict[str, int] = {}
         self._norms: dict[str, np.ndarray] = {}  # float vector field -> squared norms (prefix)
         self._mask_cache: tuple[tuple, np.ndarray | None] | None = None
+        # (rows covered, their primary keys sorted, the row of each sorted key)
+        self._pk_index: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._pk_lock = threading.Lock()
 
     # ------------------------------------------------------------------ writing
     @property
@@ -132,9 +141,11 @@ class Segment:
             self._max_ts = int(ts.max()) if n else 0
             self._norms.clear()
             self._mask_cache = None
+            self._pk_index = None
 
-    def set_index(self, field_name: str, index: VectorIndex) -> None:
-        """Attach an index of ``field_name`` built on this segment's rows (in row order)."""
+    def set_index(self, field_name: str, index: VectorIndex, nbytes: int = 0) -> None:
+        """Attach an index of ``field_name`` built on this segment's rows (in row order);
+        ``nbytes``: its size (the index file's), counted by ``memory_size``."""
         f = self._field(field_name)
         if not f.is_vector:
             raise ParameterInvalid(f"field {field_name} is not a vector field")
@@ -142,6 +153,19 @@ class Segment:
         if index.num_rows == rows:
             index.attach_raw_vectors(buffers[field_name][:rows])
         self._indexes[field_name] = index
+        self._index_nbytes[field_name] = int(nbytes)
+
+    def memory_size(self) -> int:
+        """Bytes the segment holds: its columns (the payload of string, JSON and array
+        values included) and its indexes. O(rows) for object columns."""
+        rows, buffers = self._snapshot()
+        total = sum(self._index_nbytes.values())
+        for column in buffers.values():
+            part = column[:rows]
+            total += part.nbytes
+            if part.dtype == object:
+                total += sum(len(v) if isinstance(v, (str, bytes)) else sys.getsizeof(v) for v in part)
+        return total
 
     def index(self, field_name: str) -> VectorIndex | None:
         return self._indexes.get(field_name)
@@ -182,13 +206,51 @@ class Segment:
         if read_ts < max_ts:
             mask = ts <= np.uint64(read_ts)
         if deletes is not None and len(deletes) and rows:
-            deleted = deletes.deleted_mask(buffers[self._pk_name][:rows], ts, read_ts)
+            deleted = deletes.deleted_mask(buffers[self._pk_name][:rows], ts, read_ts, self.partition_id)
             if deleted.any():
                 mask = ~deleted if mask is None else mask & ~deleted
         if mask is not None and mask.all():
             mask = None
         self._mask_cache = (key, mask)
         return mask
+
+    def pk_rows(self, values: np.ndarray, rows: int | None = None) -> np.ndarray:
+        """Row numbers (ascending, all ``< rows``; default ``num_rows``) whose primary key is in
+        ``values`` (int64, or object array of str); see the module doc."""
+        n, buffers = self._snapshot()
+        rows = n if rows is None else min(rows, n)
+        values = np.asarray(values)
+        if rows == 0 or values.size == 0:
+            return np.empty(0, dtype=np.int64)
+        pks = buffers[self._pk_name]
+        covered, keys, order = self._sorted_pks(pks, rows)
+        values = values.astype(keys.dtype, copy=False)
+        lo = np.searchsorted(keys, values, side="left")
+        hi = np.searchsorted(keys, values, side="right")
+        counts = hi - lo
+        if counts.sum():
+            starts = np.repeat(lo, counts)
+            steps = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            found = order[starts + steps]
+            found = found[found < rows]
+        else:
+            found = np.empty(0, dtype=np.int64)
+        if covered < rows:  # the unsorted tail of a growing segment
+            tail = np.flatnonzero(np.isin(pks[covered:rows], values)) + covered
+            found = np.concatenate([found, tail])
+        return np.unique(found)
+
+    def _sorted_pks(self, pks: np.ndarray, rows: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """The pk index, rebuilt over the first ``rows`` rows when it is missing or its unsorted
+        tail grew past a quarter of it (always complete for a sealed segment)."""
+        with self._pk_lock:
+            index = self._pk_index
+            if index is None or (index[0] < rows and (self.sealed or rows - index[0] > max(1024, index[0] // 4))):
+                head = pks[:rows]
+                order = np.argsort(head, kind="stable")
+                index = (rows, head[order], order.astype(np.int64, copy=False))
+                self._pk_index = index
+            return index
 
     def search(self, field_name: str, queries: np.ndarray, k: int, metric: str,
                search_params: Mapping[str, Any] | None = None,

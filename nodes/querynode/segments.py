@@ -14,7 +14,7 @@ import numpy as np
 
 from common.index.faiss_index import load_index
 from common.schema import CollectionSchema
-from common.storage.segment_file import read_delta_file, read_segment_file
+from common.storage.segment_file import read_delta_records, read_segment_file
 from common.types import TIMESTAMP_COLUMN
 from nodes.querynode.delete_record import DeleteRecord
 from nodes.querynode.segment import Segment
@@ -46,11 +46,12 @@ def load_sealed(storage, info: meta_pb2.SegmentInfo, schema: CollectionSchema) -
 
 
 def attach_index(seg: Segment, field_name: str, data: bytes) -> None:
-    seg.set_index(field_name, load_index(data))
+    seg.set_index(field_name, load_index(data), nbytes=len(data))
 
 
-def read_delta(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    return read_delta_file(data)
+def read_delta(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pks, timestamps, partition ids: 0 = every partition) of a delta log."""
+    return read_delta_records(data)
 
 
 class SegmentView:
@@ -75,6 +76,19 @@ class SegmentView:
     def take(self, fields: Sequence[str], rows: np.ndarray) -> dict[str, np.ndarray]:
         rows = np.asarray(rows, dtype=np.int64)
         return {name: self._columns[name][rows] for name in fields}
+
+    def pk_rows(self, values: np.ndarray) -> np.ndarray:
+        """Rows of the snapshot whose primary key is in ``values`` (the segment's pk index)."""
+        return self.segment.pk_rows(values, self.num_rows)
+
+    def visible_rows(self, rows: np.ndarray, read_ts: int, deletes: DeleteRecord) -> np.ndarray:
+        """The subset of ``rows`` visible at ``read_ts``, computed on those rows only."""
+        ts = self._columns[TIMESTAMP_COLUMN][rows]
+        keep = ts <= np.uint64(read_ts)
+        if deletes is not None and len(deletes):
+            pk = self.segment.schema.primary_field.name
+            keep &= ~deletes.deleted_mask(self._columns[pk][rows], ts, read_ts, self.partition_id)
+        return rows[keep]
 
     def visible_mask(self, read_ts: int, deletes: DeleteRecord) -> np.ndarray | None:
         """Visibility of the snapshot's rows (None: all visible)."""

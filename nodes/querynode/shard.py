@@ -14,14 +14,25 @@ partition's open growing segment, or open one with the message's candidate id; a
 closes the segments it names (all of the collection's when it names none); closed segments
 stay searchable until their sealed copy replaces them.
 
-Replay: inserts at offsets inside the channel span ``[start, seal)`` of a flushed segment we
-hold (``ChannelTarget.segment_ranges``) are skipped, as the datanode does, so a replay from a
-checkpoint reopens exactly the segments the first pass opened.
+Replay: inserts at offsets inside the channel span ``[start, seal)`` of a flushed segment
+(``ChannelTarget.segment_ranges``) are skipped once the rows are held sealed (or are not this
+shard's to hold: an unloaded partition, rows a compaction purged), as the datanode does, so a
+replay from a checkpoint reopens exactly the segments the first pass opened.
 
-Handoff: a sealed segment is loaded first, then, under the shard lock, it replaces the growing
-segment with the same id; later inserts that belong to a segment held sealed are skipped. A
-reader takes its segment list under the same lock, so it sees either copy, never both, and
-never neither.
+Handoff: new sealed segments are loaded first, then, under the shard lock and in one step,
+they replace what holds the same rows: the growing segment with the same id, and for a
+compaction's target (``compaction_from``; spans whose ``compacted_to`` it is) the growing or
+sealed copies of its sources; sealed segments the target no longer names are released in the
+same step (unless the segment replacing them is not loaded yet). Later inserts that belong to
+a segment held or replaced are skipped. A reader takes its segment list under the same lock,
+so it sees either copy, never both, and never neither.
+
+Partitions: the target says which partitions are loaded (every one after LoadCollection).
+The shard consumes the rows of every partition (a partition loaded later needs the growing
+rows since the checkpoint) but reads see loaded partitions only; a read naming a partition
+that is not loaded fails. Sealed-off growing segments of partitions that are not loaded are
+dropped; a DropPartitionMsg discards the partition's growing segments. Deletes keep their
+partition (see ``DeleteRecord``).
 """
 from __future__ import annotations
 
@@ -33,12 +44,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.errors import MilvusError, MqFailed, ServiceUnavailable, Timeout
-from common.fielddata import column_from_field_data, ids_from_proto
+from common.errors import MilvusError, MqFailed, PartitionNotLoaded, ServiceUnavailable, Timeout
+from common.fielddata import columns_from_insert, ids_from_proto
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.base import ObjectStorage
-from common.types import DYNAMIC_FIELD_NAME, TIMESTAMP_COLUMN
+from common.types import TIMESTAMP_COLUMN
 from nodes.querynode import segments as seglib
 from proto.internal import dml_pb2, querycoord_pb2
 
@@ -51,10 +62,14 @@ RETRY_S = 0.5
 
 @dataclass
 class ReadView:
-    """The segments a read works on, taken atomically."""
+    """The segments a read works on, taken atomically; on a leader also the sealed segments
+    that other nodes hold for it (``remote``: RemoteSegments) and the channel offset consumed
+    so far (``position``: those nodes must have consumed as far before answering)."""
 
     segments: list = field(default_factory=list)
     deletes: object = None
+    remote: list = field(default_factory=list)
+    position: int = 0
 
 
 class Shard:
@@ -77,11 +92,17 @@ class Shard:
         self._ranges: dict[int, list[tuple[int, int]]] = {}  # partition id -> flushed [start, seal) spans
         self._retired: set[int] = set()  # sealed segments released since (their late inserts stay skipped)
         self._loaded_builds: dict[int, set[int]] = {}  # sealed segment id -> index build ids set
+        self._sizes: dict[int, tuple] = {}  # sealed segment id -> (its builds, memory size), for heartbeats
         self._position = self._checkpoint  # next broker offset to consume
         self._start_end: int | None = None
         self._ready = threading.Event()  # initial load done
         self._serviceable = threading.Event()
         self._target = target
+        self._loaded = _loaded_partitions(target)  # None: every partition
+        # A worker holds sealed segments for another node's shard: no growing segments.
+        self.worker = bool(target.worker)
+        self._remote = {r.segment_id: r for r in target.remote_segments}  # leader: held elsewhere
+        self._replacement: dict[int, int] = {}  # segment id -> the compaction target holding its rows
         self._target_changed = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -112,8 +133,12 @@ class Shard:
             return self._position
 
     def status(self) -> querycoord_pb2.ChannelStatus:
+        with self._lock:
+            loaded = self._loaded
+            routed = sorted(self._routed(), key=lambda r: r.segment_id)
         return querycoord_pb2.ChannelStatus(channel=self.channel, collection_id=self.collection_id,
-                                            serviceable=self.serviceable)
+                                            serviceable=self.serviceable, partition_load=loaded is not None,
+                                            partition_ids=sorted(loaded or ()), worker=self.worker, routed=routed)
 
     def sealed_segment_ids(self) -> list[int]:
         with self._lock:
@@ -123,15 +148,41 @@ class Shard:
         with self._lock:
             return sorted(b for builds in self._loaded_builds.values() for b in builds)
 
+    def loaded_segments(self) -> list[querycoord_pb2.LoadedSegment]:
+        """The sealed segments held, with their memory sizes and (first) loaded index. A size
+        is computed once per (segment, loaded index builds)."""
+        with self._lock:
+            sealed = dict(self._sealed)
+            builds = {i: frozenset(b) for i, b in self._loaded_builds.items()}
+            indexes = list(self._target.indexes)
+        out = []
+        for segment_id, seg in sorted(sealed.items()):
+            cached = self._sizes.get(segment_id)
+            if cached is None or cached[0] != builds.get(segment_id):
+                cached = self._sizes[segment_id] = (builds.get(segment_id), seg.memory_size())
+            index = next((i for i in indexes if seg.index(i.field_name) is not None), None)
+            out.append(querycoord_pb2.LoadedSegment(
+                segment_id=segment_id, collection_id=self.collection_id, partition_id=seg.partition_id,
+                channel=self.channel, num_rows=seg.num_rows, mem_size=cached[1],
+                index_id=index.index_id if index is not None else 0,
+                index_name=index.index_name if index is not None else ""))
+        for segment_id in [i for i in self._sizes if i not in sealed]:
+            del self._sizes[segment_id]
+        return out
+
     def indexes(self) -> list:
         """The collection's indexes (IndexInfo) as of the newest target."""
         with self._lock:
             return list(self._target.indexes)
 
     def update_target(self, target: querycoord_pb2.ChannelTarget) -> None:
-        """Hand the shard its newest target (applied asynchronously)."""
+        """Hand the shard its newest target: its loaded partitions apply at once (reads of a
+        partition no longer loaded fail from now on), its sealed segments asynchronously."""
         with self._lock:
             self._target = target
+            self._loaded = _loaded_partitions(target)
+            self._remote = {r.segment_id: r for r in target.remote_segments}
+            self._drop_closed_unloaded()
         self._target_changed.set()
 
     # ------------------------------------------------------------------------ threads
@@ -214,7 +265,11 @@ class Shard:
         elif kind == "delete":
             if msg.delete.collection_id == self.collection_id:
                 pks = ids_from_proto(msg.delete.primary_keys)
-                self.deletes.add(pks, np.full(len(pks), msg.delete.timestamp, dtype=np.uint64))
+                self.deletes.add(pks, np.full(len(pks), msg.delete.timestamp, dtype=np.uint64),
+                                 msg.delete.partition_id)
+        elif kind == "drop_partition":
+            if msg.drop_partition.collection_id == self.collection_id:
+                self._drop_growing(msg.drop_partition.partition_id)
         elif kind == "seal":
             if msg.seal.collection_id == self.collection_id:
                 named = set(msg.seal.segment_ids)
@@ -224,9 +279,29 @@ class Shard:
                         seg = self._growing.get(segment_id)
                         if seg is not None:
                             seglib.close_growing(seg)
+                self._drop_closed_unloaded()
+
+    def _drop_growing(self, partition_id: int) -> None:
+        """The partition was dropped: forget its growing segments (caller holds the lock)."""
+        self._open.pop(partition_id, None)
+        for segment_id in [i for i, seg in self._growing.items() if seg.partition_id == partition_id]:
+            del self._growing[segment_id]
+            _log.info("shard %s: partition %d dropped: discarded growing segment %d", self.channel,
+                      partition_id, segment_id)
+
+    def _drop_closed_unloaded(self) -> None:
+        """Forget sealed-off growing segments of partitions that are not loaded: nothing reads
+        them, and their flushed copies are not in the target, so they would never be handed
+        off (caller holds the lock). A later LoadPartitions loads their flushed copies."""
+        if self._loaded is None:
+            return
+        still_open = set(self._open.values())
+        for segment_id in [i for i, seg in self._growing.items()
+                           if i not in still_open and seg.partition_id not in self._loaded]:
+            del self._growing[segment_id]
 
     def _on_insert(self, msg: dml_pb2.InsertMsg, offset: int) -> None:
-        if msg.collection_id != self.collection_id or msg.num_rows <= 0:
+        if self.worker or msg.collection_id != self.collection_id or msg.num_rows <= 0:
             return
         if any(start <= offset < end for start, end in self._ranges.get(msg.partition_id, ())):
             return  # within the span of a flushed segment: its rows are in the sealed copy
@@ -246,49 +321,88 @@ class Shard:
     # ------------------------------------------------------------------------ sealed segments
     def _load_delta_logs(self, delta_logs: Iterable) -> None:
         for delta in delta_logs:
-            pks, ts = seglib.read_delta(self._storage.get(delta.path))
+            pks, ts, partition_ids = seglib.read_delta(self._storage.get(delta.path))
             with self._lock:
-                self.deletes.add(pks, ts)
+                self.deletes.add(pks, ts, partition_ids)
 
     def _sync_sealed(self) -> None:
-        """Load the target's new sealed segments and indexes, release the ones it dropped."""
+        """Load the target's new sealed segments and indexes, then switch to the target in one
+        step (``_switch``). A failed load is raised after the switch of what did load."""
         with self._lock:
             target = self._target
+            held = dict(self._sealed)
         indexes = {i.index_id: i for i in target.indexes}
         wanted = {s.segment.segment_id: s for s in target.sealed_segments}
-        ranges = {r.segment_id: r for r in target.segment_ranges}
+        fresh: dict[int, tuple[object, set[int]]] = {}
+        error: Exception | None = None
         for segment_id, seg_info in wanted.items():
             if self._stop.is_set():
                 return
-            with self._lock:
-                held = self._sealed.get(segment_id)
-            if held is None:
-                seg = seglib.load_sealed(self._storage, seg_info.segment, self.schema)
-                builds = self._load_indexes(seg, seg_info, indexes, set())
-                with self._lock:  # the handoff: sealed copy in, growing copy out, atomically
-                    self._add_range(ranges.get(segment_id))
-                    self._sealed[segment_id] = seg
-                    self._loaded_builds[segment_id] = builds
-                    replaced = self._growing.pop(segment_id, None)
-                _log.info("shard %s: loaded sealed segment %d (%d rows)%s", self.channel, segment_id,
-                          seg.num_rows, ", replacing its growing copy" if replaced is not None else "")
-            else:
-                with self._lock:
-                    self._add_range(ranges.get(segment_id))
-                    have = set(self._loaded_builds.get(segment_id, set()))
-                builds = self._load_indexes(held, seg_info, indexes, have)
-                if builds != have:
+            try:
+                if segment_id in held:
                     with self._lock:
-                        self._loaded_builds[segment_id] = builds
+                        have = set(self._loaded_builds.get(segment_id, set()))
+                    builds = self._load_indexes(held[segment_id], seg_info, indexes, have)
+                    if builds != have:
+                        with self._lock:
+                            self._loaded_builds[segment_id] = builds
+                else:
+                    seg = seglib.load_sealed(self._storage, seg_info.segment, self.schema)
+                    fresh[segment_id] = (seg, self._load_indexes(seg, seg_info, indexes, set()))
+            except Exception as exc:  # noqa: BLE001 - the others still switch; raised below
+                error = error or exc
+        self._switch(target, wanted, fresh)
+        if error is not None:
+            raise error
+
+    def _switch(self, target: querycoord_pb2.ChannelTarget, wanted: dict, fresh: dict) -> None:
+        """Publish the freshly loaded sealed segments and drop what they replace, under the
+        lock at once, so a reader sees either the old copies or the new ones: growing copies
+        of the same ids, growing or sealed copies of segments compacted into a held segment
+        (``compaction_from``, and spans whose ``compacted_to`` it is), and sealed segments the
+        target no longer holds (kept while their compaction target is targeted but not loaded).
+        The target's spans are remembered for the replay skip once their rows are held (or
+        are not this shard's to hold)."""
+        replacement: dict[int, int] = {}  # segment id -> targeted segment that holds its rows
+        for seg_info in target.sealed_segments:
+            for source in seg_info.segment.compaction_from:
+                replacement[source] = seg_info.segment.segment_id
+        for rng in target.segment_ranges:
+            if rng.compacted_to:
+                replacement.setdefault(rng.segment_id, rng.compacted_to)
         with self._lock:
-            for segment_id in [s for s in self._sealed if s not in wanted]:
+            self._replacement = replacement
+            for segment_id, (seg, builds) in fresh.items():
+                self._sealed[segment_id] = seg
+                self._loaded_builds[segment_id] = builds
+            for rng in target.segment_ranges:
+                owner = rng.compacted_to or rng.segment_id
+                if owner in self._sealed or owner not in wanted:
+                    self._add_range(rng)
+            replaced = [i for i in self._growing if i in self._sealed or replacement.get(i) in self._sealed]
+            for segment_id in replaced:
+                del self._growing[segment_id]
+                if segment_id not in self._sealed:
+                    self._retired.add(segment_id)  # its late inserts belong to a held segment
+            released = []
+            for segment_id in [i for i in self._sealed if i not in wanted]:
+                successor = replacement.get(segment_id)
+                if successor in wanted and successor not in self._sealed:
+                    continue  # its rows are not held elsewhere yet
                 del self._sealed[segment_id]
                 self._retired.add(segment_id)
                 self._loaded_builds.pop(segment_id, None)
-                _log.info("shard %s: released sealed segment %d", self.channel, segment_id)
+                released.append(segment_id)
+        for segment_id, (seg, _) in fresh.items():
+            _log.info("shard %s: loaded sealed segment %d (%d rows)", self.channel, segment_id, seg.num_rows)
+        if replaced:
+            _log.info("shard %s: growing copies %s replaced by sealed segments", self.channel, sorted(replaced))
+        if released:
+            _log.info("shard %s: released sealed segments %s", self.channel, sorted(released))
 
     def _add_range(self, rng) -> None:  # type: ignore[no-untyped-def]
-        """Remember the channel span of a sealed segment we hold (caller holds the lock)."""
+        """Remember the channel span of a flushed segment: its inserts are skipped from now on
+        (caller holds the lock)."""
         if rng is None or rng.seal_offset <= max(rng.start_offset, self._position):
             return  # unknown, empty, or already consumed past: never consulted again
         spans = self._ranges.setdefault(rng.partition_id, [])
@@ -334,13 +448,36 @@ class Shard:
             raise ServiceUnavailable(f"cannot read the end offset of channel {self.channel}: {exc}") from None
         self.wait_consumed(end, timeout_s)
 
-    def read_view(self, partition_ids: Iterable[int] = ()) -> ReadView:
-        """The segments of ``partition_ids`` (all when empty), taken atomically."""
-        parts = set(partition_ids)
+    def read_view(self, partition_ids: Iterable[int] = (), segment_ids: Iterable[int] = ()) -> ReadView:
+        """The segments of ``partition_ids`` (every loaded partition when empty), taken
+        atomically: on a leader its own segments plus the ``remote`` ones other nodes hold; on a
+        worker exactly ``segment_ids``. Raises PartitionNotLoaded when a named partition is not
+        loaded, ServiceUnavailable when a worker does not hold a named segment (yet)."""
+        wanted = set(partition_ids)
         with self._lock:
+            loaded = self._loaded
+            if wanted and loaded is not None and not wanted <= loaded:
+                missing = sorted(wanted - loaded)
+                raise PartitionNotLoaded(f"partition not loaded[partition={missing[0]}]")
+            parts = wanted or loaded
+            if self.worker:
+                missing_ids = [i for i in segment_ids if i not in self._sealed]
+                if missing_ids:
+                    raise ServiceUnavailable(f"querynode does not hold segment {missing_ids[0]} of channel "
+                                             f"{self.channel} (yet)")
+                segs = [self._sealed[i] for i in segment_ids]
+                return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes,
+                                position=self._position)
             segs = [s for s in list(self._sealed.values()) + list(self._growing.values())
-                    if not parts or s.partition_id in parts]
-            return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes)
+                    if (parts is None or s.partition_id in parts) and s.segment_id not in self._remote]
+            remote = [r for r in self._routed() if parts is None or r.partition_id in parts]
+            return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes, remote=remote,
+                            position=self._position)
+
+    def _routed(self) -> list:
+        """The remote segments reads go to: those whose rows a held compaction target does not
+        hold already (caller holds the lock)."""
+        return [r for r in self._remote.values() if self._replacement.get(r.segment_id) not in self._sealed]
 
     def segment_ids(self) -> tuple[list[int], list[int]]:
         """(sealed ids, growing ids), for tests and introspection."""
@@ -349,19 +486,13 @@ class Shard:
 
 
 def insert_columns(schema: CollectionSchema, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
-    """The columns of an InsertMsg (every field, pk included) plus ``$ts``."""
-    by_name = {(DYNAMIC_FIELD_NAME if fd.is_dynamic else fd.field_name): fd for fd in msg.fields_data}
+    """The columns of an InsertMsg (every column, pk included) plus ``$ts``."""
     n = int(msg.num_rows)
-    columns: dict[str, np.ndarray] = {}
-    for f in schema.fields:
-        data = by_name.get(f.name)
-        if data is None:
-            if f.is_dynamic:
-                col = np.empty(n, dtype=object)
-                col[:] = [b"{}"] * n
-                columns[f.name] = col
-                continue
-            raise ValueError(f"insert message lacks field {f.name}")
-        columns[f.name] = column_from_field_data(f, data, n)
+    columns = columns_from_insert(schema, msg.fields_data, n, None)
     columns[TIMESTAMP_COLUMN] = np.full(n, msg.timestamp, dtype=np.uint64)
     return columns
+
+
+def _loaded_partitions(target: querycoord_pb2.ChannelTarget) -> frozenset[int] | None:
+    """The partitions a target loads; None for every partition (a LoadCollection)."""
+    return frozenset(target.partition_ids) if target.partition_load else None

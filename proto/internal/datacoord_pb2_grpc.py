@@ -101,6 +101,31 @@ class DataCoordStub:
                 request_serializer=proto_dot_internal_dot_datacoord__pb2.ReportIndexTaskRequest.SerializeToString,
                 response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
                 _registered_method=True)
+        self.DropPartition = channel.unary_unary(
+                '/milvuspy.internal.DataCoord/DropPartition',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.ReportCompaction = channel.unary_unary(
+                '/milvuspy.internal.DataCoord/ReportCompaction',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.ReportCompactionRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.ManualCompaction = channel.unary_unary(
+                '/milvuspy.internal.DataCoord/ManualCompaction',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.ManualCompactionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_datacoord__pb2.ManualCompactionResponse.FromString,
+                _registered_method=True)
+        self.GetCompactionState = channel.unary_unary(
+                '/milvuspy.internal.DataCoord/GetCompactionState',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CompactionStateRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_datacoord__pb2.CompactionStateResponse.FromString,
+                _registered_method=True)
+        self.GetSegmentInfo = channel.unary_unary(
+                '/milvuspy.internal.DataCoord/GetSegmentInfo',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_datacoord__pb2.SegmentInfoResponse.FromString,
+                _registered_method=True)
 
 
 class DataCoordServicer:
@@ -188,6 +213,41 @@ class DataCoordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DropPartition(self, request, context):
+        """Drop the partitions' data: growing rows are discarded on every channel (DropPartitionMsg),
+        flushed segments and their index builds are forgotten and their files removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportCompaction(self, request, context):
+        """A datanode reports the result of a compaction plan it ran.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ManualCompaction(self, request, context):
+        """Plan compactions of a collection's flushed segments (run by the channels' datanodes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCompactionState(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegmentInfo(self, request, context):
+        """The flushed segments of a collection (GetPersistentSegmentInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DataCoordServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +315,31 @@ def add_DataCoordServicer_to_server(servicer, server):
                     servicer.ReportIndexTask,
                     request_deserializer=proto_dot_internal_dot_datacoord__pb2.ReportIndexTaskRequest.FromString,
                     response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'DropPartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropPartition,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'ReportCompaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportCompaction,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.ReportCompactionRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'ManualCompaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ManualCompaction,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.ManualCompactionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_datacoord__pb2.ManualCompactionResponse.SerializeToString,
+            ),
+            'GetCompactionState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCompactionState,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CompactionStateRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_datacoord__pb2.CompactionStateResponse.SerializeToString,
+            ),
+            'GetSegmentInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegmentInfo,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_datacoord__pb2.SegmentInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -608,6 +693,141 @@ class DataCoord:
             '/milvuspy.internal.DataCoord/ReportIndexTask',
             proto_dot_internal_dot_datacoord__pb2.ReportIndexTaskRequest.SerializeToString,
             proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropPartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.DataCoord/DropPartition',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportCompaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.DataCoord/ReportCompaction',
+            proto_dot_internal_dot_datacoord__pb2.ReportCompactionRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ManualCompaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.DataCoord/ManualCompaction',
+            proto_dot_internal_dot_datacoord__pb2.ManualCompactionRequest.SerializeToString,
+            proto_dot_internal_dot_datacoord__pb2.ManualCompactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCompactionState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.DataCoord/GetCompactionState',
+            proto_dot_internal_dot_datacoord__pb2.CompactionStateRequest.SerializeToString,
+            proto_dot_internal_dot_datacoord__pb2.CompactionStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegmentInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.DataCoord/GetSegmentInfo',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_internal_dot_datacoord__pb2.SegmentInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,11 +46,23 @@ class SealMsg(_message.Message):
     def __init__(self, collection_id: _Optional[int] = ..., segment_ids: _Optional[_Iterable[int]] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class DmlMsg(_message.Message):
-    __slots__ = ("insert", "delete", "seal")
+    __slots__ = ("insert", "delete", "seal", "drop_partition")
     INSERT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     SEAL_FIELD_NUMBER: _ClassVar[int]
+    DROP_PARTITION_FIELD_NUMBER: _ClassVar[int]
     insert: InsertMsg
     delete: DeleteMsg
     seal: SealMsg
-    def __init__(self, insert: _Optional[_Union[InsertMsg, _Mapping]] = ..., delete: _Optional[_Union[DeleteMsg, _Mapping]] = ..., seal: _Optional[_Union[SealMsg, _Mapping]] = ...) -> None: ...
+    drop_partition: DropPartitionMsg
+    def __init__(self, insert: _Optional[_Union[InsertMsg, _Mapping]] = ..., delete: _Optional[_Union[DeleteMsg, _Mapping]] = ..., seal: _Optional[_Union[SealMsg, _Mapping]] = ..., drop_partition: _Optional[_Union[DropPartitionMsg, _Mapping]] = ...) -> None: ...
+
+class DropPartitionMsg(_message.Message):
+    __slots__ = ("collection_id", "partition_id", "timestamp")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    partition_id: int
+    timestamp: int
+    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., timestamp: _Optional[int] = ...) -> None: ...

@@ -26,31 +26,31 @@ from proto.milvus import common_pb2 as proto_dot_milvus_dot_common__pb2
 from proto.milvus import schema_pb2 as proto_dot_milvus_dot_schema__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/internal/meta.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/common.proto\x1a\x19proto/milvus/schema.proto\"\x07\n\x05\x45mpty\"u\n\x16\x43omponentStateResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x11\n\tserver_id\x18\x03 \x01(\x03\x12\r\n\x05state\x18\x04 \x01(\t\"G\n\rPartitionInfo\x12\x14\n\x0cpartition_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_ts\x18\x03 \x01(\x04\"\x8a\x03\n\x0e\x43ollectionInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\x12\x35\n\x06schema\x18\x04 \x01(\x0b\x32%.milvus.proto.schema.CollectionSchema\x12\x12\n\nshards_num\x18\x05 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x06 \x03(\t\x12\x34\n\npartitions\x18\x07 \x03(\x0b\x32 .milvuspy.internal.PartitionInfo\x12@\n\x11\x63onsistency_level\x18\x08 \x01(\x0e\x32%.milvus.proto.common.ConsistencyLevel\x12\x35\n\nproperties\x18\t \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x12\n\ncreated_ts\x18\n \x01(\x04\x12\x11\n\tupdate_ts\x18\x0b \x01(\x04\x12\x0f\n\x07\x61liases\x18\x0c \x03(\t\"\xfd\x01\n\x0bSegmentInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x15\n\rcollection_id\x18\x02 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x03 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08num_rows\x18\x05 \x01(\x03\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.milvuspy.internal.SegmentState\x12\x12\n\ninsert_log\x18\x07 \x01(\t\x12\x0e\n\x06min_ts\x18\x08 \x01(\x04\x12\x0e\n\x06max_ts\x18\t \x01(\x04\x12\x14\n\x0cstart_offset\x18\n \x01(\x03\x12\x10\n\x08mem_size\x18\x0b \x01(\x03\"f\n\x0c\x44\x65ltaLogInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x10\n\x08num_rows\x18\x04 \x01(\x03\x12\x0e\n\x06max_ts\x18\x05 \x01(\x04\"F\n\x11\x43hannelCheckpoint\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x10\n\x08\x66lush_ts\x18\x03 \x01(\x04\"\xf7\x01\n\tIndexInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x10\n\x08index_id\x18\x02 \x01(\x03\x12\x12\n\nindex_name\x18\x03 \x01(\t\x12\x10\n\x08\x66ield_id\x18\x04 \x01(\x03\x12\x12\n\nfield_name\x18\x05 \x01(\t\x12\x12\n\nindex_type\x18\x06 \x01(\t\x12\x13\n\x0bmetric_type\x18\x07 \x01(\t\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\x12\x36\n\x0buser_params\x18\t \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x11\n\tcreate_ts\x18\n \x01(\x04\"\xcc\x01\n\x10SegmentIndexInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x10\n\x08index_id\x18\x02 \x01(\x03\x12\x10\n\x08\x62uild_id\x18\x03 \x01(\x03\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.milvus.proto.common.IndexState\x12\x12\n\nindex_path\x18\x05 \x01(\t\x12\x13\n\x0b\x66\x61il_reason\x18\x06 \x01(\t\x12\x10\n\x08num_rows\x18\x07 \x01(\x03\x12\x15\n\rcollection_id\x18\x08 \x01(\x03*Y\n\x0cSegmentState\x12\x16\n\x12SEGMENT_STATE_NONE\x10\x00\x12\x0b\n\x07GROWING\x10\x01\x12\n\n\x06SEALED\x10\x02\x12\x0b\n\x07\x46LUSHED\x10\x03\x12\x0b\n\x07\x44ROPPED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19proto/internal/meta.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/common.proto\x1a\x19proto/milvus/schema.proto\"\x07\n\x05\x45mpty\"\x8c\x01\n\x16\x43omponentStateResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x11\n\tserver_id\x18\x03 \x01(\x03\x12\r\n\x05state\x18\x04 \x01(\t\x12\x15\n\rfast_endpoint\x18\x05 \x01(\t\"G\n\rPartitionInfo\x12\x14\n\x0cpartition_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_ts\x18\x03 \x01(\x04\"\x8a\x03\n\x0e\x43ollectionInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\x12\x35\n\x06schema\x18\x04 \x01(\x0b\x32%.milvus.proto.schema.CollectionSchema\x12\x12\n\nshards_num\x18\x05 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x06 \x03(\t\x12\x34\n\npartitions\x18\x07 \x03(\x0b\x32 .milvuspy.internal.PartitionInfo\x12@\n\x11\x63onsistency_level\x18\x08 \x01(\x0e\x32%.milvus.proto.common.ConsistencyLevel\x12\x35\n\nproperties\x18\t \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x12\n\ncreated_ts\x18\n \x01(\x04\x12\x11\n\tupdate_ts\x18\x0b \x01(\x04\x12\x0f\n\x07\x61liases\x18\x0c \x03(\t\"\xaa\x02\n\x0bSegmentInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x15\n\rcollection_id\x18\x02 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x03 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x10\n\x08num_rows\x18\x05 \x01(\x03\x12.\n\x05state\x18\x06 \x01(\x0e\x32\x1f.milvuspy.internal.SegmentState\x12\x12\n\ninsert_log\x18\x07 \x01(\t\x12\x0e\n\x06min_ts\x18\x08 \x01(\x04\x12\x0e\n\x06max_ts\x18\t \x01(\x04\x12\x14\n\x0cstart_offset\x18\n \x01(\x03\x12\x10\n\x08mem_size\x18\x0b \x01(\x03\x12\x17\n\x0f\x63ompaction_from\x18\x0c \x03(\x03\x12\x12\n\ncompact_ts\x18\r \x01(\x04\"f\n\x0c\x44\x65ltaLogInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x10\n\x08num_rows\x18\x04 \x01(\x03\x12\x0e\n\x06max_ts\x18\x05 \x01(\x04\"F\n\x11\x43hannelCheckpoint\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x10\n\x08\x66lush_ts\x18\x03 \x01(\x04\"\xf7\x01\n\tIndexInfo\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x10\n\x08index_id\x18\x02 \x01(\x03\x12\x12\n\nindex_name\x18\x03 \x01(\t\x12\x10\n\x08\x66ield_id\x18\x04 \x01(\x03\x12\x12\n\nfield_name\x18\x05 \x01(\t\x12\x12\n\nindex_type\x18\x06 \x01(\t\x12\x13\n\x0bmetric_type\x18\x07 \x01(\t\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\x12\x36\n\x0buser_params\x18\t \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x11\n\tcreate_ts\x18\n \x01(\x04\"\xcc\x01\n\x10SegmentIndexInfo\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x10\n\x08index_id\x18\x02 \x01(\x03\x12\x10\n\x08\x62uild_id\x18\x03 \x01(\x03\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.milvus.proto.common.IndexState\x12\x12\n\nindex_path\x18\x05 \x01(\t\x12\x13\n\x0b\x66\x61il_reason\x18\x06 \x01(\t\x12\x10\n\x08num_rows\x18\x07 \x01(\x03\x12\x15\n\rcollection_id\x18\x08 \x01(\x03*Y\n\x0cSegmentState\x12\x16\n\x12SEGMENT_STATE_NONE\x10\x00\x12\x0b\n\x07GROWING\x10\x01\x12\n\n\x06SEALED\x10\x02\x12\x0b\n\x07\x46LUSHED\x10\x03\x12\x0b\n\x07\x44ROPPED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.internal.meta_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEGMENTSTATE']._serialized_start=1589
-  _globals['_SEGMENTSTATE']._serialized_end=1678
+  _globals['_SEGMENTSTATE']._serialized_start=1658
+  _globals['_SEGMENTSTATE']._serialized_end=1747
   _globals['_EMPTY']._serialized_start=102
   _globals['_EMPTY']._serialized_end=109
-  _globals['_COMPONENTSTATERESPONSE']._serialized_start=111
-  _globals['_COMPONENTSTATERESPONSE']._serialized_end=228
-  _globals['_PARTITIONINFO']._serialized_start=230
-  _globals['_PARTITIONINFO']._serialized_end=301
-  _globals['_COLLECTIONINFO']._serialized_start=304
-  _globals['_COLLECTIONINFO']._serialized_end=698
-  _globals['_SEGMENTINFO']._serialized_start=701
-  _globals['_SEGMENTINFO']._serialized_end=954
-  _globals['_DELTALOGINFO']._serialized_start=956
-  _globals['_DELTALOGINFO']._serialized_end=1058
-  _globals['_CHANNELCHECKPOINT']._serialized_start=1060
-  _globals['_CHANNELCHECKPOINT']._serialized_end=1130
-  _globals['_INDEXINFO']._serialized_start=1133
-  _globals['_INDEXINFO']._serialized_end=1380
-  _globals['_SEGMENTINDEXINFO']._serialized_start=1383
-  _globals['_SEGMENTINDEXINFO']._serialized_end=1587
+  _globals['_COMPONENTSTATERESPONSE']._serialized_start=112
+  _globals['_COMPONENTSTATERESPONSE']._serialized_end=252
+  _globals['_PARTITIONINFO']._serialized_start=254
+  _globals['_PARTITIONINFO']._serialized_end=325
+  _globals['_COLLECTIONINFO']._serialized_start=328
+  _globals['_COLLECTIONINFO']._serialized_end=722
+  _globals['_SEGMENTINFO']._serialized_start=725
+  _globals['_SEGMENTINFO']._serialized_end=1023
+  _globals['_DELTALOGINFO']._serialized_start=1025
+  _globals['_DELTALOGINFO']._serialized_end=1127
+  _globals['_CHANNELCHECKPOINT']._serialized_start=1129
+  _globals['_CHANNELCHECKPOINT']._serialized_end=1199
+  _globals['_INDEXINFO']._serialized_start=1202
+  _globals['_INDEXINFO']._serialized_end=1449
+  _globals['_SEGMENTINDEXINFO']._serialized_start=1452
+  _globals['_SEGMENTINDEXINFO']._serialized_end=1656
 # @@protoc_insertion_point(module_scope)

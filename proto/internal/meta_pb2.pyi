@@ -27,16 +27,18 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class ComponentStateResponse(_message.Message):
-    __slots__ = ("status", "role", "server_id", "state")
+    __slots__ = ("status", "role", "server_id", "state", "fast_endpoint")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    FAST_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     role: str
     server_id: int
     state: str
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., role: _Optional[str] = ..., server_id: _Optional[int] = ..., state: _Optional[str] = ...) -> None: ...
+    fast_endpoint: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., role: _Optional[str] = ..., server_id: _Optional[int] = ..., state: _Optional[str] = ..., fast_endpoint: _Optional[str] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ("partition_id", "name", "created_ts")
@@ -77,7 +79,7 @@ class CollectionInfo(_message.Message):
     def __init__(self, collection_id: _Optional[int] = ..., name: _Optional[str] = ..., db_name: _Optional[str] = ..., schema: _Optional[_Union[_schema_pb2.CollectionSchema, _Mapping]] = ..., shards_num: _Optional[int] = ..., channels: _Optional[_Iterable[str]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., consistency_level: _Optional[_Union[_common_pb2.ConsistencyLevel, str]] = ..., properties: _Optional[_Iterable[_Union[_common_pb2.KeyValuePair, _Mapping]]] = ..., created_ts: _Optional[int] = ..., update_ts: _Optional[int] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SegmentInfo(_message.Message):
-    __slots__ = ("segment_id", "collection_id", "partition_id", "channel", "num_rows", "state", "insert_log", "min_ts", "max_ts", "start_offset", "mem_size")
+    __slots__ = ("segment_id", "collection_id", "partition_id", "channel", "num_rows", "state", "insert_log", "min_ts", "max_ts", "start_offset", "mem_size", "compaction_from", "compact_ts")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +91,8 @@ class SegmentInfo(_message.Message):
     MAX_TS_FIELD_NUMBER: _ClassVar[int]
     START_OFFSET_FIELD_NUMBER: _ClassVar[int]
     MEM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPACTION_FROM_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_TS_FIELD_NUMBER: _ClassVar[int]
     segment_id: int
     collection_id: int
     partition_id: int
@@ -100,7 +104,9 @@ class SegmentInfo(_message.Message):
     max_ts: int
     start_offset: int
     mem_size: int
-    def __init__(self, segment_id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., channel: _Optional[str] = ..., num_rows: _Optional[int] = ..., state: _Optional[_Union[SegmentState, str]] = ..., insert_log: _Optional[str] = ..., min_ts: _Optional[int] = ..., max_ts: _Optional[int] = ..., start_offset: _Optional[int] = ..., mem_size: _Optional[int] = ...) -> None: ...
+    compaction_from: _containers.RepeatedScalarFieldContainer[int]
+    compact_ts: int
+    def __init__(self, segment_id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., channel: _Optional[str] = ..., num_rows: _Optional[int] = ..., state: _Optional[_Union[SegmentState, str]] = ..., insert_log: _Optional[str] = ..., min_ts: _Optional[int] = ..., max_ts: _Optional[int] = ..., start_offset: _Optional[int] = ..., mem_size: _Optional[int] = ..., compaction_from: _Optional[_Iterable[int]] = ..., compact_ts: _Optional[int] = ...) -> None: ...
 
 class DeltaLogInfo(_message.Message):
     __slots__ = ("collection_id", "channel", "path", "num_rows", "max_ts")

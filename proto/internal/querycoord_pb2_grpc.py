@@ -67,6 +67,31 @@ class QueryCoordStub:
                 request_serializer=proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatRequest.SerializeToString,
                 response_deserializer=proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatResponse.FromString,
                 _registered_method=True)
+        self.LoadPartitions = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/LoadPartitions',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.ReleasePartitions = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/ReleasePartitions',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.ShowLoaded = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/ShowLoaded',
+                request_serializer=proto_dot_internal_dot_querycoord__pb2.ShowLoadedRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_querycoord__pb2.ShowLoadedResponse.FromString,
+                _registered_method=True)
+        self.LoadBalance = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/LoadBalance',
+                request_serializer=proto_dot_internal_dot_querycoord__pb2.LoadBalanceRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_querycoord__pb2.LoadBalanceResponse.FromString,
+                _registered_method=True)
+        self.GetSegmentInfo = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/GetSegmentInfo',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryCoordServicer:
@@ -109,6 +134,43 @@ class QueryCoordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadPartitions(self, request, context):
+        """Load more partitions (CollectionRequest.partition_ids) of a collection; a collection loaded
+        whole stays loaded whole.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleasePartitions(self, request, context):
+        """Release partitions; releasing every loaded partition releases the collection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShowLoaded(self, request, context):
+        """Load state of collections and of their partitions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadBalance(self, request, context):
+        """Move sealed segments between querynodes (loaded on the destination before the source
+        lets them go); answers once every move is done or the request's timeout passed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegmentInfo(self, request, context):
+        """The sealed segments of a loaded collection and the querynodes holding them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryCoordServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +203,31 @@ def add_QueryCoordServicer_to_server(servicer, server):
                     servicer.QueryNodeHeartbeat,
                     request_deserializer=proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatRequest.FromString,
                     response_serializer=proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatResponse.SerializeToString,
+            ),
+            'LoadPartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadPartitions,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'ReleasePartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleasePartitions,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'ShowLoaded': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShowLoaded,
+                    request_deserializer=proto_dot_internal_dot_querycoord__pb2.ShowLoadedRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_querycoord__pb2.ShowLoadedResponse.SerializeToString,
+            ),
+            'LoadBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadBalance,
+                    request_deserializer=proto_dot_internal_dot_querycoord__pb2.LoadBalanceRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_querycoord__pb2.LoadBalanceResponse.SerializeToString,
+            ),
+            'GetSegmentInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegmentInfo,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +392,141 @@ class QueryCoord:
             '/milvuspy.internal.QueryCoord/QueryNodeHeartbeat',
             proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatRequest.SerializeToString,
             proto_dot_internal_dot_querycoord__pb2.QueryNodeHeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/LoadPartitions',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleasePartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/ReleasePartitions',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShowLoaded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/ShowLoaded',
+            proto_dot_internal_dot_querycoord__pb2.ShowLoadedRequest.SerializeToString,
+            proto_dot_internal_dot_querycoord__pb2.ShowLoadedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/LoadBalance',
+            proto_dot_internal_dot_querycoord__pb2.LoadBalanceRequest.SerializeToString,
+            proto_dot_internal_dot_querycoord__pb2.LoadBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegmentInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/GetSegmentInfo',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReadScope(_message.Message):
-    __slots__ = ("collection_id", "channel", "partition_ids", "read_ts", "wait_for_latest", "expr", "expr_template_values", "output_fields")
+    __slots__ = ("collection_id", "channel", "partition_ids", "read_ts", "wait_for_latest", "expr", "expr_template_values", "output_fields", "segment_ids", "min_offset")
     class ExprTemplateValuesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,8 @@ class ReadScope(_message.Message):
     EXPR_FIELD_NUMBER: _ClassVar[int]
     EXPR_TEMPLATE_VALUES_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_OFFSET_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     channel: str
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -34,7 +36,9 @@ class ReadScope(_message.Message):
     expr: str
     expr_template_values: _containers.MessageMap[str, _schema_pb2.TemplateValue]
     output_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection_id: _Optional[int] = ..., channel: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., read_ts: _Optional[int] = ..., wait_for_latest: _Optional[bool] = ..., expr: _Optional[str] = ..., expr_template_values: _Optional[_Mapping[str, _schema_pb2.TemplateValue]] = ..., output_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    min_offset: int
+    def __init__(self, collection_id: _Optional[int] = ..., channel: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., read_ts: _Optional[int] = ..., wait_for_latest: _Optional[bool] = ..., expr: _Optional[str] = ..., expr_template_values: _Optional[_Mapping[str, _schema_pb2.TemplateValue]] = ..., output_fields: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., min_offset: _Optional[int] = ...) -> None: ...
 
 class ShardSearchRequest(_message.Message):
     __slots__ = ("scope", "anns_field", "placeholder_group", "nq", "topk", "metric_type", "params_json")

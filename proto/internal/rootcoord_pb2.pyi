@@ -66,3 +66,25 @@ class AllocIDResponse(_message.Message):
     begin: int
     count: int
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., begin: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class PartitionResponse(_message.Message):
+    __slots__ = ("status", "collection", "partition")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    collection: _meta_pb2.CollectionInfo
+    partition: _meta_pb2.PartitionInfo
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collection: _Optional[_Union[_meta_pb2.CollectionInfo, _Mapping]] = ..., partition: _Optional[_Union[_meta_pb2.PartitionInfo, _Mapping]] = ...) -> None: ...
+
+class CollectionTombstone(_message.Message):
+    __slots__ = ("collection_id", "name", "created_ts", "dropped_ts")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_TS_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    name: str
+    created_ts: int
+    dropped_ts: int
+    def __init__(self, collection_id: _Optional[int] = ..., name: _Optional[str] = ..., created_ts: _Optional[int] = ..., dropped_ts: _Optional[int] = ...) -> None: ...

@@ -72,6 +72,46 @@ class RootCoordStub:
                 request_serializer=proto_dot_internal_dot_rootcoord__pb2.AllocRequest.SerializeToString,
                 response_deserializer=proto_dot_internal_dot_rootcoord__pb2.AllocIDResponse.FromString,
                 _registered_method=True)
+        self.HasCollection = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/HasCollection',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.HasCollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_milvus__pb2.BoolResponse.FromString,
+                _registered_method=True)
+        self.CreatePartition = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/CreatePartition',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.CreatePartitionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.FromString,
+                _registered_method=True)
+        self.DropPartition = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/DropPartition',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.DropPartitionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.FromString,
+                _registered_method=True)
+        self.CreateAlias = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/CreateAlias',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.CreateAliasRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.DropAlias = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/DropAlias',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.DropAliasRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.AlterAlias = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/AlterAlias',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.AlterAliasRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_common__pb2.Status.FromString,
+                _registered_method=True)
+        self.DescribeAlias = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/DescribeAlias',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.DescribeAliasRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_milvus__pb2.DescribeAliasResponse.FromString,
+                _registered_method=True)
+        self.ListAliases = channel.unary_unary(
+                '/milvuspy.internal.RootCoord/ListAliases',
+                request_serializer=proto_dot_milvus_dot_milvus__pb2.ListAliasesRequest.SerializeToString,
+                response_deserializer=proto_dot_milvus_dot_milvus__pb2.ListAliasesResponse.FromString,
+                _registered_method=True)
 
 
 class RootCoordServicer:
@@ -119,6 +159,55 @@ class RootCoordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HasCollection(self, request, context):
+        """True when the collection (or alias) exists; with time_stamp, when it existed at that time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePartition(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropPartition(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AlterAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAliases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RootCoordServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +245,46 @@ def add_RootCoordServicer_to_server(servicer, server):
                     servicer.AllocID,
                     request_deserializer=proto_dot_internal_dot_rootcoord__pb2.AllocRequest.FromString,
                     response_serializer=proto_dot_internal_dot_rootcoord__pb2.AllocIDResponse.SerializeToString,
+            ),
+            'HasCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.HasCollection,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.HasCollectionRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_milvus__pb2.BoolResponse.SerializeToString,
+            ),
+            'CreatePartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePartition,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.CreatePartitionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.SerializeToString,
+            ),
+            'DropPartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropPartition,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.DropPartitionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.SerializeToString,
+            ),
+            'CreateAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlias,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.CreateAliasRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'DropAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropAlias,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.DropAliasRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'AlterAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.AlterAlias,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.AlterAliasRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_common__pb2.Status.SerializeToString,
+            ),
+            'DescribeAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeAlias,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.DescribeAliasRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_milvus__pb2.DescribeAliasResponse.SerializeToString,
+            ),
+            'ListAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAliases,
+                    request_deserializer=proto_dot_milvus_dot_milvus__pb2.ListAliasesRequest.FromString,
+                    response_serializer=proto_dot_milvus_dot_milvus__pb2.ListAliasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +476,222 @@ class RootCoord:
             '/milvuspy.internal.RootCoord/AllocID',
             proto_dot_internal_dot_rootcoord__pb2.AllocRequest.SerializeToString,
             proto_dot_internal_dot_rootcoord__pb2.AllocIDResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HasCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/HasCollection',
+            proto_dot_milvus_dot_milvus__pb2.HasCollectionRequest.SerializeToString,
+            proto_dot_milvus_dot_milvus__pb2.BoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/CreatePartition',
+            proto_dot_milvus_dot_milvus__pb2.CreatePartitionRequest.SerializeToString,
+            proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropPartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/DropPartition',
+            proto_dot_milvus_dot_milvus__pb2.DropPartitionRequest.SerializeToString,
+            proto_dot_internal_dot_rootcoord__pb2.PartitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/CreateAlias',
+            proto_dot_milvus_dot_milvus__pb2.CreateAliasRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/DropAlias',
+            proto_dot_milvus_dot_milvus__pb2.DropAliasRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AlterAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/AlterAlias',
+            proto_dot_milvus_dot_milvus__pb2.AlterAliasRequest.SerializeToString,
+            proto_dot_milvus_dot_common__pb2.Status.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/DescribeAlias',
+            proto_dot_milvus_dot_milvus__pb2.DescribeAliasRequest.SerializeToString,
+            proto_dot_milvus_dot_milvus__pb2.DescribeAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.RootCoord/ListAliases',
+            proto_dot_milvus_dot_milvus__pb2.ListAliasesRequest.SerializeToString,
+            proto_dot_milvus_dot_milvus__pb2.ListAliasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

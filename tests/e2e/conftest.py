@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from pymilvus import connections
+from pymilvus.grpc_gen import milvus_pb2_grpc
 
 from tests.support.standalone import StandaloneCluster
 
@@ -44,3 +46,12 @@ def orm(cluster: StandaloneCluster) -> Iterator[None]:
     connections.connect("default", uri=cluster.uri)
     yield
     connections.disconnect("default")
+
+
+@pytest.fixture(scope="session")
+def raw(cluster: StandaloneCluster) -> Iterator[milvus_pb2_grpc.MilvusServiceStub]:
+    """pymilvus's generated MilvusService stub on the shared cluster, for the RPCs and fields
+    pymilvus's API does not expose."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    yield milvus_pb2_grpc.MilvusServiceStub(channel)
+    channel.close()

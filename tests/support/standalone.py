@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class StandaloneCluster:
-    """A standalone cluster in ``data_dir`` serving the Milvus API on a free port."""
+    """A standalone cluster in ``data_dir`` serving the Milvus API on a free port, with
+    ``querynodes`` query nodes."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, querynodes: int = 1) -> None:
         self.data_dir = Path(data_dir)
+        self.querynodes = querynodes
         self.port = free_port()
         self.env = {**os.environ, "MILVUSPY_PROXY_HTTP_PORT": "0", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -35,7 +37,8 @@ class StandaloneCluster:
         """Start the cluster and wait until the API answers ListCollections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         script = Path(sys.executable).with_name("milvus-py")
-        command = [str(script), "run", "standalone", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        command = [str(script), "run", "standalone", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                   "--querynodes", str(self.querynodes)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.wait_ready(timeout_s)

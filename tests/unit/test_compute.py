@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from common.compute import backend, distance
-from common.compute.distance import brute_force_search, metric_is_ascending, normalize
+from common.compute.distance import brute_force_search, metric_is_ascending, normalize, pairwise_distances
 from common.errors import MetricNotFound, ParameterInvalid
 
 FLOAT_METRICS = ["L2", "IP", "COSINE"]
-BINARY_METRICS = ["HAMMING", "JACCARD"]
+BINARY_METRICS = ["HAMMING", "JACCARD", "TANIMOTO"]
 
 
 def naive_distances(base: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
@@ -28,12 +28,16 @@ def naive_distances(base: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
         return (qb[:, None, :] != bb[None, :, :]).sum(-1).astype(np.float64)
     inter = (qb[:, None, :] & bb[None, :, :]).sum(-1)
     union = (qb[:, None, :] | bb[None, :, :]).sum(-1)
-    return np.where(union > 0, 1 - inter / np.maximum(union, 1), 0.0)
+    similarity = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    if metric == "JACCARD":
+        return 1 - similarity
+    with np.errstate(divide="ignore"):
+        return -np.log2(similarity)  # TANIMOTO: +inf for disjoint vectors
 
 
 def naive_search(base, q, k, metric, mask=None):
     dist = naive_distances(base, q, metric)
-    asc = metric in ("L2", "HAMMING", "JACCARD")
+    asc = metric in ("L2", "HAMMING", "JACCARD", "TANIMOTO")
     rows = np.arange(base.shape[0]) if mask is None else np.flatnonzero(mask)
     out_d = np.full((q.shape[0], k), np.inf if asc else -np.inf)
     out_i = np.full((q.shape[0], k), -1)
@@ -157,6 +161,45 @@ def test_l2_of_identical_vector_is_zero(float_data):
     assert i[0, 0] == 10 and d[0, 0] == pytest.approx(0.0, abs=1e-3) and d[0, 0] >= 0
 
 
+@pytest.mark.parametrize("metric", FLOAT_METRICS + BINARY_METRICS)
+def test_pairwise_distances_match_naive(float_data, binary_data, metric, monkeypatch):
+    base, queries, _ = binary_data if metric in BINARY_METRICS else float_data
+    want = naive_distances(base[:50], queries, metric)
+    got = pairwise_distances(queries, base[:50], metric)
+    assert got.shape == (len(queries), 50)
+    assert got.dtype == (np.int32 if metric == "HAMMING" else np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(distance, "_CHUNK_ELEMS", 1)  # many chunks give the same matrix
+    monkeypatch.setattr(distance, "_BIN_CHUNK_BYTES", 1)
+    np.testing.assert_allclose(pairwise_distances(queries, base[:300], metric),
+                               naive_distances(base[:300], queries, metric), rtol=1e-4, atol=1e-4)
+    if metric in BINARY_METRICS:  # the lookup-table popcount (CuPy's path) agrees
+        np.testing.assert_allclose(pairwise_distances(queries, base[:50], metric, xp=NumpyWithoutPopcount()),
+                                   want, rtol=1e-4, atol=1e-4)
+
+
+def test_binary_metric_values_on_known_vectors():
+    a = np.packbits(np.array([[1, 1, 0, 0, 0, 0, 0, 0]], bool), axis=1)
+    b = np.packbits(np.array([[1, 0, 1, 0, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0],
+                              [1, 1, 0, 0, 0, 0, 0, 0]], bool), axis=1)
+    np.testing.assert_array_equal(pairwise_distances(a, b, "HAMMING"), [[2, 4, 0]])
+    np.testing.assert_allclose(pairwise_distances(a, b, "JACCARD"), [[1 - 1 / 3, 1.0, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(pairwise_distances(a, b, "TANIMOTO"), [[np.log2(3), np.inf, 0.0]], rtol=1e-6)
+    d, i = brute_force_search(b, a, 3, "TANIMOTO")
+    assert i.tolist() == [[2, 0, 1]] and d[0, 2] == np.inf  # a disjoint row is still a hit
+
+
+def test_pairwise_errors(float_data, binary_data):
+    base, queries, _ = float_data
+    with pytest.raises(ParameterInvalid):
+        pairwise_distances(queries, base[:, :5], "L2")
+    with pytest.raises(MetricNotFound):
+        pairwise_distances(binary_data[1], binary_data[0], "COSINE")
+    with pytest.raises(MetricNotFound):
+        pairwise_distances(queries, base, "TANIMOTO")
+    assert pairwise_distances(queries, base[:0], "IP").shape == (len(queries), 0)
+
+
 def test_errors(float_data, binary_data):
     base, queries, _ = float_data
     with pytest.raises(MetricNotFound):
@@ -174,7 +217,7 @@ def test_errors(float_data, binary_data):
 
 
 def test_metric_direction_and_normalize():
-    assert metric_is_ascending("l2") and metric_is_ascending("HAMMING")
+    assert metric_is_ascending("l2") and metric_is_ascending("HAMMING") and metric_is_ascending("tanimoto")
     assert not metric_is_ascending("IP") and not metric_is_ascending("cosine")
     v = normalize(np.array([[3.0, 4.0], [0.0, 0.0]]), np)
     np.testing.assert_allclose(v, [[0.6, 0.8], [0.0, 0.0]])

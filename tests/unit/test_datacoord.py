@@ -22,7 +22,6 @@ from common.errors import (
     IndexDuplicate,
     IndexNotFound,
     IndexNotSupported,
-    MetricNotFound,
     MilvusError,
     ParameterInvalid,
 )
@@ -138,8 +137,8 @@ def test_create_index_validates_and_persists_nothing_on_error(cluster: DataClust
     info = cluster.create_collection()
     bad = [
         (_index(info, nlist=0), ParameterInvalid, "nlist"),
-        (_index(info, index_type="NOPE"), IndexNotSupported, "invalid index type"),
-        (_index(info, metric="HAMMING"), MetricNotFound, "metric type"),
+        (_index(info, index_type="NOPE"), ParameterInvalid, "invalid index type"),
+        (_index(info, metric="HAMMING"), ParameterInvalid, "does not support metric type: HAMMING"),
         (_index(info, index_type="HNSW", M=1), ParameterInvalid, "M"),
         (_index(info, field="missing"), FieldNotFound, "missing"),
         (_index(info, field="tag"), IndexNotSupported, "scalar"),

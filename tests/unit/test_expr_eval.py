@@ -383,3 +383,23 @@ def test_integer_membership_paths_match_numpy(dtype: type) -> None:
     ]
     for vals in cases:
         assert isin_int(x, vals).tolist() == np.isin(x, np.asarray(vals, dtype=dtype)).tolist()
+
+
+def test_json_constant_comparisons_beyond_float_precision() -> None:
+    big = 2**60
+    columns = {**COLUMNS, "meta": _json([{"a": big}, {"a": big + 1}, {"a": 1.5}, {"a": "9"}, {"a": True}, {}])}
+    assert rows(f'meta["a"] == {big + 1}', columns=columns) == [2]
+    assert rows(f'meta["a"] > {big}', columns=columns) == [2]
+    assert rows('meta["a"] >= 1.5', columns=columns) == [1, 2, 3]  # big ints force the per-row rule
+    assert rows('meta["a"] != 1.5', columns=columns) == [1, 2, 4, 5, 6]
+    assert rows('meta["a"] < "a"', columns=columns) == [4]
+    assert rows('meta["a"] != "9"', columns=columns) == [1, 2, 3, 5, 6]
+    assert rows('meta["a"] == true', columns=columns) == [5]
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ("nick like 'a%'", [1]), ("nick like '%a'", [6]), ("nick like '%y%'", [3]),
+    ("nick like '_i'", [4]), ("not (nick like '_i')", [1, 3, 6]), (r"name like 'a\_b%'", [6]),
+])
+def test_like_on_nullable_varchar(expr: str, expected: list[int]) -> None:
+    assert rows(expr) == expected

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common.compute.distance import brute_force_search
-from common.errors import IndexNotSupported, MetricNotFound, ParameterInvalid
+from common.errors import IndexNotSupported, ParameterInvalid
 from common.index import build_index, faiss_index, load_index
 from common.index.faiss_index import MIN_ROWS_FOR_STRUCTURE
 from common.index.params import default_metric, validate_index_params, validate_search_params
@@ -31,6 +31,8 @@ def test_valid_params_are_normalised():
     nested = validate_index_params("IVF_SQ8", "L2", {"params": '{"nlist": 7}'}, FV, 16)
     assert nested["nlist"] == 7
     assert validate_index_params("BIN_FLAT", "jaccard", {}, BV, 64)["metric_type"] == "JACCARD"
+    assert validate_index_params("BIN_IVF_FLAT", "tanimoto", {"nlist": 4}, BV, 64) == {
+        "index_type": "BIN_IVF_FLAT", "metric_type": "TANIMOTO", "nlist": 4}
     assert validate_index_params("IVF_SQ8", "L2", {}, FV, 16)["nlist"] == 128
     assert default_metric(FV) == "COSINE" and default_metric(BV) == "HAMMING"
 
@@ -57,19 +59,34 @@ def test_valid_params_are_normalised():
     ("HNSW", "L2", {"M": "abc"}, FV, 16, ParameterInvalid,
      "param 'M' (abc) should be integer"),
     ("IVF_FLAT", "L2", {"nlist": True}, FV, 16, ParameterInvalid, "should be integer"),
-    ("DISKANN_X", "L2", {}, FV, 16, IndexNotSupported, "invalid index type: DISKANN_X"),
-    ("BIN_FLAT", "HAMMING", {}, FV, 16, IndexNotSupported, "can't build with this index"),
-    ("HNSW", "L2", {}, BV, 64, IndexNotSupported, "can't build with this index"),
-    ("FLAT", "HAMMING", {}, FV, 16, MetricNotFound,
-     "metric type not found or not supported, supported: [L2 IP COSINE]"),
-    ("BIN_FLAT", "L2", {}, BV, 64, MetricNotFound,
-     "metric type not found or not supported, supported: [HAMMING JACCARD]"),
-    ("FLAT", "BM25", {}, FV, 16, MetricNotFound, "metric type not found"),
+    ("HNSW", "L2", {"efConstruction": 2**31}, FV, 16, ParameterInvalid,
+     "param 'efConstruction' (2147483648) should be in range [1, 2147483647]"),
+    ("IVF_PQ", "L2", {"m": 0}, FV, 16, ParameterInvalid, "param 'm' (0) should be in range [1, 65536]"),
+    ("DISKANN_X", "L2", {}, FV, 16, ParameterInvalid, "invalid index type: DISKANN_X"),
+    ("BIN_FLAT", "HAMMING", {}, FV, 16, ParameterInvalid,
+     "data type FloatVector can't build with this index BIN_FLAT"),
+    ("HNSW", "L2", {}, BV, 64, ParameterInvalid,
+     "data type BinaryVector can't build with this index HNSW"),
+    ("FLAT", "HAMMING", {}, FV, 16, ParameterInvalid,
+     "float vector index does not support metric type: HAMMING, supported: [L2 IP COSINE]"),
+    ("IVF_FLAT", "TANIMOTO", {}, FV, 16, ParameterInvalid,
+     "float vector index does not support metric type: TANIMOTO"),
+    ("BIN_FLAT", "L2", {}, BV, 64, ParameterInvalid,
+     "binary vector index does not support metric type: L2, supported: [HAMMING JACCARD TANIMOTO]"),
+    ("BIN_IVF_FLAT", "COSINE", {}, BV, 64, ParameterInvalid,
+     "binary vector index does not support metric type: COSINE"),
+    ("FLAT", "BM25", {}, FV, 16, ParameterInvalid, "does not support metric type: BM25"),
 ])
 def test_invalid_index_params(index_type, metric, params, dtype, dim, error, message):
     with pytest.raises(error) as info:
         validate_index_params(index_type, metric, params, dtype, dim)
     assert message in str(info.value)
+    assert info.value.code == 1100
+
+
+def test_scalar_fields_have_no_vector_index():
+    with pytest.raises(IndexNotSupported):
+        validate_index_params("FLAT", "L2", {}, DataType.INT64, 0)
 
 
 def test_search_params():
@@ -88,7 +105,7 @@ def test_search_params():
         validate_search_params("HNSW", {"ef": 5}, 10)
     with pytest.raises(ParameterInvalid, match=r"param 'ef' \(32769\) should be in range"):
         validate_search_params("HNSW", {"ef": 32769}, 10)
-    with pytest.raises(IndexNotSupported):
+    with pytest.raises(ParameterInvalid, match="invalid index type: NOPE"):
         validate_search_params("NOPE", {}, 10)
 
 
@@ -126,7 +143,7 @@ def tie_aware_recall(base, queries, got, metric, k=10, mask=None) -> float:
     """Share of returned rows at least as close as the true k-th neighbour (exact distances),
     so that ties (frequent with HAMMING) do not count as misses."""
     truth_d = brute_force_search(base, queries, k, metric, mask=mask)[0]
-    asc = metric in ("L2", "HAMMING", "JACCARD")
+    asc = metric in ("L2", "HAMMING", "JACCARD", "TANIMOTO")
     scores = []
     for qi, row in enumerate(got):
         row = row[row >= 0]
@@ -147,8 +164,9 @@ CASES = [
     ("HNSW", "IP", {"M": 16, "efConstruction": 100}),
     ("HNSW", "COSINE", {"M": 16, "efConstruction": 100}),
     ("AUTOINDEX", "COSINE", {}),
-    ("BIN_FLAT", "HAMMING", {}), ("BIN_FLAT", "JACCARD", {}),
+    ("BIN_FLAT", "HAMMING", {}), ("BIN_FLAT", "JACCARD", {}), ("BIN_FLAT", "TANIMOTO", {}),
     ("BIN_IVF_FLAT", "HAMMING", {"nlist": 16}), ("BIN_IVF_FLAT", "JACCARD", {"nlist": 16}),
+    ("BIN_IVF_FLAT", "TANIMOTO", {"nlist": 16}),
 ]
 SEARCH = {"nprobe": 8, "ef": 64}
 

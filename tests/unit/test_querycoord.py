@@ -8,7 +8,7 @@ import pytest
 
 from common.component import Component
 from common.config import load_config
-from common.errors import CollectionNotLoaded, ServiceUnavailable
+from common.errors import CollectionNotLoaded, ParameterInvalid, ServiceUnavailable
 from common.kv.memory import MemoryKV
 from common.rpc import make_channel
 from common.runtime import RoleContext, RoleServer
@@ -191,3 +191,71 @@ def test_load_without_live_nodes_places_channels_when_one_appears(env):
         assert set(heartbeat(coord, 13)) == {f"by-dev-dml-{CID}-0", f"by-dev-dml-{CID}-1"}
     finally:
         late.stop()
+
+
+def _serve(coord, node, channel, partitions, sealed=()):  # type: ignore[no-untyped-def]
+    """A heartbeat of a node serving ``channel`` with exactly ``partitions`` (None: all)."""
+    req = querycoord_pb2.QueryNodeHeartbeatRequest(node_id=node, address=f"127.0.0.1:{9000 + node}",
+                                                   sealed_segment_ids=list(sealed))
+    req.channels.add(channel=channel, collection_id=CID, serviceable=True, partition_load=partitions is not None,
+                     partition_ids=partitions or [])
+    return {t.channel: t for t in coord.heartbeat(req)}
+
+
+def test_partition_loads_targets_progress_and_release(env):
+    kv, _, datacoord, _, make_coord = env
+    ch = f"by-dev-dml-{CID}-0"
+    info = datacoord_pb2.RecoveryInfo()
+    for seg_id, part in ((200, 1), (201, 2), (202, 3)):
+        info.segments.add().segment.CopyFrom(meta_pb2.SegmentInfo(
+            segment_id=seg_id, collection_id=CID, partition_id=part, channel=ch, num_rows=5, state=meta_pb2.FLUSHED))
+    datacoord.infos[CID] = info
+    coll = collection(1)
+    for pid, name in ((1, "_default"), (2, "p2"), (3, "p3")):
+        coll.partitions.add(partition_id=pid, name=name)
+    coord = make_coord()
+    with pytest.raises(ParameterInvalid):
+        coord.load_partitions(datacoord_pb2.CollectionRequest(collection=coll))
+    coord.load_partitions(datacoord_pb2.CollectionRequest(collection=coll, partition_ids=[2]))
+    coord.refresh()
+    node = coord.assignments(CID)[ch]
+    target = heartbeat(coord, node)[ch]
+    assert target.partition_load and list(target.partition_ids) == [2]
+    assert [s.segment.segment_id for s in target.sealed_segments] == [201]
+    # a node serving every partition does not count: it must serve exactly the loaded ones
+    _serve(coord, node, ch, None, sealed=[201])
+    assert coord.get_load_progress(CID)[1] < 100
+    with pytest.raises(ServiceUnavailable):
+        coord.get_shard_leaders(CID)
+    _serve(coord, node, ch, [2], sealed=[201])
+    assert coord.get_load_progress(CID) == (True, 100)
+    assert [l.node_id for l in coord.get_shard_leaders(CID)] == [node]
+    shown = coord.show_loaded([CID], [1, 2, 3])[0]
+    assert shown.partition_load and [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
+    coord.stop()
+    coord = make_coord()  # the partition load is persisted
+    assert querycoord_pb2.CollectionLoadInfo.FromString(kv.get(load_key(CID))).partition_ids == [2]
+
+    # one more partition: progress is measured again, over both
+    coord.load_partitions(datacoord_pb2.CollectionRequest(collection=coll, partition_ids=[3, 2]))
+    coord.refresh()
+    target = _serve(coord, node, ch, [2], sealed=[201])[ch]
+    assert list(target.partition_ids) == [2, 3] and [s.segment.segment_id for s in target.sealed_segments] == [201, 202]
+    assert coord.get_load_progress(CID)[1] < 100
+    _serve(coord, node, ch, [2, 3], sealed=[201, 202])
+    assert coord.get_load_progress(CID) == (True, 100)
+
+    # LoadCollection turns it into a load of every partition
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=coll))
+    target = heartbeat(coord, node)[ch]
+    assert not target.partition_load and [s.segment.segment_id for s in target.sealed_segments] == [200, 201, 202]
+    assert coord.show_loaded([], [])[0].partitions == []
+
+    # releasing part of a whole load keeps the collection's other partitions
+    coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, collection=coll, partition_ids=[2]))
+    target = heartbeat(coord, node)[ch]
+    assert list(target.partition_ids) == [1, 3] and [s.segment.segment_id for s in target.sealed_segments] == [200, 202]
+    coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, partition_ids=[9]))  # not loaded
+    assert coord.loaded_collections() == [CID]
+    coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, partition_ids=[1, 3]))
+    assert coord.loaded_collections() == [] and kv.get(load_key(CID)) is None

@@ -12,7 +12,7 @@ import pytest
 
 from common.component import Component
 from common.config import load_config
-from common.errors import ChannelNotFound, ExpressionError, ParameterInvalid
+from common.errors import ChannelNotFound, ExpressionError, ParameterInvalid, PartitionNotLoaded
 from common.fielddata import field_data_from_column
 from common.index.faiss_index import build_index
 from common.kv.memory import MemoryKV
@@ -188,9 +188,9 @@ def search_request(channel: str, queries, topk: int, *, read_ts: int = MAX_TS, s
 
 
 def query_request(channel: str, *, expr: str = "", read_ts: int = MAX_TS, strong: bool = False, limit: int = -1,
-                  count_only: bool = False, output_fields=()):  # type: ignore[no-untyped-def]
+                  count_only: bool = False, output_fields=(), partitions=()):  # type: ignore[no-untyped-def]
     scope = querynode_pb2.ReadScope(collection_id=CID, channel=channel, read_ts=read_ts, wait_for_latest=strong,
-                                    expr=expr, output_fields=list(output_fields))
+                                    expr=expr, output_fields=list(output_fields), partition_ids=list(partitions))
     return querynode_pb2.ShardQueryRequest(scope=scope, limit=limit, count_only=count_only)
 
 
@@ -633,3 +633,39 @@ def test_executor_binary_vectors_and_varchar_primary_keys():
         search(view, schema, querynode_pb2.ShardSearchRequest(
             scope=querynode_pb2.ReadScope(read_ts=MAX_TS), anns_field="bits",
             placeholder_group=bad.SerializeToString(), nq=1, topk=3), [])
+
+
+def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
+    info = make_collection()
+    ch = info.channels[0]
+    cluster.datacoord.set(CID, datacoord_pb2.RecoveryInfo(checkpoints=[meta_pb2.ChannelCheckpoint(channel=ch)]))
+    qc = cluster.querycoord.logic
+    qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART]))
+    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="partition loaded")
+    node = cluster.leader(ch)
+    insert(cluster, info, ch, rows(range(0, 10)), ts=10, segment_id=960, partition_id=PART)
+    insert(cluster, info, ch, rows(range(5, 25)), ts=11, segment_id=961, partition_id=PART2)  # pks 5..9 in both
+    assert count(node, ch, strong=True) == 10  # loaded partitions only
+    with pytest.raises(PartitionNotLoaded):
+        node.logic.query(query_request(ch, strong=True, count_only=True, partitions=[PART2]))
+
+    qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
+    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="second partition loaded")
+    assert count(node, ch, strong=True) == 30
+    assert count(node, ch, strong=True, partitions=[PART2]) == 20
+    # a delete scoped to PART2 leaves the same pks of PART alone
+    msg = dml_pb2.DeleteMsg(collection_id=CID, partition_id=PART2, timestamp=20)
+    msg.primary_keys.int_id.data.extend([5, 6])
+    cluster.broker.produce(ch, [(20, dml_pb2.DmlMsg(delete=msg).SerializeToString())])
+    assert count(node, ch, strong=True, partitions=[PART]) == 10
+    assert count(node, ch, strong=True, partitions=[PART2]) == 18
+
+    # released: reads of PART2 fail at once; dropped: its growing rows are gone
+    qc.release_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
+    wait_until(lambda: node.logic.shard(ch).status().partition_ids == [PART], what="release applied")
+    with pytest.raises(PartitionNotLoaded):
+        node.logic.query(query_request(ch, count_only=True, partitions=[PART2]))
+    drop = dml_pb2.DropPartitionMsg(collection_id=CID, partition_id=PART2, timestamp=30)
+    cluster.broker.produce(ch, [(30, dml_pb2.DmlMsg(drop_partition=drop).SerializeToString())])
+    assert count(node, ch, strong=True) == 10
+    wait_until(lambda: node.logic.shard(ch).segment_ids() == ([], [960]), what="growing rows of PART2 dropped")

@@ -228,3 +228,34 @@ def test_concurrent_append_and_search():
         t.join()
     assert not errors, errors[0]
     assert seg.num_rows == 2000
+
+
+# ------------------------------------------------------------------------------ pk index
+@pytest.mark.parametrize("str_pk", [False, True])
+def test_pk_rows_sealed_uses_sorted_index(str_pk):
+    seg = Segment(1, 1, 1, "ch", schema(DataType.VARCHAR if str_pk else DataType.INT64), sealed=True)
+    pks = np.array([9, 3, 7, 3, 1, 12], dtype=np.int64)  # pk 3 twice (an upsert's old and new row)
+    seg.load(batch(pks, 10, str_pk=str_pk))
+    key = (lambda v: np.array([f"k{p}" for p in v], dtype=object)) if str_pk else (
+        lambda v: np.asarray(v, dtype=np.int64))
+    assert seg.pk_rows(key([3, 12, 100])).tolist() == [1, 3, 5]
+    assert seg.pk_rows(key([100])).tolist() == [] and seg.pk_rows(key([])).tolist() == []
+    assert seg.pk_rows(key([9, 1]), rows=4).tolist() == [0]  # a snapshot of the first 4 rows
+    covered, keys, order = seg._pk_index
+    assert covered == 6 and list(keys) == sorted(keys) and keys[0] == key([1])[0]
+
+
+def test_pk_rows_growing_scans_only_the_unsorted_tail():
+    seg = Segment(1, 1, 1, "ch", schema(), sealed=False)
+    seg.append(batch(np.arange(4000), 10))
+    assert seg.pk_rows(np.array([5, 3999, 5000])).tolist() == [5, 3999]
+    assert seg._pk_index[0] == 4000
+    seg.append(batch(np.arange(4000, 4500), 11))  # a small tail: found by scanning it, no re-sort
+    assert seg.pk_rows(np.array([5, 4499])).tolist() == [5, 4499]
+    assert seg._pk_index[0] == 4000
+    seg.append(batch(np.arange(4500, 6000), 12))  # the tail outgrew a quarter: re-sorted
+    assert seg.pk_rows(np.array([5999, 4200, 1])).tolist() == [1, 4200, 5999]
+    assert seg._pk_index[0] == 6000
+    rng = np.random.default_rng(1)
+    want = rng.choice(6000, 50, replace=False)
+    assert seg.pk_rows(want).tolist() == sorted(want.tolist())

@@ -123,11 +123,11 @@ def test_write_errors():
         write_segment_file({"pk": cols["pk"], "vec": cols["vec"][:, :4]}, SCHEMA)
     with pytest.raises(ParameterInvalid):
         write_segment_file({"pk": cols["pk"], "f": cols["f"][:3]}, SCHEMA)
-    arr_schema = CollectionSchema("c", (
+    f16_schema = CollectionSchema("c", (
         FieldSchema(1, "pk", DataType.INT64, is_primary=True),
-        FieldSchema(2, "a", DataType.ARRAY, element_type=DataType.INT64, max_capacity=4)))
+        FieldSchema(2, "h", DataType.FLOAT16_VECTOR, dim=4)))
     with pytest.raises(Unimplemented):
-        write_segment_file({"a": np.empty(1, dtype=object)}, arr_schema)
+        write_segment_file({"h": np.zeros((1, 4), dtype=np.float16)}, f16_schema)
 
 
 def test_delta_round_trip_int_and_str():

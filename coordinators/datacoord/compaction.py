@@ -1,0 +1,380 @@
+"""Compaction in datacoord: manual compaction plans, their execution by datanodes, the commit,
+and the switch of readers to the result.
+
+``manual_compaction`` takes the flushed segments of a collection that no running compaction
+holds (optionally only those of one partition, one channel, or the named segments) and groups
+them with ``plan_groups``: per (partition, channel), segments are packed largest first into
+bins of at most ``segment_max_rows`` rows (and the request's target size) and ``MAX_SOURCES``
+segments. A bin of two or more segments is a merge plan; a lone segment is a plan only when its
+channel has persisted deletes that may hide some of its rows (newer than its rows and than its
+last compaction), so that they are purged. The compaction id, the plan ids and the target
+segment ids come from the id allocator; tasks are persisted under ``meta/compaction/``.
+
+Life of a plan (``CompactionTask.state``):
+
+1. EXECUTING: the datanode consuming the plan's channel gets it with its heartbeat (a channel
+   that moves to another datanode takes its plans along) and runs it
+   (``nodes/datanode/compactor.py``), then reports the target it wrote.
+2. The report commits it in one etcd transaction: sources DROPPED, target FLUSHED (with
+   ``compaction_from``), task INDEXING. A failure, or sources that changed meanwhile (a dropped
+   partition), makes it FAILED and removes the written file. Late or repeated reports change
+   nothing.
+3. INDEXING: the target's index builds run as for any flushed segment, while readers keep the
+   sources: ``_visible_segments`` (what GetRecoveryInfo serves to querycoord) shows the
+   sources and hides the target.
+4. COMPLETED once every index of the collection is built (or failed) on the target: the channel
+   spans (``SegmentRange``) of the sources' rows move to the target (``compacted_to``), and
+   ``_visible_segments`` shows the target instead of its sources. Querynodes load it and
+   release the sources in one step (``nodes/querynode/shard.py``), so a search never misses
+   or duplicates a row.
+5. ``GC_DELAY_S`` after completion the sources' files and index builds are deleted; their
+   records stay (their spans still tell a replay which inserts are persisted).
+
+A compaction (``GetCompactionState``) is Executing while one of its plans is EXECUTING or
+INDEXING, else Completed; an unknown id has no plans (Completed, as in Milvus).
+
+Rows deleted at timestamp T are purged for good: a read as of a time before T no longer sees
+them once the target replaces the sources (Milvus behaves the same).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from common.errors import ChannelNotFound, ParameterInvalid, PartitionNotFound, SegmentNotFound
+from proto.internal import datacoord_pb2, meta_pb2
+from proto.milvus import common_pb2
+
+#: Most source segments one plan merges (Milvus's dataCoord.compaction.max.segment).
+MAX_SOURCES = 30
+#: Seconds after a plan completed before its sources' files are deleted.
+GC_DELAY_S = 60.0
+
+EXECUTING = datacoord_pb2.COMPACTION_EXECUTING
+INDEXING = datacoord_pb2.COMPACTION_INDEXING
+COMPLETED = datacoord_pb2.COMPACTION_COMPLETED
+FAILED = datacoord_pb2.COMPACTION_FAILED
+RUNNING = (EXECUTING, INDEXING)
+_BUILT = (common_pb2.IndexState.Finished, common_pb2.IndexState.Failed)
+
+
+def plan_groups(segments: Iterable[meta_pb2.SegmentInfo], max_rows: int, max_bytes: int,
+                newest_delete_ts: Mapping[str, int]) -> list[list[meta_pb2.SegmentInfo]]:
+    """The source groups of compaction plans among ``segments`` (see the module docstring):
+    per (partition, channel), first-fit decreasing by rows into bins of at most ``max_rows``
+    rows, ``max_bytes`` file bytes (when > 0) and ``MAX_SOURCES`` segments. A bin of one segment
+    is kept only when ``newest_delete_ts[channel]`` is newer than both its oldest row and its
+    ``compact_ts``. Deterministic; each group sorted by segment id."""
+    by_key: dict[tuple[int, str], list[meta_pb2.SegmentInfo]] = {}
+    for seg in segments:
+        by_key.setdefault((seg.partition_id, seg.channel), []).append(seg)
+    plans = []
+    for key in sorted(by_key):
+        bins: list[list[meta_pb2.SegmentInfo]] = []
+        for seg in sorted(by_key[key], key=lambda s: (-s.num_rows, s.segment_id)):
+            for members in bins:
+                rows = sum(s.num_rows for s in members) + seg.num_rows
+                size = sum(s.mem_size for s in members) + seg.mem_size
+                if len(members) < MAX_SOURCES and rows <= max_rows and (max_bytes <= 0 or size <= max_bytes):
+                    members.append(seg)
+                    break
+            else:
+                bins.append([seg])
+        for members in bins:
+            lone = members[0]
+            if len(members) > 1 or newest_delete_ts.get(lone.channel, 0) > max(lone.min_ts, lone.compact_ts):
+                plans.append(sorted(members, key=lambda s: s.segment_id))
+    return plans
+
+
+class CompactionMixin:
+    """DataCoord's compaction methods (mixed into ``DataCoord``, whose state and lock they
+    use; see the module docstring)."""
+
+    _compactions: dict[int, datacoord_pb2.CompactionTask]  # plan_id -> task
+    _completed_at: dict[int, float]  # plan_id -> time.monotonic() when seen completed
+
+    # ------------------------------------------------------------------------ planning
+    def manual_compaction(self: Any, req: datacoord_pb2.ManualCompactionRequest) -> tuple[int, int]:
+        """Plan a compaction; returns (compaction id, plan count), (-1, 0) when there is
+        nothing to compact. Raises CollectionNotFound, PartitionNotFound, ChannelNotFound,
+        SegmentNotFound (a named segment that is not a flushed segment of the collection)."""
+        coll = self._ensure_collection(req.collection.collection_id, req.collection)
+        cid = coll.collection_id
+        if req.channel and req.channel not in coll.channels:
+            raise ChannelNotFound(f"channel not found[channel={req.channel}]: not a channel of collection {coll.name}")
+        if req.partition_id and req.partition_id not in {p.partition_id for p in coll.partitions}:
+            raise PartitionNotFound(f"partition not found[partition={req.partition_id}]")
+        if req.target_size_mb < 0:
+            raise ParameterInvalid(f"target size must not be negative, got {req.target_size_mb}")
+        with self._lock:
+            live = {s.segment_id: s for s in self._live_segments(cid)}
+            unknown = sorted(set(req.segment_ids) - set(live))
+            if unknown:
+                raise SegmentNotFound(f"segment not found[segment={unknown[0]}]: not a flushed segment of "
+                                      f"collection {coll.name}")
+            busy = self._busy_segments(cid)
+            named = set(req.segment_ids)
+            candidates = [s for s in live.values() if s.segment_id not in busy
+                          and (not req.partition_id or s.partition_id == req.partition_id)
+                          and (not req.channel or s.channel == req.channel)
+                          and (not named or s.segment_id in named)]
+            newest: dict[str, int] = {}
+            until: dict[str, str] = {}  # channel -> key of its newest delete log
+            for key, log in self._delta_logs.items():
+                if log.collection_id == cid:
+                    newest[log.channel] = max(newest.get(log.channel, 0), int(log.max_ts))
+                    until[log.channel] = max(until.get(log.channel, ""), key)
+        groups = plan_groups(candidates, self._segment_max_rows, req.target_size_mb << 20, newest)
+        if not groups:
+            return -1, 0
+        begin = self._alloc_ids(1 + 2 * len(groups))  # the compaction id, then (plan id, target id) per plan
+        start_ts = self._alloc_ts()
+        tasks = [datacoord_pb2.CompactionTask(
+            compaction_id=begin, plan_id=begin + 1 + 2 * i, collection_id=cid, partition_id=group[0].partition_id,
+            channel=group[0].channel, sources=[s.segment_id for s in group], target_id=begin + 2 + 2 * i,
+            state=EXECUTING, start_ts=start_ts, delta_until=until.get(group[0].channel, ""))
+            for i, group in enumerate(groups)]
+        with self._lock:  # sources may have changed while ids were allocated
+            busy = self._busy_segments(cid)
+            tasks = [t for t in tasks if all(self._is_live(i) and i not in busy for i in t.sources)]
+            if not tasks:
+                return -1, 0
+            self._catalog.save_compactions(tasks)
+            for task in tasks:
+                self._compactions[task.plan_id] = task
+        self.log.info("collection %d: compaction %d planned: %s", cid, begin,
+                      {t.target_id: list(t.sources) for t in tasks})
+        return begin, len(tasks)
+
+    def compaction_tasks(self: Any, compaction_id: int) -> list[datacoord_pb2.CompactionTask]:
+        """The plans of a compaction (none for an unknown id), by plan id."""
+        with self._lock:
+            return sorted((t for t in self._compactions.values() if t.compaction_id == compaction_id),
+                          key=lambda t: t.plan_id)
+
+    def _busy_segments(self: Any, collection_id: int) -> set[int]:
+        """Sources and targets of the collection's running plans (caller holds the lock)."""
+        busy: set[int] = set()
+        for task in self._compactions.values():
+            if task.collection_id == collection_id and task.state in RUNNING:
+                busy.update(task.sources)
+                busy.add(task.target_id)
+        return busy
+
+    def _is_live(self: Any, segment_id: int) -> bool:
+        seg = self._segments.get(segment_id)
+        return seg is not None and seg.state == meta_pb2.FLUSHED
+
+    # ------------------------------------------------------------------------ execution
+    def compaction_plans(self: Any, node_id: int) -> list[datacoord_pb2.CompactionPlan]:
+        """The EXECUTING plans of the channels datanode ``node_id`` consumes (caller holds the
+        lock)."""
+        plans = []
+        for task in sorted(self._compactions.values(), key=lambda t: t.plan_id):
+            rec = self._channels.get(task.channel)
+            coll = self._collections.get(task.collection_id)
+            if task.state != EXECUTING or rec is None or rec.node_id != node_id or coll is None:
+                continue
+            sources = [self._segments.get(i) for i in task.sources]
+            if any(s is None for s in sources):
+                continue  # dropped meanwhile: the maintenance loop fails it
+            plan = datacoord_pb2.CompactionPlan(
+                plan_id=task.plan_id, compaction_id=task.compaction_id, collection=coll,
+                partition_id=task.partition_id, channel=task.channel, sources=sources, target_id=task.target_id)
+            plan.delta_logs.extend(log for key, log in sorted(self._delta_logs.items())
+                                   if log.collection_id == task.collection_id and log.channel == task.channel
+                                   and key <= task.delta_until)
+            plans.append(plan)
+        return plans
+
+    def report_compaction(self: Any, req: datacoord_pb2.ReportCompactionRequest) -> None:
+        """Commit (or fail) a plan from its datanode's report. A report of a plan that is not
+        EXECUTING (late, repeated, or of a dropped collection) changes nothing; its file is
+        removed unless it is the committed target's."""
+        remove = ""
+        committed = None
+        with self._lock:
+            task = self._compactions.get(req.plan_id)
+            path = req.target.insert_log
+            if task is None or task.state != EXECUTING:
+                if task is None or task.state == FAILED:
+                    remove = path
+            elif not req.success:
+                self._fail_compaction(task, req.fail_reason or "the datanode reported a failure")
+                remove = path
+            else:
+                problem = self._sources_problem(task)
+                if problem:
+                    self._fail_compaction(task, problem)
+                    remove = path
+                else:
+                    committed = self._commit_compaction(task, req.target)
+        if remove:
+            self._context.storage.remove(remove)
+        if committed is not None:
+            self.log.info("collection %d: compaction %d plan %d committed: %s -> %d (%d rows)",
+                          committed.collection_id, committed.compaction_id, committed.plan_id,
+                          list(committed.sources), committed.target_id, committed.target_rows)
+            try:
+                self._ensure_tasks(committed.collection_id)
+            except Exception as exc:  # noqa: BLE001 - the loop creates them later
+                self.log.warning("creating index tasks of collection %d failed: %s", committed.collection_id, exc)
+            self.advance_compactions()
+
+    def _sources_problem(self: Any, task: datacoord_pb2.CompactionTask) -> str:
+        """Why the plan's sources can no longer be replaced ("" when they can). Caller holds
+        the lock."""
+        for segment_id in task.sources:
+            seg = self._segments.get(segment_id)
+            if seg is None or seg.state != meta_pb2.FLUSHED:
+                return f"source segment {segment_id} was dropped meanwhile"
+            if seg.partition_id in self._dropped_partitions:
+                return f"partition {seg.partition_id} was dropped meanwhile"
+        return ""
+
+    def _commit_compaction(self: Any, task: datacoord_pb2.CompactionTask,
+                           target: meta_pb2.SegmentInfo) -> datacoord_pb2.CompactionTask:
+        """Sources DROPPED, target FLUSHED (none when every row was purged), task INDEXING: one
+        transaction. Caller holds the lock."""
+        changed = []
+        for segment_id in task.sources:
+            dropped = meta_pb2.SegmentInfo()
+            dropped.CopyFrom(self._segments[segment_id])
+            dropped.state = meta_pb2.DROPPED
+            changed.append(dropped)
+        if target.num_rows > 0:
+            seg = meta_pb2.SegmentInfo()
+            seg.CopyFrom(target)
+            seg.segment_id, seg.collection_id, seg.partition_id = task.target_id, task.collection_id, task.partition_id
+            seg.channel, seg.state = task.channel, meta_pb2.FLUSHED
+            del seg.compaction_from[:]
+            seg.compaction_from.extend(task.sources)
+            changed.append(seg)
+        updated = datacoord_pb2.CompactionTask()
+        updated.CopyFrom(task)
+        updated.state, updated.target_rows = INDEXING, max(0, target.num_rows)
+        self._catalog.save_compactions([updated], changed)
+        for seg in changed:
+            self._segments[seg.segment_id] = seg
+        self._compactions[task.plan_id] = updated
+        return updated
+
+    def _fail_compaction(self: Any, task: datacoord_pb2.CompactionTask, reason: str) -> None:
+        """Caller holds the lock."""
+        updated = datacoord_pb2.CompactionTask()
+        updated.CopyFrom(task)
+        updated.state, updated.fail_reason = FAILED, reason
+        self._catalog.save_compactions([updated])
+        self._compactions[task.plan_id] = updated
+        self.log.warning("collection %d: compaction %d plan %d failed: %s", task.collection_id,
+                         task.compaction_id, task.plan_id, reason)
+
+    # ------------------------------------------------------------------------ completion
+    def advance_compactions(self: Any) -> None:
+        """Complete the plans whose target is indexed, fail the ones whose segments were
+        dropped meanwhile, and delete the sources of plans completed ``GC_DELAY_S`` ago."""
+        collect = []
+        now = time.monotonic()
+        with self._lock:
+            for task in list(self._compactions.values()):
+                if task.state == EXECUTING:
+                    problem = self._sources_problem(task)
+                    if problem:
+                        self._fail_compaction(task, problem)
+                elif task.state == INDEXING:
+                    target = self._segments.get(task.target_id)
+                    if task.target_rows and (target is None or target.state != meta_pb2.FLUSHED):
+                        self._fail_compaction(task, f"target segment {task.target_id} was dropped meanwhile")
+                    elif not task.target_rows or self._indexed(target):
+                        self._complete_compaction(task)
+                elif task.state == COMPLETED and not task.sources_removed:
+                    if now - self._completed_at.setdefault(task.plan_id, now) >= GC_DELAY_S:
+                        collect.append(task)
+        for task in collect:
+            self._remove_sources(task)
+
+    def _indexed(self: Any, seg: meta_pb2.SegmentInfo) -> bool:
+        """Every index of the segment's collection is built (or failed) on it. Caller holds the
+        lock."""
+        for index in self._collection_indexes(seg.collection_id):
+            build = self._task_of.get((seg.segment_id, index.index_id))
+            task = self._tasks.get(build) if build is not None else None
+            if task is None or task.state not in _BUILT:
+                return False
+        return True
+
+    def _complete_compaction(self: Any, task: datacoord_pb2.CompactionTask) -> None:
+        """Move the sources' channel spans to the target and mark the plan COMPLETED: readers
+        switch to the target. Caller holds the lock."""
+        sources = set(task.sources)
+        moved = []
+        for seg in self._collection_segments(task.collection_id):
+            rng = self._ranges.get(seg.segment_id)
+            if rng is not None and (rng.compacted_to or rng.segment_id) in sources:
+                copy = datacoord_pb2.SegmentRange()
+                copy.CopyFrom(rng)
+                copy.compacted_to = task.target_id
+                moved.append(copy)
+        updated = datacoord_pb2.CompactionTask()
+        updated.CopyFrom(task)
+        updated.state = COMPLETED
+        self._catalog.save_compactions([updated], ranges=[(task.collection_id, r) for r in moved])
+        for rng in moved:
+            self._ranges[rng.segment_id] = rng
+        self._compactions[task.plan_id] = updated
+        self._completed_at[task.plan_id] = time.monotonic()
+        self.log.info("collection %d: compaction %d plan %d completed: readers move from %s to %d",
+                      task.collection_id, task.compaction_id, task.plan_id, list(task.sources), task.target_id)
+
+    def _remove_sources(self: Any, task: datacoord_pb2.CompactionTask) -> None:
+        """Delete the files and index builds of a completed plan's sources (their records
+        stay)."""
+        from coordinators.datacoord.core import index_file_prefix  # here: core imports this module
+
+        sources = set(task.sources)
+        with self._lock:
+            paths = [s.insert_log for s in (self._segments.get(i) for i in sources)
+                     if s is not None and s.state == meta_pb2.DROPPED and s.insert_log]
+            builds = [t for t in self._tasks.values() if t.segment_id in sources]
+        for path in paths:
+            self._context.storage.remove(path)
+        for build in builds:
+            self._context.storage.remove_prefix(index_file_prefix(build.build_id))
+        with self._lock:
+            current = self._compactions.get(task.plan_id)
+            if current is None:
+                return
+            self._catalog.delete_tasks(builds)
+            for build in builds:
+                self._forget_task(build.build_id)
+            updated = datacoord_pb2.CompactionTask()
+            updated.CopyFrom(current)
+            updated.sources_removed = True
+            self._catalog.save_compactions([updated])
+            self._compactions[task.plan_id] = updated
+
+    # ------------------------------------------------------------------------ readers
+    def _visible_segments(self: Any, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+        """The segments readers use (caller holds the lock): the live ones, except targets of
+        plans still INDEXING, whose sources (shown FLUSHED) stand in for them."""
+        hidden = {t.target_id: t for t in self._compactions.values()
+                  if t.collection_id == collection_id and t.state == INDEXING}
+        out = [s for s in self._live_segments(collection_id) if s.segment_id not in hidden]
+        for task in hidden.values():
+            for segment_id in task.sources:
+                seg = self._segments.get(segment_id)
+                if seg is not None:
+                    copy = meta_pb2.SegmentInfo()
+                    copy.CopyFrom(seg)
+                    copy.state = meta_pb2.FLUSHED
+                    out.append(copy)
+        return sorted(out, key=lambda s: s.segment_id)
+
+    def _forget_compactions(self: Any, collection_id: int) -> None:
+        """Forget a dropped collection's plans (their records go with the collection's)."""
+        for plan_id in [p for p, t in self._compactions.items() if t.collection_id == collection_id]:
+            del self._compactions[plan_id]
+            self._completed_at.pop(plan_id, None)
+
