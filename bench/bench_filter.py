@@ -33,7 +33,7 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_server import TOP_K, exact_topk, make_data, pct, recall  # noqa: E402
+from bench_server import TOP_K, exact_topk, make_data, pct, recall, write_result  # noqa: E402
 
 from common.expr import compile_expr  # noqa: E402
 from common.index import build_index  # noqa: E402
@@ -174,13 +174,7 @@ def main() -> int:
     }
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())
 
-    text = json.dumps(result, indent=2, default=float)
-    print(text)
-    results_dir = ROOT / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}_filter.json").write_text(text + "\n")
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    write_result(result, f"{started.strftime('%Y%m%dT%H%M%SZ')}_filter", args.out)
     return 0
 
 

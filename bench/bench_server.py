@@ -369,14 +369,19 @@ def main() -> int:
     result["targets_met"] = check_targets(result, args)
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())
 
+    write_result(result, f"{started.strftime('%Y%m%dT%H%M%SZ')}_{args.index}_{args.rows}", args.out)
+    return 0
+
+
+def write_result(result: dict[str, Any], name: str, out: str | None) -> None:
+    """Print ``result`` as JSON and save it as bench/results/{name}.json (and at ``out``)."""
     text = json.dumps(result, indent=2, default=float)
     print(text)
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}_{args.index}_{args.rows}.json").write_text(text + "\n")
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0
+    (results_dir / f"{name}.json").write_text(text + "\n")
+    if out:
+        Path(out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

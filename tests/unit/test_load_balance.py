@@ -4,6 +4,7 @@ checked against NumPy exact search over the live rows."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -95,24 +96,41 @@ class SearchLoop:
         self._thread.join(timeout=30)
 
 
-def test_segments_move_and_come_back_without_a_wrong_answer(mini: MiniCluster) -> None:
+@dataclass
+class Loaded:
+    """A loaded collection of SEGMENTS flushed segments, all held by the channel's leader."""
+
+    stub: object
+    vectors: np.ndarray
+    live: np.ndarray
+    segment_ids: list[int]
+    leader: object
+    other: object
+
+
+def _load_segments(mini: MiniCluster, name: str, seed: int) -> Loaded:
     stub = mini.milvus()
-    create_collection(stub, "lb")
-    rng = np.random.default_rng(3)
-    vectors = rng.random((ROWS_PER_SEGMENT * SEGMENTS, DIM), dtype=np.float32)
-    live = np.ones(len(vectors), dtype=bool)
+    create_collection(stub, name)
+    vectors = np.random.default_rng(seed).random((ROWS_PER_SEGMENT * SEGMENTS, DIM), dtype=np.float32)
     segment_ids: list[int] = []
     for i in range(SEGMENTS):
         rows = np.arange(i * ROWS_PER_SEGMENT, (i + 1) * ROWS_PER_SEGMENT)
-        insert(stub, "lb", rows, vectors[rows])
-        segment_ids += _flushed_segments(mini, stub, "lb")
+        insert(stub, name, rows, vectors[rows])
+        segment_ids += _flushed_segments(mini, stub, name)
     assert len(segment_ids) == SEGMENTS
+    wait_until(lambda: set(_query_segments(stub, name)) == set(segment_ids)
+               and len(set.union(*_query_segments(stub, name).values())) == 1)
+    (leader_id,) = set.union(*_query_segments(stub, name).values())
     nodes = _querynodes(mini)
-    wait_until(lambda: len({frozenset(v) for v in _query_segments(stub, "lb").values()}) == 1
-               and set(_query_segments(stub, "lb")) == set(segment_ids))
-    leader_id = next(iter(next(iter(_query_segments(stub, "lb").values()))))
     leader = next(n for n in nodes if n.node_id == leader_id)
     other = next(n for n in nodes if n is not leader)
+    return Loaded(stub, vectors, np.ones(len(vectors), dtype=bool), segment_ids, leader, other)
+
+
+def test_segments_move_and_come_back_without_a_wrong_answer(mini: MiniCluster) -> None:
+    loaded = _load_segments(mini, "lb", seed=3)
+    stub, vectors, live, segment_ids = loaded.stub, loaded.vectors, loaded.live, loaded.segment_ids
+    leader, other = loaded.leader, loaded.other
     moved = segment_ids[:2]
 
     with SearchLoop(stub, "lb", vectors, live) as loop:
@@ -154,22 +172,9 @@ def test_segments_move_and_come_back_without_a_wrong_answer(mini: MiniCluster) -
 def test_compaction_of_moved_segments_never_misses_a_row(mini: MiniCluster) -> None:
     """Segments held by a worker node are compacted: the worker keeps serving them until the
     leader has loaded the compacted segment, then lets them go."""
-    stub = mini.milvus()
-    create_collection(stub, "lbc")
-    rng = np.random.default_rng(4)
-    vectors = rng.random((ROWS_PER_SEGMENT * SEGMENTS, DIM), dtype=np.float32)
-    live = np.ones(len(vectors), dtype=bool)
-    segment_ids: list[int] = []
-    for i in range(SEGMENTS):
-        rows = np.arange(i * ROWS_PER_SEGMENT, (i + 1) * ROWS_PER_SEGMENT)
-        insert(stub, "lbc", rows, vectors[rows])
-        segment_ids += _flushed_segments(mini, stub, "lbc")
-    wait_until(lambda: set(_query_segments(stub, "lbc")) == set(segment_ids)
-               and len(set.union(*_query_segments(stub, "lbc").values())) == 1)
-    (leader_id,) = set.union(*_query_segments(stub, "lbc").values())
-    nodes = _querynodes(mini)
-    leader = next(n for n in nodes if n.node_id == leader_id)
-    other = next(n for n in nodes if n is not leader)
+    loaded = _load_segments(mini, "lbc", seed=4)
+    stub, vectors, live, segment_ids = loaded.stub, loaded.vectors, loaded.live, loaded.segment_ids
+    leader, other, leader_id = loaded.leader, loaded.other, loaded.leader.node_id
     with SearchLoop(stub, "lbc", vectors, live) as loop:
         ok(stub.LoadBalance(milvus_pb2.LoadBalanceRequest(collectionName="lbc", src_nodeID=leader_id,
                                                           sealed_segmentIDs=segment_ids[:2])))
