@@ -42,7 +42,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from common.errors import ChannelNotFound, ParameterInvalid, PartitionNotFound, SegmentNotFound
+from common.errors import (
+    ChannelNotFound,
+    ParameterInvalid,
+    PartitionNotFound,
+    SegmentNotFound,
+)
+from coordinators.datacoord.indexes import index_file_prefix
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 
@@ -331,7 +337,6 @@ class CompactionMixin:
     def _remove_sources(self: Any, task: datacoord_pb2.CompactionTask) -> None:
         """Delete the files and index builds of a completed plan's sources (their records
         stay)."""
-        from coordinators.datacoord.core import index_file_prefix  # here: core imports this module
 
         sources = set(task.sources)
         with self._lock:
