@@ -50,13 +50,15 @@ def nodes_holding(placement: Placement | None, leader: int) -> set[int]:
 
 def settle(load: querycoord_pb2.CollectionLoadInfo, leader_of: dict[str, int], live: set[int],
            segments_of: Callable[[int], set[int]], serving_worker: Callable[[int, str], bool],
-           routed_by_leader: Callable[[str], dict[int, int] | None], known_segments: set[int]) -> bool:
+           routed_by_leader: Callable[[str], dict[int, int] | None], known_segments: set[int],
+           compacted_segments: set[int]) -> bool:
     """Advance every placement of ``load`` one step where its condition holds; drop those of
     gone nodes and segments. Returns True when something changed (the caller persists).
 
     ``segments_of(node)``: sealed segment ids the node reported; ``serving_worker(node,
     channel)``: its worker shard of the channel is caught up; ``routed_by_leader(channel)``:
-    segment → node the leader reported routing to (None when unknown)."""
+    segment → node the leader reported routing to (None when unknown); ``known_segments``: the
+    target's loaded sealed segments; ``compacted_segments``: those merged into another one."""
     changed = False
     kept: list[Placement] = []
     for p in load.placements:
@@ -67,10 +69,11 @@ def settle(load: querycoord_pb2.CollectionLoadInfo, leader_of: dict[str, int], l
             changed = True
             continue  # the channel has no leader: it reloads everything
         if p.segment_id not in known_segments:
-            # Compacted away (or its partition released): its holder keeps it, and the leader
-            # reads it there, until the leader has switched to the segment replacing it.
+            # Compacted away: its holder keeps it, and the leader reads it there, until the
+            # leader has switched to the segment replacing it. Otherwise (released or dropped
+            # partition) it is gone for good.
             routed = routed_by_leader(p.channel)
-            if routed is not None and p.segment_id not in routed:
+            if p.segment_id not in compacted_segments or (routed is not None and p.segment_id not in routed):
                 changed = True
                 continue
             if p.moving_to:

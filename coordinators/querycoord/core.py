@@ -413,7 +413,9 @@ class QueryCoord(Component):
             if seg.segment.segment_id in placed:
                 self._placed_infos[seg.segment.segment_id] = seg
         current_ids = {seg.segment.segment_id for seg in current}
-        vanished = [self._placed_infos[s] for s in placed if s not in current_ids and s in self._placed_infos]
+        compacted = _compacted_segments(target)
+        vanished = [self._placed_infos[s] for s in placed
+                    if s not in current_ids and s in compacted and s in self._placed_infos]
         out = []
         for a in load.assignments:
             leader = a.node_id
@@ -459,7 +461,8 @@ class QueryCoord(Component):
             return {r.segment_id: r.node_id for r in status.routed}
 
         known = {s.segment.segment_id for s in _target_segments(target, load)}
-        changed = balance.settle(load, leader_of, set(live), segments_of, serving_worker, routed_by_leader, known)
+        changed = balance.settle(load, leader_of, set(live), segments_of, serving_worker, routed_by_leader, known,
+                                 _compacted_segments(target))
         placed = {p.segment_id for other in self._loads.values() for p in other.placements}
         for segment_id in [s for s in self._placed_infos if s not in placed]:
             del self._placed_infos[segment_id]
@@ -545,6 +548,11 @@ class QueryCoord(Component):
         with self._lock:
             load = self._loads.get(collection_id)
             return {a.channel: a.node_id for a in load.assignments} if load else {}
+
+
+def _compacted_segments(target: datacoord_pb2.RecoveryInfo) -> set[int]:
+    """Segments a compaction merged into another one (their channel spans say where)."""
+    return {r.segment_id for r in target.segment_ranges if r.compacted_to}
 
 
 def _target_segments(target: datacoord_pb2.RecoveryInfo,
