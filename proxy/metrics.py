@@ -1,5 +1,6 @@
 """GetMetrics: ``{"metric_type": "system_info"}`` answered with every live node of the cluster
-(found through etcd sessions) and what each reports about itself (common/node_metrics.py)."""
+(found through etcd sessions; a session a restarted process superseded is left out) and what
+each reports about itself (common/node_metrics.py)."""
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ class MetricsTasks:
         metric_type = str(asked.get("metric_type", "")) if isinstance(asked, dict) else ""
         if metric_type.lower() != SYSTEM_INFO:
             raise ParameterInvalid(f"unsupported metric type {metric_type!r}: only {SYSTEM_INFO!r} is served")
-        sessions = sorted(list_sessions(self._env.context.kv), key=lambda s: (s.role, s.server_id))
+        sessions = _current(list_sessions(self._env.context.kv))
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(sessions)))) as pool:
             nodes = list(pool.map(_ask, sessions))
         me = self._env.context.node_id
@@ -44,6 +45,17 @@ class MetricsTasks:
                 node["connected"] = connected
         answer = {"nodes_info": nodes, "connections": {"name": name, "connected": connected}}
         return milvus_pb2.GetMetricsResponse(status=success(), response=json.dumps(answer), component_name=name)
+
+
+def _current(sessions: list[SessionInfo]) -> list[SessionInfo]:
+    """The sessions sorted by role and id, without those a restarted process superseded (same
+    role and address, older start) whose lease has not expired yet."""
+    newest: dict[tuple[str, str], SessionInfo] = {}
+    for s in sessions:
+        key = (s.role, s.grpc_address or s.address)
+        if key not in newest or s.start_time_ms > newest[key].start_time_ms:
+            newest[key] = s
+    return sorted(newest.values(), key=lambda s: (s.role, s.server_id))
 
 
 def _ask(session: SessionInfo) -> dict[str, Any]:

@@ -38,3 +38,14 @@ def test_system_info_lists_every_node(mini: MiniCluster) -> None:
 def test_bad_requests_are_1100(mini: MiniCluster, request_text: str) -> None:
     response = mini.milvus().GetMetrics(milvus_pb2.GetMetricsRequest(request=request_text))
     assert response.status.code == 1100 and response.response == ""
+
+
+def test_a_superseded_session_is_left_out() -> None:
+    from common.session import SessionInfo
+    from proxy.metrics import _current
+
+    old = SessionInfo("rootcoord", 2, "127.0.0.1:5000", start_time_ms=100)
+    new = SessionInfo("rootcoord", 9, "127.0.0.1:5000", start_time_ms=200)
+    broker = SessionInfo("broker", 1, "tcp://127.0.0.1:6000", start_time_ms=50, grpc_address="127.0.0.1:6001")
+    other = SessionInfo("querynode", 3, "127.0.0.1:7000", start_time_ms=10)
+    assert _current([old, other, new, broker]) == [broker, other, new]
