@@ -111,7 +111,7 @@ class ProxyEnv:
     def __init__(self, context: RoleContext) -> None:
         self.context = context
         self.config: Config = context.config
-        self.cache = MetaCache(context.client("rootcoord"))
+        self.cache = MetaCache(context.client("rootcoord"), context.kv)
         self.ids = IdPool(context)
         self.router = ShardRouter(context)
         self.indexes = IndexCache(context)

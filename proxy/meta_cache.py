@@ -2,7 +2,10 @@
 
 Entries are keyed by the name a request used: a collection name or an alias (rootcoord
 resolves aliases). They are dropped when this proxy changes the collection (drop, create,
-partitions: ``invalidate``) or an alias (``invalidate_alias``).
+partitions: ``invalidate``) or an alias (``invalidate_alias``), at once; and every entry is
+dropped whenever rootcoord's catalog changes in etcd (a watch on its collection records), so a
+change made through another proxy is seen within moments. A lookup that raced with such a
+change does not store what it read.
 """
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import threading
 from dataclasses import dataclass
 
 from common.errors import PartitionNotFound
+from common.kv.base import MetaKV, WatchEvent
 from common.runtime import RoleClient
+from coordinators.rootcoord.meta_table import COLLECTION_PREFIX
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from proto.internal import meta_pb2, rootcoord_pb2
@@ -41,15 +46,28 @@ class CachedCollection:
 class MetaCache:
     """Thread-safe name → CachedCollection cache backed by rootcoord's DescribeCollection."""
 
-    def __init__(self, rootcoord: RoleClient) -> None:
+    def __init__(self, rootcoord: RoleClient, kv: MetaKV | None = None) -> None:
         self._rootcoord = rootcoord
         self._lock = threading.Lock()
         self._entries: dict[str, CachedCollection] = {}
+        self._generation = 0  # bumped by every catalog change seen
+        self._cancel_watch = kv.watch_prefix(COLLECTION_PREFIX, self._on_catalog_change) if kv is not None else None
+
+    def _on_catalog_change(self, event: WatchEvent) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def close(self) -> None:
+        """Stop watching the catalog."""
+        if self._cancel_watch is not None:
+            self._cancel_watch()
 
     def get(self, name: str) -> CachedCollection:
         """The collection called ``name``. Raises CollectionNotFound (code 100) when it does not exist."""
         with self._lock:
             entry = self._entries.get(name)
+            generation = self._generation
         if entry is not None:
             return entry
         response = self._rootcoord.call(
@@ -57,12 +75,14 @@ class MetaCache:
         )
         entry = CachedCollection(response.collection, schema_from_proto(response.collection.schema))
         with self._lock:
-            self._entries[name] = entry
+            if generation == self._generation:
+                self._entries[name] = entry
         return entry
 
     def invalidate(self, name: str) -> None:
         """Forget ``name`` and every other entry of the same collection (its aliases)."""
         with self._lock:
+            self._generation += 1
             entry = self._entries.pop(name, None)
             stale = [key for key, e in self._entries.items()
                      if e.info.name == name or (entry is not None and e.collection_id == entry.collection_id)]
@@ -72,6 +92,7 @@ class MetaCache:
     def invalidate_alias(self, alias: str) -> None:
         """Forget the entry of ``alias`` and of the collection it pointed to."""
         with self._lock:
+            self._generation += 1
             stale = [key for key, e in self._entries.items() if key == alias or alias in e.info.aliases]
             for key in stale:
                 del self._entries[key]

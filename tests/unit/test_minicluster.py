@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from proto.milvus import common_pb2, milvus_pb2, schema_pb2
+from common.rpc import make_channel
+from proto.milvus import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
 from tests.support.mini_requests import DIM, count_rows, create_collection, insert, ok, search_ids, wait_until
 from tests.support.minicluster import MiniCluster
 
@@ -98,3 +99,33 @@ def test_travel_and_guarantee_timestamps(mini: MiniCluster) -> None:
     future = ts_last + (3600_000 << 18)
     response = stub.Query(milvus_pb2.QueryRequest(collection_name="tt", expr="id >= 0", travel_timestamp=future))
     assert response.status.code == 1100 and "future" in response.status.reason
+
+
+def test_a_second_proxy_sees_partitions_and_aliases_made_through_the_first(mini: MiniCluster) -> None:
+    """Each proxy caches collection metadata; changes made through another proxy reach it
+    through its watch on rootcoord's catalog."""
+    first = mini.milvus()
+    second_server = mini.add("proxy")
+    channel = make_channel(f"127.0.0.1:{second_server.address.rsplit(':', 1)[1]}")
+    second = milvus_pb2_grpc.MilvusServiceStub(channel)
+    try:
+        create_collection(first, "shared")
+        insert(second, "shared", np.arange(3), np.zeros((3, DIM), dtype=np.float32))  # cached by the second
+        ok(first.CreatePartition(milvus_pb2.CreatePartitionRequest(collection_name="shared", partition_name="p1")))
+        wait_until(lambda: _insert_one(second, "shared", "p1").code == 0, timeout_s=10)
+        ok(first.CreateAlias(milvus_pb2.CreateAliasRequest(collection_name="shared", alias="nick")))
+        wait_until(lambda: _insert_one(second, "nick", "p1").code == 0, timeout_s=10)  # now cached under "nick"
+        ok(first.DropAlias(milvus_pb2.DropAliasRequest(alias="nick")))
+        wait_until(lambda: _insert_one(second, "nick", "p1").code == 100, timeout_s=10)
+    finally:
+        channel.close()
+
+
+def _insert_one(stub, name: str, partition: str) -> common_pb2.Status:  # type: ignore[no-untyped-def]
+    request = milvus_pb2.InsertRequest(collection_name=name, partition_name=partition, num_rows=1)
+    request.fields_data.add(type=schema_pb2.Int64, field_name="id").scalars.long_data.data.append(7)
+    request.fields_data.add(type=schema_pb2.Double, field_name="score").scalars.double_data.data.append(1.0)
+    vector = request.fields_data.add(type=schema_pb2.FloatVector, field_name="v")
+    vector.vectors.dim = DIM
+    vector.vectors.float_vector.data.extend([0.0] * DIM)
+    return stub.Insert(request).status
