@@ -19,9 +19,21 @@ replacement and stopped routing it; a move of it is cancelled.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
-from proto.internal import querycoord_pb2
+from common.errors import (
+    CollectionNotLoaded,
+    NodeNotFound,
+    ParameterInvalid,
+    SegmentNotFound,
+)
+from coordinators.querycoord.targets import (
+    channel_target,
+    compacted_segments,
+    target_segments,
+)
+from proto.internal import datacoord_pb2, querycoord_pb2
 
 Placement = querycoord_pb2.SegmentPlacement
 
@@ -157,3 +169,126 @@ def plan_moves(load: querycoord_pb2.CollectionLoadInfo, segment_channel: dict[in
         p.moving_to = destination
         moves.append(Placement(segment_id=s, channel=segment_channel[s], node_id=source, moving_to=destination))
     return moves
+
+
+class BalanceMixin:
+    """QueryCoord's LoadBalance and per-node targets (mixed into ``QueryCoord``, whose state
+    and lock they use; see the module docstring)."""
+
+    def _node_targets(self, node_id: int, load: querycoord_pb2.CollectionLoadInfo,
+                      target: datacoord_pb2.RecoveryInfo) -> list[querycoord_pb2.ChannelTarget]:
+        """The channels ``node_id`` leads, and those it holds segments of for another leader
+        (worker targets). Caller holds the lock."""
+        placed = placements_by_segment(load)
+        addresses = {n: v.address for n, v in self._nodes.items()}
+        current = target_segments(target, load)
+        for seg in current:
+            if seg.segment.segment_id in placed:
+                self._placed_infos[seg.segment.segment_id] = seg
+        current_ids = {seg.segment.segment_id for seg in current}
+        compacted = compacted_segments(target)
+        vanished = [self._placed_infos[s] for s in placed
+                    if s not in current_ids and s in compacted and s in self._placed_infos]
+        out = []
+        for a in load.assignments:
+            leader = a.node_id
+            if leader == node_id:
+                remote = []
+                for seg in current + vanished:
+                    h = holder(placed.get(seg.segment.segment_id), leader)
+                    if seg.segment.channel == a.channel and h != leader:
+                        remote.append(querycoord_pb2.RemoteSegment(
+                            segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
+                            partition_id=seg.segment.partition_id))
+                out.append(channel_target(load, a.channel, target,
+                                           lambda s: node_id in nodes_holding(placed.get(s), leader),
+                                           remote=remote))
+            elif any(p.channel == a.channel and node_id in nodes_holding(p, leader) for p in load.placements):
+                out.append(channel_target(load, a.channel, target,
+                                           lambda s: node_id in nodes_holding(placed.get(s), leader),
+                                           worker=True, extra=vanished))
+        return out
+
+    def _settle(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
+        """Advance the load's segment moves (see coordinators/querycoord/py). Caller
+        holds the lock."""
+        target = self._targets.get(load.collection.collection_id)
+        if target is None:
+            return False
+        leader_of = {a.channel: a.node_id for a in load.assignments}
+
+        def segments_of(node: int) -> set[int]:
+            view = self._nodes.get(node)
+            return view.sealed_segment_ids if view is not None else set()
+
+        def serving_worker(node: int, channel: str) -> bool:
+            view = self._nodes.get(node)
+            status = view.channels.get(channel) if view is not None else None
+            return status is not None and status.worker and status.serviceable
+
+        def routed_by_leader(channel: str) -> dict[int, int] | None:
+            view = self._nodes.get(leader_of.get(channel, 0))
+            status = view.channels.get(channel) if view is not None else None
+            if status is None or status.worker:
+                return None
+            return {r.segment_id: r.node_id for r in status.routed}
+
+        known = {s.segment.segment_id for s in target_segments(target, load)}
+        changed = settle(load, leader_of, set(live), segments_of, serving_worker, routed_by_leader, known,
+                                 compacted_segments(target))
+        placed = {p.segment_id for other in self._loads.values() for p in other.placements}
+        for segment_id in [s for s in self._placed_infos if s not in placed]:
+            del self._placed_infos[segment_id]
+        return changed
+
+    def load_balance(self, request: querycoord_pb2.LoadBalanceRequest) -> querycoord_pb2.LoadBalanceResponse:
+        """Move sealed segments of a loaded collection from ``source_node_id`` to the target
+        nodes (or nodes chosen here), then wait up to ``timeout_s`` for the moves to finish
+        (the destinations serve them and the source has let them go).
+
+        Raises CollectionNotLoaded, NodeNotFound (source or destination not a live querynode),
+        SegmentNotFound (a segment the source does not hold), ParameterInvalid."""
+        live = self._live_nodes()
+        source = request.source_node_id
+        if source not in live:
+            raise NodeNotFound(f"node not found[node={source}]: source querynode is not alive")
+        destinations = list(dict.fromkeys(request.target_node_ids))
+        for node in destinations:
+            if node not in live:
+                raise NodeNotFound(f"node not found[node={node}]: destination querynode is not alive")
+        if source in destinations:
+            raise ParameterInvalid(f"querynode {source} is both the source and a destination")
+        destinations = destinations or sorted(n for n in live if n != source)
+        if not destinations:
+            raise ParameterInvalid("no other querynode to move segments to")
+        with self._lock:
+            load = self._loads.get(request.collection_id)
+            if load is None:
+                raise CollectionNotLoaded(f"collection not loaded[collection={request.collection_id}]")
+            target = self._targets.get(request.collection_id) or datacoord_pb2.RecoveryInfo()
+            channel_of = {s.segment.segment_id: s.segment.channel for s in target_segments(target, load)}
+            leader_of = {a.channel: a.node_id for a in load.assignments}
+            # Only segments the source really holds now can move (held and reported loaded).
+            loaded = self._nodes[source].sealed_segment_ids if source in self._nodes else set()
+            channel_of = {s: c for s, c in channel_of.items() if s in loaded or source != leader_of.get(c)}
+            try:
+                moves = plan_moves(load, channel_of, leader_of, source, destinations, request.segment_ids)
+            except ValueError as exc:
+                raise SegmentNotFound(f"segment not found: {exc}") from None
+            self._persist(load)
+        self.log.info("load balance of collection %d: %s", request.collection_id,
+                      [(m.segment_id, m.node_id, m.moving_to) for m in moves])
+        self._wake.set()
+        ids = {m.segment_id for m in moves}
+        deadline = time.monotonic() + max(0.0, request.timeout_s)
+        while True:  # done: moved, and the source no longer reports holding them
+            with self._lock:
+                load = self._loads.get(request.collection_id)
+                source_view = self._nodes.get(source)
+                still_on_source = source_view.sealed_segment_ids & ids if source_view is not None else set()
+                pending = [] if load is None else [
+                    p.segment_id for p in load.placements if p.segment_id in ids and (p.moving_to or p.releasing_from)]
+                pending += sorted(still_on_source)
+            if not pending or time.monotonic() >= deadline or self._stopping.is_set():
+                return querycoord_pb2.LoadBalanceResponse(moves=moves, done=not pending)
+            time.sleep(min(0.05, self._interval))

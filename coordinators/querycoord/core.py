@@ -23,17 +23,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from common.component import Component
-from common.errors import (CollectionNotFound, CollectionNotLoaded, NodeNotFound, ParameterInvalid, SegmentNotFound,
-                           ServiceUnavailable)
-from coordinators.querycoord import balance
+from common.errors import (
+    CollectionNotFound,
+    CollectionNotLoaded,
+    ParameterInvalid,
+    ServiceUnavailable,
+)
 from common.runtime import RoleContext
 from common.session import list_sessions
+from coordinators.querycoord import balance
+from coordinators.querycoord.balance import BalanceMixin
+from coordinators.querycoord.targets import target_segments
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
-from proto.milvus import common_pb2
 
 LOAD_PREFIX = "meta/load/"
 WARN_EVERY_S = 5.0
@@ -66,7 +70,7 @@ class NodeView:
         return not load.partition_load or set(status.partition_ids) == set(load.partition_ids)
 
 
-class QueryCoord(Component):
+class QueryCoord(BalanceMixin, Component):
     """Load/release, channel placement and targets. Thread-safe."""
 
     role = "querycoord"
@@ -346,7 +350,7 @@ class QueryCoord(Component):
             view = self._nodes.get(node_id)
             if node_id in live and view is not None and view.serves(channel, load):
                 done += 1
-        for seg in _target_segments(target, load):
+        for seg in target_segments(target, load):
             if partition_ids is not None and seg.segment.partition_id not in partition_ids:
                 continue
             leader = node_of.get(seg.segment.channel)
@@ -401,125 +405,6 @@ class QueryCoord(Component):
                 segments=list(request.segments))
             return targets
 
-    # ------------------------------------------------------------------------ balance
-    def _node_targets(self, node_id: int, load: querycoord_pb2.CollectionLoadInfo,
-                      target: datacoord_pb2.RecoveryInfo) -> list[querycoord_pb2.ChannelTarget]:
-        """The channels ``node_id`` leads, and those it holds segments of for another leader
-        (worker targets). Caller holds the lock."""
-        placed = balance.placements_by_segment(load)
-        addresses = {n: v.address for n, v in self._nodes.items()}
-        current = _target_segments(target, load)
-        for seg in current:
-            if seg.segment.segment_id in placed:
-                self._placed_infos[seg.segment.segment_id] = seg
-        current_ids = {seg.segment.segment_id for seg in current}
-        compacted = _compacted_segments(target)
-        vanished = [self._placed_infos[s] for s in placed
-                    if s not in current_ids and s in compacted and s in self._placed_infos]
-        out = []
-        for a in load.assignments:
-            leader = a.node_id
-            if leader == node_id:
-                remote = []
-                for seg in current + vanished:
-                    h = balance.holder(placed.get(seg.segment.segment_id), leader)
-                    if seg.segment.channel == a.channel and h != leader:
-                        remote.append(querycoord_pb2.RemoteSegment(
-                            segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
-                            partition_id=seg.segment.partition_id))
-                out.append(_channel_target(load, a.channel, target,
-                                           lambda s: node_id in balance.nodes_holding(placed.get(s), leader),
-                                           remote=remote))
-            elif any(p.channel == a.channel and node_id in balance.nodes_holding(p, leader) for p in load.placements):
-                out.append(_channel_target(load, a.channel, target,
-                                           lambda s: node_id in balance.nodes_holding(placed.get(s), leader),
-                                           worker=True, extra=vanished))
-        return out
-
-    def _settle(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
-        """Advance the load's segment moves (see coordinators/querycoord/balance.py). Caller
-        holds the lock."""
-        target = self._targets.get(load.collection.collection_id)
-        if target is None:
-            return False
-        leader_of = {a.channel: a.node_id for a in load.assignments}
-
-        def segments_of(node: int) -> set[int]:
-            view = self._nodes.get(node)
-            return view.sealed_segment_ids if view is not None else set()
-
-        def serving_worker(node: int, channel: str) -> bool:
-            view = self._nodes.get(node)
-            status = view.channels.get(channel) if view is not None else None
-            return status is not None and status.worker and status.serviceable
-
-        def routed_by_leader(channel: str) -> dict[int, int] | None:
-            view = self._nodes.get(leader_of.get(channel, 0))
-            status = view.channels.get(channel) if view is not None else None
-            if status is None or status.worker:
-                return None
-            return {r.segment_id: r.node_id for r in status.routed}
-
-        known = {s.segment.segment_id for s in _target_segments(target, load)}
-        changed = balance.settle(load, leader_of, set(live), segments_of, serving_worker, routed_by_leader, known,
-                                 _compacted_segments(target))
-        placed = {p.segment_id for other in self._loads.values() for p in other.placements}
-        for segment_id in [s for s in self._placed_infos if s not in placed]:
-            del self._placed_infos[segment_id]
-        return changed
-
-    def load_balance(self, request: querycoord_pb2.LoadBalanceRequest) -> querycoord_pb2.LoadBalanceResponse:
-        """Move sealed segments of a loaded collection from ``source_node_id`` to the target
-        nodes (or nodes chosen here), then wait up to ``timeout_s`` for the moves to finish
-        (the destinations serve them and the source has let them go).
-
-        Raises CollectionNotLoaded, NodeNotFound (source or destination not a live querynode),
-        SegmentNotFound (a segment the source does not hold), ParameterInvalid."""
-        live = self._live_nodes()
-        source = request.source_node_id
-        if source not in live:
-            raise NodeNotFound(f"node not found[node={source}]: source querynode is not alive")
-        destinations = list(dict.fromkeys(request.target_node_ids))
-        for node in destinations:
-            if node not in live:
-                raise NodeNotFound(f"node not found[node={node}]: destination querynode is not alive")
-        if source in destinations:
-            raise ParameterInvalid(f"querynode {source} is both the source and a destination")
-        destinations = destinations or sorted(n for n in live if n != source)
-        if not destinations:
-            raise ParameterInvalid("no other querynode to move segments to")
-        with self._lock:
-            load = self._loads.get(request.collection_id)
-            if load is None:
-                raise CollectionNotLoaded(f"collection not loaded[collection={request.collection_id}]")
-            target = self._targets.get(request.collection_id) or datacoord_pb2.RecoveryInfo()
-            channel_of = {s.segment.segment_id: s.segment.channel for s in _target_segments(target, load)}
-            leader_of = {a.channel: a.node_id for a in load.assignments}
-            # Only segments the source really holds now can move (held and reported loaded).
-            loaded = self._nodes[source].sealed_segment_ids if source in self._nodes else set()
-            channel_of = {s: c for s, c in channel_of.items() if s in loaded or source != leader_of.get(c)}
-            try:
-                moves = balance.plan_moves(load, channel_of, leader_of, source, destinations, request.segment_ids)
-            except ValueError as exc:
-                raise SegmentNotFound(f"segment not found: {exc}") from None
-            self._persist(load)
-        self.log.info("load balance of collection %d: %s", request.collection_id,
-                      [(m.segment_id, m.node_id, m.moving_to) for m in moves])
-        self._wake.set()
-        ids = {m.segment_id for m in moves}
-        deadline = time.monotonic() + max(0.0, request.timeout_s)
-        while True:  # done: moved, and the source no longer reports holding them
-            with self._lock:
-                load = self._loads.get(request.collection_id)
-                source_view = self._nodes.get(source)
-                still_on_source = source_view.sealed_segment_ids & ids if source_view is not None else set()
-                pending = [] if load is None else [
-                    p.segment_id for p in load.placements if p.segment_id in ids and (p.moving_to or p.releasing_from)]
-                pending += sorted(still_on_source)
-            if not pending or time.monotonic() >= deadline or self._stopping.is_set():
-                return querycoord_pb2.LoadBalanceResponse(moves=moves, done=not pending)
-            time.sleep(min(0.05, self._interval))
-
     # ------------------------------------------------------------------------ introspection
     def segment_info(self, collection_id: int) -> list[querycoord_pb2.LoadedSegment]:
         """The sealed segments of a loaded collection that live querynodes reported holding,
@@ -548,53 +433,3 @@ class QueryCoord(Component):
         with self._lock:
             load = self._loads.get(collection_id)
             return {a.channel: a.node_id for a in load.assignments} if load else {}
-
-
-def _compacted_segments(target: datacoord_pb2.RecoveryInfo) -> set[int]:
-    """Segments a compaction merged into another one (their channel spans say where)."""
-    return {r.segment_id for r in target.segment_ranges if r.compacted_to}
-
-
-def _target_segments(target: datacoord_pb2.RecoveryInfo,
-                     load: querycoord_pb2.CollectionLoadInfo) -> list[datacoord_pb2.SegmentWithIndex]:
-    """The flushed segments of the load's partitions."""
-    loaded = set(load.partition_ids) if load.partition_load else None
-    return [s for s in target.segments
-            if s.segment.state not in (meta_pb2.DROPPED, meta_pb2.GROWING) and s.segment.num_rows >= 0
-            and (loaded is None or s.segment.partition_id in loaded)]
-
-
-def _channel_target(load: querycoord_pb2.CollectionLoadInfo, channel: str, target: datacoord_pb2.RecoveryInfo,
-                    holds: Callable[[int], bool], *, remote: Sequence[querycoord_pb2.RemoteSegment] = (),
-                    worker: bool = False,
-                    extra: Sequence[datacoord_pb2.SegmentWithIndex] = ()) -> querycoord_pb2.ChannelTarget:
-    """The target of one node for ``channel``: the sealed segments it ``holds`` (by id) among
-    the target's and ``extra`` (placed segments a compaction dropped from the target), the ones
-    the leader reads on other nodes (``remote``), and whether it is a worker target."""
-    out = querycoord_pb2.ChannelTarget(collection=load.collection, channel=channel,
-                                       partition_load=load.partition_load, partition_ids=load.partition_ids,
-                                       worker=worker, remote_segments=remote)
-    checkpoint = next((c for c in target.checkpoints if c.channel == channel), None)
-    out.checkpoint.CopyFrom(checkpoint or meta_pb2.ChannelCheckpoint(channel=channel, offset=0))
-    out.delta_logs.extend(d for d in target.delta_logs if d.channel == channel)
-    index_ids = {i.index_id for i in target.indexes}
-    for seg in [*_target_segments(target, load), *extra]:
-        if seg.segment.channel != channel or not holds(seg.segment.segment_id):
-            continue
-        copy = out.sealed_segments.add()
-        copy.segment.CopyFrom(seg.segment)
-        copy.indexes.extend(i for i in seg.indexes
-                            if i.index_id in index_ids and i.state in (common_pb2.Finished, common_pb2.IndexStateNone)
-                            and i.index_path)
-    out.indexes.extend(target.indexes)
-    # The channel's spans that a replay from the checkpoint may meet (compacted-away and
-    # unloaded segments' too: their inserts are persisted), and the spans whose rows a
-    # targeted segment holds (a querynode learns from them which growing or sealed copies a
-    # compaction's target replaces).
-    # A span without a channel is one of a listed segment's.
-    held = {s.segment.segment_id for s in out.sealed_segments}
-    channel_of = {s.segment.segment_id: s.segment.channel for s in target.segments}
-    out.segment_ranges.extend(r for r in target.segment_ranges
-                              if (r.channel or channel_of.get(r.segment_id)) == channel
-                              and (r.seal_offset > out.checkpoint.offset or (r.compacted_to or r.segment_id) in held))
-    return out
