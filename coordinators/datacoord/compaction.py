@@ -56,6 +56,8 @@ from proto.milvus import common_pb2
 MAX_SOURCES = 30
 #: Seconds after a plan completed before its sources' files are deleted.
 GC_DELAY_S = 60.0
+#: Seconds a finished (or failed) plan's record is kept for GetCompactionState after that.
+RECORD_RETENTION_S = 86400.0
 
 EXECUTING = datacoord_pb2.COMPACTION_EXECUTING
 INDEXING = datacoord_pb2.COMPACTION_INDEXING
@@ -280,8 +282,9 @@ class CompactionMixin:
     # ------------------------------------------------------------------------ completion
     def advance_compactions(self: Any) -> None:
         """Complete the plans whose target is indexed, fail the ones whose segments were
-        dropped meanwhile, and delete the sources of plans completed ``GC_DELAY_S`` ago."""
-        collect = []
+        dropped meanwhile, delete the sources of plans completed ``GC_DELAY_S`` ago, and the
+        records of plans finished (sources deleted) or failed ``RECORD_RETENTION_S`` ago."""
+        collect, expired = [], []
         now = time.monotonic()
         with self._lock:
             for task in list(self._compactions.values()):
@@ -298,6 +301,14 @@ class CompactionMixin:
                 elif task.state == COMPLETED and not task.sources_removed:
                     if now - self._completed_at.setdefault(task.plan_id, now) >= GC_DELAY_S:
                         collect.append(task)
+                elif task.state == FAILED or task.state == COMPLETED:
+                    if now - self._completed_at.setdefault(task.plan_id, now) >= RECORD_RETENTION_S:
+                        expired.append(task)
+            if expired:
+                self._catalog.delete_compactions(expired)
+                for task in expired:
+                    del self._compactions[task.plan_id]
+                    self._completed_at.pop(task.plan_id, None)
         for task in collect:
             self._remove_sources(task)
 

@@ -184,6 +184,12 @@ class DataCoordCatalog:
         if puts:
             self.kv.multi_save(puts)
 
+    def delete_compactions(self, tasks: Iterable[datacoord_pb2.CompactionTask]) -> None:
+        """Delete compaction task records (their segments and ranges stay)."""
+        keys = [f"{COMPACTION}{t.collection_id}/{t.plan_id}" for t in tasks]
+        for i in range(0, len(keys), MAX_OPS):
+            self.kv.multi_save({}, keys[i:i + MAX_OPS])
+
     # -- indexes and build tasks -------------------------------------------------------------
     def save_index(self, index: meta_pb2.IndexInfo) -> None:
         self.kv.put(f"{INDEX}{index.collection_id}/{index.index_id}", index.SerializeToString())

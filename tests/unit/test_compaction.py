@@ -343,6 +343,14 @@ def test_datacoord_commits_a_plan_and_shows_the_target_once_indexed(tmp_path, mo
         with pytest.raises(SegmentNotFound):
             cluster.call("datacoord", "ManualCompaction", datacoord_pb2.ManualCompactionRequest(
                 collection=info, segment_ids=[77]))
+
+        # Finished and failed plans' records go after the retention; segments and spans stay.
+        monkeypatch.setattr(compaction, "RECORD_RETENTION_S", 0.0)
+        wait_for(lambda: not _states(cluster, first.compaction_id) and not _states(cluster, second.compaction_id))
+        assert cluster.kv.get_prefix("meta/compaction/") == []
+        shown = cluster.recovery(info)
+        assert [s.segment.segment_id for s in shown.segments] == [plan.target_id]
+        assert [r.compacted_to for r in shown.segment_ranges] == [plan.target_id, plan.target_id]
     finally:
         session.stop()
         cluster.close()
