@@ -180,8 +180,8 @@ class ReadTasks:
                 if len(leaders) == 1:  # the common case: no copy, no thread hop
                     request.scope.channel = leaders[0].channel
                     return [self._env.router.node(leaders[0].address).call(method, request)]
-                futures = [self._pool.submit(self._env.router.node(l.address).call, method,
-                                             _for_channel(request, l.channel)) for l in leaders]
+                futures = [self._pool.submit(self._env.router.node(leader.address).call, method,
+                                             _for_channel(request, leader.channel)) for leader in leaders]
                 return [f.result() for f in futures]
             except (NodeNotAvailable, ServiceUnavailable, ChannelNotFound):  # leaders moved or recovering
                 self._env.router.forget(collection.collection_id)

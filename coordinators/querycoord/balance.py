@@ -192,6 +192,9 @@ class BalanceMixin:
         out = []
         for a in load.assignments:
             leader = a.node_id
+
+            def holds(segment_id: int, leader: int = leader) -> bool:
+                return node_id in nodes_holding(placed.get(segment_id), leader)
             if leader == node_id:
                 remote = []
                 for seg in current + vanished:
@@ -200,13 +203,9 @@ class BalanceMixin:
                         remote.append(querycoord_pb2.RemoteSegment(
                             segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
                             partition_id=seg.segment.partition_id))
-                out.append(channel_target(load, a.channel, target,
-                                           lambda s: node_id in nodes_holding(placed.get(s), leader),
-                                           remote=remote))
+                out.append(channel_target(load, a.channel, target, holds, remote=remote))
             elif any(p.channel == a.channel and node_id in nodes_holding(p, leader) for p in load.placements):
-                out.append(channel_target(load, a.channel, target,
-                                           lambda s: node_id in nodes_holding(placed.get(s), leader),
-                                           worker=True, extra=vanished))
+                out.append(channel_target(load, a.channel, target, holds, worker=True, extra=vanished))
         return out
 
     def _settle(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:

@@ -303,7 +303,7 @@ class ChannelConsumer:
         for seg in job.segments:
             path = insert_log_path(self.collection_id, seg.partition_id, seg.segment_id)
             data = self._retry(lambda seg=seg: write_segment_file(seg.columns(), buf.schema), "encode segment")
-            self._retry(lambda: storage.put(path, data), f"write {path}")
+            self._retry(lambda path=path, data=data: storage.put(path, data), f"write {path}")
             segments.append(meta_pb2.SegmentInfo(
                 segment_id=seg.segment_id, collection_id=self.collection_id, partition_id=seg.partition_id,
                 channel=self.channel, num_rows=seg.num_rows, state=meta_pb2.FLUSHED, insert_log=path,
@@ -316,7 +316,7 @@ class ChannelConsumer:
             parts = np.concatenate([d[3] for d in pending])
             path = delta_log_path(self.collection_id, self.channel, job.seal_offset)
             data = self._retry(lambda: write_delta_file(pks, ts, parts), "encode delta log")
-            self._retry(lambda: storage.put(path, data), f"write {path}")
+            self._retry(lambda path=path, data=data: storage.put(path, data), f"write {path}")
             deltas.append(meta_pb2.DeltaLogInfo(collection_id=self.collection_id, channel=self.channel, path=path,
                                                 num_rows=len(pks), max_ts=int(ts.max())))
         checkpoint = buf.next_checkpoint(job)
