@@ -2,6 +2,7 @@
 back as Statuses, a stopped server fails calls fast, a restarted one is reached again."""
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -34,8 +35,8 @@ class EchoService(querynode_pb2_grpc.QueryNodeServicer):
         return querynode_pb2.ShardQueryResult()
 
 
-def _server(port: int = 0) -> FastRpcServer:
-    server = FastRpcServer(EchoService(), SERVICE, ["Search", "Query"], "127.0.0.1", port, workers=4)
+def _server(port: int = 0, workers: int = 4) -> FastRpcServer:
+    server = FastRpcServer(EchoService(), SERVICE, ["Search", "Query"], "127.0.0.1", port, workers=workers)
     server.start()
     return server
 
@@ -63,6 +64,7 @@ def test_answers_and_error_statuses() -> None:
 
 def test_many_threads_get_their_own_answers() -> None:
     server = _server()
+    assert len(server.endpoint.split(",")) == 4  # one port per worker; client threads spread over them
     client = _client(server.endpoint)
     wrong: list[tuple[int, int]] = []
 
@@ -107,7 +109,7 @@ def test_unserved_method_and_garbage_payload() -> None:
 def test_stopped_server_fails_fast_and_restart_is_reached(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fastrpc, "LIVENESS_INTERVAL_S", 0.2)
     port = stable_free_port()
-    server = _server(port)
+    server = _server(port, workers=1)
     up = {"alive": True}
     client = _client(server.endpoint, alive=lambda: up["alive"], timeout_s=30.0)
     try:
@@ -116,7 +118,7 @@ def test_stopped_server_fails_fast_and_restart_is_reached(monkeypatch: pytest.Mo
         up["alive"] = False
         with pytest.raises(NodeNotAvailable):
             client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=2))
-        server = _server(port)
+        server = _server(port, workers=1)
         up["alive"] = True
         assert client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=3)).results.top_k == 3
     finally:
@@ -134,3 +136,29 @@ def test_closed_client_refuses_calls() -> None:
             client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=1))
     finally:
         server.stop()
+
+
+def _two_free_ports() -> int:
+    """A port p such that p and p + 1 are both free now."""
+    for _ in range(50):
+        port = stable_free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_a_taken_port_fails_start_and_frees_the_others() -> None:
+    port = _two_free_ports()
+    blocker = _server(port + 1, workers=1)
+    try:
+        with pytest.raises(zmq.ZMQError):
+            _server(port, workers=2)
+        server = _server(port, workers=1)  # the first port was released again
+        assert server.endpoint == f"tcp://127.0.0.1:{port}"
+        server.stop()
+    finally:
+        blocker.stop()
