@@ -1,5 +1,7 @@
 """Proxy tasks that write: insert, upsert and delete. A MutationResult is returned only after
-the broker has durably appended every message of the request."""
+the broker has durably appended every message of the request. The messages of one request for
+one channel go in one append (an upsert's delete and insert too), so a consumer applies them
+together: a read never sees an upserted key deleted but not yet re-inserted."""
 from __future__ import annotations
 
 import zlib
@@ -44,7 +46,8 @@ class DmlTasks:
             generated = np.arange(first, first + num_rows, dtype=np.int64)
         columns = columns_from_insert(collection.schema, request.fields_data, num_rows, generated)
         timestamp = self._env.alloc_timestamp()
-        self._publish_inserts(collection, partition_id, columns, num_rows, timestamp, request.fields_data)
+        self._produce(timestamp, self._insert_messages(collection, partition_id, columns, num_rows, timestamp,
+                                                       request.fields_data))
         return milvus_pb2.MutationResult(
             status=success(), IDs=ids_to_proto(columns[pk_field.name], pk_field.dtype),
             succ_index=range(num_rows), insert_cnt=num_rows, timestamp=timestamp,
@@ -64,8 +67,9 @@ class DmlTasks:
         timestamp = self._env.alloc_timestamp()
         # A delete and an insert at the same timestamp: the delete hides only older rows. As in
         # Milvus, both apply to the upsert's partition only.
-        self._publish_deletes(collection, partition_id, pks, timestamp)
-        self._publish_inserts(collection, partition_id, columns, num_rows, timestamp, request.fields_data)
+        self._produce(timestamp, self._delete_messages(collection, partition_id, pks, timestamp),
+                      self._insert_messages(collection, partition_id, columns, num_rows, timestamp,
+                                            request.fields_data))
         return milvus_pb2.MutationResult(
             status=success(), IDs=ids_to_proto(pks, pk_field.dtype), succ_index=range(num_rows),
             upsert_cnt=num_rows, timestamp=timestamp,
@@ -86,7 +90,7 @@ class DmlTasks:
                                           [request.partition_name] if request.partition_name else [])
         timestamp = self._env.alloc_timestamp()
         if len(pks):
-            self._publish_deletes(collection, partition_id, pks, timestamp)
+            self._produce(timestamp, self._delete_messages(collection, partition_id, pks, timestamp))
         return milvus_pb2.MutationResult(status=success(), delete_cnt=len(pks), timestamp=timestamp)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -100,13 +104,22 @@ class DmlTasks:
             raise ParameterInvalid("the insert holds no field data")
         return num_rows
 
-    def _publish_inserts(self, collection: CachedCollection, partition_id: int, columns: dict[str, np.ndarray],
-                         num_rows: int, timestamp: int, sent: list[schema_pb2.FieldData]) -> None:
+    def _produce(self, timestamp: int, *batches: dict[str, bytes]) -> None:
+        """Append, per channel, the payloads every batch (channel → payload) has for it, in
+        batch order, in one broker call (one atomic append)."""
+        channels = dict.fromkeys(channel for batch in batches for channel in batch)
+        for channel in channels:
+            records = [(timestamp, batch[channel]) for batch in batches if channel in batch]
+            self._env.context.broker.produce(channel, records)
+
+    def _insert_messages(self, collection: CachedCollection, partition_id: int, columns: dict[str, np.ndarray],
+                         num_rows: int, timestamp: int, sent: list[schema_pb2.FieldData]) -> dict[str, bytes]:
+        """Channel → serialized InsertMsg of the rows that shard to it."""
         schema = collection.schema
         channels = collection.info.channels
         shards = shard_of(columns[schema.primary_field.name], len(channels))
         sent_names = {("$meta" if fd.is_dynamic else fd.field_name) for fd in sent}
-        messages = []
+        messages: dict[str, bytes] = {}
         for shard, channel in enumerate(channels):
             rows = np.flatnonzero(shards == shard)
             if len(rows) == 0:
@@ -122,21 +135,23 @@ class DmlTasks:
                                                               None if valid is None else valid[rows]))
             if whole:
                 msg.fields_data.extend(sent)
-            messages.append((channel, dml_pb2.DmlMsg(insert=msg).SerializeToString()))
-        for channel, payload in messages:
-            self._env.context.broker.produce(channel, [(timestamp, payload)])
+            messages[channel] = dml_pb2.DmlMsg(insert=msg).SerializeToString()
+        return messages
 
-    def _publish_deletes(self, collection: CachedCollection, partition_id: int, pks: np.ndarray,
-                         timestamp: int) -> None:
+    def _delete_messages(self, collection: CachedCollection, partition_id: int, pks: np.ndarray,
+                         timestamp: int) -> dict[str, bytes]:
+        """Channel → serialized DeleteMsg of the keys that shard to it."""
         pk_type = collection.schema.primary_field.dtype
         channels = collection.info.channels
         shards = shard_of(pks, len(channels))
+        messages: dict[str, bytes] = {}
         for shard, channel in enumerate(channels):
             subset = pks[shards == shard]
             if len(subset) == 0:
                 continue
             msg = dml_pb2.DeleteMsg(collection_id=collection.collection_id, partition_id=partition_id,
                                     primary_keys=ids_to_proto(subset, pk_type), timestamp=timestamp)
-            self._env.context.broker.produce(channel, [(timestamp, dml_pb2.DmlMsg(delete=msg).SerializeToString())])
+            messages[channel] = dml_pb2.DmlMsg(delete=msg).SerializeToString()
+        return messages
 
 

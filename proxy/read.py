@@ -144,16 +144,19 @@ class ReadTasks:
                                         expr=expr, output_fields=fetch)
         for key, value in templates_pb.items():
             scope.expr_template_values[key].CopyFrom(value)
-        scope.read_ts, scope.wait_for_latest = self._read_timestamp(level, request.travel_timestamp,
-                                                                    request.guarantee_timestamp)
+        scope.read_ts, scope.wait_for_latest = self._read_timestamp(
+            level, request.travel_timestamp, request.guarantee_timestamp, request.use_default_consistency)
         return scope
 
-    def _read_timestamp(self, level: int, travel_ts: int, guarantee_ts: int) -> tuple[int, bool]:
+    def _read_timestamp(self, level: int, travel_ts: int, guarantee_ts: int,
+                        use_default: bool = False) -> tuple[int, bool]:
         """(MVCC timestamp of the read, whether the shards must first consume up to the channel
         end). ``travel_ts`` reads the collection as it was then (it must not be in the future);
         Strong and Session read at a fresh TSO timestamp after everything written so far;
-        Customized waits for writes up to ``guarantee_ts``; Bounded and Eventually read what the
-        shards hold now, at this proxy's clock (no round trip)."""
+        Customized waits for writes up to ``guarantee_ts``, and so does a read at the
+        collection's default level when the client sends the timestamp of its last write
+        (pymilvus does: the client then reads its own writes); otherwise Bounded and Eventually
+        read what the shards hold now, at this proxy's clock (no round trip)."""
         if travel_ts:
             now = self._env.alloc_timestamp()
             if travel_ts > now:
@@ -161,7 +164,7 @@ class ReadTasks:
             return travel_ts, True
         if level in (ConsistencyLevel.STRONG, ConsistencyLevel.SESSION):
             return self._env.alloc_timestamp(), True
-        if level == ConsistencyLevel.CUSTOMIZED and guarantee_ts > EVENTUALLY_TS:
+        if (level == ConsistencyLevel.CUSTOMIZED or use_default) and guarantee_ts > EVENTUALLY_TS:
             return max(guarantee_ts, self._env.local_timestamp()), True
         return self._env.local_timestamp(), False
 

@@ -12,6 +12,11 @@ Python loop (1M rows x 5000 deletes: ~20 ms; ``np.searchsorted`` took ~100 ms).
 ``version`` increases on every ``add`` so callers (segments) can cache masks.
 Thread-safe: ``add`` and ``deleted_mask`` may run concurrently.
 
+Snapshots: ``snapshot()`` freezes the set of deletes a read considers (those added so far), so
+a read that took its segments atomically with it never applies a delete whose insert (an
+upsert's) came after its segment snapshot. Every ``add`` gets the next sequence number (the
+record's ``version``); a snapshot at version V ignores entries with a larger sequence.
+
 Partitions: a delete applies to one partition (the one its request named) or to every
 partition (partition id 0, ``ALL_PARTITIONS``), as Milvus's ``DeleteMsg.PartitionID``; the
 deletes of each scope are kept apart, and a row of partition P is matched against the
@@ -36,12 +41,15 @@ class _Deletes:
         self._lock = threading.Lock()
         self._pending_pks: list[np.ndarray] = []
         self._pending_ts: list[np.ndarray] = []
+        self._pending_seq: list[np.ndarray] = []
         self._pks: np.ndarray | None = None  # sorted by (pk, ts)
         self._ts: np.ndarray = _EMPTY_TS
+        self._seq: np.ndarray = _EMPTY_TS  # the sequence number of the add of each entry
         self._count = 0
         self._max_ts = 0
+        self._max_seq = 0
         self._version = 0
-        self._table_key: tuple[int, int] | None = None
+        self._table_key: tuple[int, int, int] | None = None
         self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
@@ -57,8 +65,9 @@ class _Deletes:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, pks: np.ndarray, timestamps: np.ndarray | int) -> None:
-        """Record deletes; ``timestamps`` is an array like ``pks`` or one scalar for all."""
+    def add(self, pks: np.ndarray, timestamps: np.ndarray | int, seq: int) -> None:
+        """Record deletes; ``timestamps`` is an array like ``pks`` or one scalar for all; ``seq``
+        is the sequence number of this add (increasing)."""
         pks = np.asarray(pks)
         if pks.size == 0:
             return
@@ -68,16 +77,19 @@ class _Deletes:
         with self._lock:
             self._pending_pks.append(pks)
             self._pending_ts.append(ts.copy())
+            self._pending_seq.append(np.full(pks.size, seq, dtype=np.uint64))
             self._count += pks.size
             self._max_ts = max(self._max_ts, int(ts.max()))
+            self._max_seq = max(self._max_seq, seq)
             self._version += 1
 
     def deleted_mask(self, pk_column: np.ndarray, insert_ts: np.ndarray,
-                     read_ts: int) -> np.ndarray:
-        """Bool array: True where the row is deleted at ``read_ts`` (see module docstring)."""
+                     read_ts: int, upto_seq: int) -> np.ndarray:
+        """Bool array: True where the row is deleted at ``read_ts`` by a delete whose sequence
+        number is at most ``upto_seq`` (see module docstring)."""
         n = len(pk_column)
         out = np.zeros(n, dtype=bool)
-        table = self._latest_table(int(read_ts))
+        table = self._latest_table(int(read_ts), int(upto_seq))
         if table is None or n == 0:
             return out
         upks, latest = table
@@ -90,20 +102,26 @@ class _Deletes:
         return out
 
     # ------------------------------------------------------------------------------------------
-    def _latest_table(self, read_ts: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(unique pks sorted, latest delete ts <= read_ts of each), or None if no delete
-        applies. Cached: a ``read_ts`` at or after every delete shares one entry."""
+    def _latest_table(self, read_ts: int, upto_seq: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(unique pks sorted, latest delete ts <= read_ts of each among the entries with a
+        sequence <= ``upto_seq``), or None if no delete applies. Cached: a ``read_ts`` at or
+        after every delete, and an ``upto_seq`` at or after every add, share one entry."""
         with self._lock:
             self._consolidate()
             if self._pks is None or self._pks.size == 0:
                 return None
             bucket = read_ts if read_ts < self._max_ts else -1
-            key = (self._version, bucket)
+            seq_bucket = upto_seq if upto_seq < self._max_seq else -1
+            key = (self._version, bucket, seq_bucket)
             if self._table_key == key:
                 return self._table
             pks, ts = self._pks, self._ts
-            if bucket != -1:
-                keep = ts <= np.uint64(read_ts)
+            if bucket != -1 or seq_bucket != -1:
+                keep = np.ones(pks.size, dtype=bool)
+                if bucket != -1:
+                    keep &= ts <= np.uint64(read_ts)
+                if seq_bucket != -1:
+                    keep &= self._seq <= np.uint64(upto_seq)
                 pks, ts = pks[keep], ts[keep]
             if pks.size == 0:
                 table = None
@@ -120,13 +138,15 @@ class _Deletes:
             return
         parts_pk = ([] if self._pks is None else [self._pks]) + self._pending_pks
         parts_ts = [self._ts] + self._pending_ts
+        parts_seq = [self._seq] + self._pending_seq
         if any(p.dtype == object for p in parts_pk):
             parts_pk = [p.astype(object) for p in parts_pk]
         pks = np.concatenate(parts_pk)
         ts = np.concatenate(parts_ts)
+        seq = np.concatenate(parts_seq)
         order = np.lexsort((ts, pks))  # object (str) keys sort too
-        self._pks, self._ts = pks[order], ts[order]
-        self._pending_pks, self._pending_ts = [], []
+        self._pks, self._ts, self._seq = pks[order], ts[order], seq[order]
+        self._pending_pks, self._pending_ts, self._pending_seq = [], [], []
 
 
 class DeleteRecord:
@@ -167,28 +187,64 @@ class DeleteRecord:
         else:
             groups = [(int(p), pks[parts == p], ts[parts == p]) for p in np.unique(parts)]
         with self._lock:
+            seq = self._version + 1
             for partition_id, group_pks, group_ts in groups:
                 scope = self._scopes.get(partition_id)
                 if scope is None:
                     scope = self._scopes[partition_id] = _Deletes()
-                scope.add(group_pks, group_ts)
+                scope.add(group_pks, group_ts, seq)
             self._count += pks.size
             self._max_ts = max(self._max_ts, int(ts.max()))
-            self._version += 1
+            self._version = seq
+
+    @property
+    def cache_key(self) -> tuple[int, int]:
+        """Equal for two objects that answer ``deleted_mask`` alike (masks may be cached by it)."""
+        return id(self), self._version
 
     def deleted_mask(self, pk_column: np.ndarray, insert_ts: np.ndarray, read_ts: int,
-                     partition_id: int | None = None) -> np.ndarray:
+                     partition_id: int | None = None, upto_seq: int | None = None) -> np.ndarray:
         """Bool array: True where the row is deleted at ``read_ts`` (see module docstring) by a
         delete of ``partition_id`` or of every partition; by any delete when ``partition_id``
-        is None (rows whose partition is unknown)."""
+        is None (rows whose partition is unknown). Only adds up to ``upto_seq`` count (all when
+        None)."""
         with self._lock:
             scopes = [d for p, d in self._scopes.items()
                       if partition_id is None or p in (ALL_PARTITIONS, partition_id)]
+            upto = self._version if upto_seq is None else upto_seq
         out = np.zeros(len(pk_column), dtype=bool)
         for scope in scopes:
             if len(scope):
-                out |= scope.deleted_mask(pk_column, insert_ts, read_ts)
+                out |= scope.deleted_mask(pk_column, insert_ts, read_ts, upto)
         return out
+
+    def snapshot(self) -> DeleteSnapshot:
+        """The deletes added so far, frozen: later adds do not change its answers."""
+        with self._lock:
+            return DeleteSnapshot(self, self._version, self._count, self._max_ts)
+
+
+class DeleteSnapshot:
+    """A ``DeleteRecord`` as it was at ``version`` (same query interface)."""
+
+    def __init__(self, record: DeleteRecord, version: int, count: int, max_ts: int) -> None:
+        self._record = record
+        self.version = version
+        self.max_ts = max_ts
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def cache_key(self) -> tuple[int, int]:
+        """Equal for two objects that answer ``deleted_mask`` alike (masks may be cached by it)."""
+        return id(self._record), self.version
+
+    def deleted_mask(self, pk_column: np.ndarray, insert_ts: np.ndarray, read_ts: int,
+                     partition_id: int | None = None) -> np.ndarray:
+        """``DeleteRecord.deleted_mask`` over the deletes of the snapshot."""
+        return self._record.deleted_mask(pk_column, insert_ts, read_ts, partition_id, upto_seq=self.version)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

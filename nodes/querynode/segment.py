@@ -196,8 +196,7 @@ class Segment:
         with self._lock:
             rows, buffers, max_ts = self._num_rows, self._buffers, self._max_ts
         latest = read_ts >= max_ts and (deletes is None or read_ts >= deletes.max_ts)
-        key = ("latest" if latest else read_ts, id(deletes),
-               deletes.version if deletes is not None else -1, rows)
+        key = ("latest" if latest else read_ts, deletes.cache_key if deletes is not None else None, rows)
         cached = self._mask_cache
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -237,6 +237,8 @@ class Shard:
                 continue
             if not records:
                 continue
+            if len(records) >= FETCH_MAX_RECORDS:
+                records = whole_appends(records)
             with self._consumed:
                 for record in records:
                     if record.offset < self._position:
@@ -466,12 +468,12 @@ class Shard:
                     raise ServiceUnavailable(f"querynode does not hold segment {missing_ids[0]} of channel "
                                              f"{self.channel} (yet)")
                 segs = [self._sealed[i] for i in segment_ids]
-                return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes,
+                return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes.snapshot(),
                                 position=self._position)
             segs = [s for s in list(self._sealed.values()) + list(self._growing.values())
                     if (parts is None or s.partition_id in parts) and s.segment_id not in self._remote]
             remote = [r for r in self._routed() if parts is None or r.partition_id in parts]
-            return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes, remote=remote,
+            return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes.snapshot(), remote=remote,
                             position=self._position)
 
     def _routed(self) -> list:
@@ -483,6 +485,16 @@ class Shard:
         """(sealed ids, growing ids), for tests and introspection."""
         with self._lock:
             return sorted(self._sealed), sorted(self._growing)
+
+
+def whole_appends(records: list) -> list:
+    """``records`` (a full fetch) without the trailing records that share the last one's
+    timestamp: the rest of that append (an upsert's insert after its delete) may lie beyond the
+    fetch, and is applied with them next time. All of them when they all share it."""
+    cut = len(records)
+    while cut > 0 and records[cut - 1].ts == records[-1].ts:
+        cut -= 1
+    return records[:cut] or records
 
 
 def insert_columns(schema: CollectionSchema, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:

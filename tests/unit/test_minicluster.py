@@ -129,3 +129,49 @@ def _insert_one(stub, name: str, partition: str) -> common_pb2.Status:  # type: 
     vector.vectors.dim = DIM
     vector.vectors.float_vector.data.extend([0.0] * DIM)
     return stub.Insert(request).status
+
+
+def test_an_upserted_key_never_disappears_from_reads(mini: MiniCluster) -> None:
+    """An upsert's delete and insert are appended together, so even a read that does not wait
+    (Bounded) sees the old row or the new one, never neither."""
+    import threading
+
+    stub = mini.milvus()
+    create_collection(stub, "ups")
+    insert(stub, "ups", np.arange(3), np.zeros((3, DIM), dtype=np.float32))
+    wait_until(lambda: count_rows(stub, "ups") == 3)
+    missing: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        request = milvus_pb2.QueryRequest(collection_name="ups", expr="id == 1", output_fields=["count(*)"],
+                                          consistency_level=common_pb2.Bounded)
+        while not stop.is_set():
+            result = stub.Query(request)
+            if result.status.code or result.fields_data[0].scalars.long_data.data[0] != 1:
+                missing.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(150):
+            request = milvus_pb2.UpsertRequest(collection_name="ups", num_rows=1)
+            request.fields_data.add(type=schema_pb2.Int64, field_name="id").scalars.long_data.data.append(1)
+            request.fields_data.add(type=schema_pb2.Double, field_name="score").scalars.double_data.data.append(i)
+            vector = request.fields_data.add(type=schema_pb2.FloatVector, field_name="v")
+            vector.vectors.dim = DIM
+            vector.vectors.float_vector.data.extend([float(i)] * DIM)
+            ok(stub.Upsert(request).status)
+    finally:
+        stop.set()
+        reader.join()
+    assert missing == []
+
+
+def test_whole_appends_keeps_the_last_append_for_the_next_fetch() -> None:
+    from common.mq.log import Record
+    from nodes.querynode.shard import whole_appends
+
+    records = [Record(0, 5, b""), Record(1, 7, b""), Record(2, 9, b""), Record(3, 9, b"")]
+    assert whole_appends(records) == records[:2]
+    assert whole_appends(records[2:]) == records[2:]  # one append only: applied whole

@@ -259,3 +259,17 @@ def test_pk_rows_growing_scans_only_the_unsorted_tail():
     rng = np.random.default_rng(1)
     want = rng.choice(6000, 50, replace=False)
     assert seg.pk_rows(want).tolist() == sorted(want.tolist())
+
+
+def test_a_delete_snapshot_ignores_later_deletes() -> None:
+    from nodes.querynode.delete_record import DeleteRecord
+
+    record = DeleteRecord()
+    record.add(np.array([1, 2]), 10)
+    frozen = record.snapshot()
+    record.add(np.array([3]), 20)  # e.g. an upsert's delete applied after a read took its view
+    pks, inserted = np.array([1, 2, 3]), np.array([5, 5, 5], dtype=np.uint64)
+    assert frozen.deleted_mask(pks, inserted, 30).tolist() == [True, True, False]
+    assert record.deleted_mask(pks, inserted, 30).tolist() == [True, True, True]
+    assert len(frozen) == 2 and frozen.max_ts == 10 and frozen.cache_key != record.cache_key
+    assert record.snapshot().cache_key == record.cache_key
