@@ -172,7 +172,7 @@ class RoleServer(Component):
     """Runs one role: starts its logic, serves its gRPC service on ``host:port`` (0 = free port),
     then registers its session in etcd so others can find it; stops in the reverse order.
 
-    With ``fast_methods``, those methods of ``fast_service`` are also served over ZeroMQ
+    With ``fast_methods``, those methods of ``fast_service`` are also served over plain TCP
     (common/fastrpc.py) on ``fast_port``; ``fast_endpoint`` is then its ``tcp://`` address.
     """
 

@@ -39,6 +39,7 @@ CuPy on a device copy of the vectors. Filtered searches stay on the CPU.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -226,13 +227,13 @@ class VectorIndex:
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
         if self.index_type == "HNSW":
             ef = min(HNSW_EF_MAX, max(sp["ef"], math.ceil(sp["ef"] * boost)))
-            params = faiss.SearchParametersHNSW(efSearch=ef)
+            params = _search_parameters(faiss.SearchParametersHNSW, efSearch=ef) if sel is None else \
+                faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
         else:
             nlist = self.effective_params["nlist"]
             nprobe = min(nlist, max(1, math.ceil(sp["nprobe"] * math.sqrt(boost))))
-            params = faiss.SearchParametersIVF(nprobe=nprobe)
-        if sel is not None:
-            params.sel = sel
+            params = _search_parameters(faiss.SearchParametersIVF, nprobe=nprobe) if sel is None else \
+                faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)
         index = self._faiss if sel is not None else self._gpu_index()
         augmented = "ip_max_sq_norm" in self.effective_params
         q = np.hstack([queries, np.zeros((len(queries), 1), np.float32)]) if augmented else queries
@@ -395,12 +396,18 @@ def _empty(nq: int, k: int, ascending: bool) -> tuple[np.ndarray, np.ndarray]:
             np.full((nq, k), -1, np.int64))
 
 
+@functools.lru_cache(maxsize=256)
+def _search_parameters(kind: type, **values: int) -> Any:
+    """A faiss SearchParameters object without selector, shared by every search with the same
+    values (faiss only reads it; making one costs more than an HNSW search step)."""
+    return kind(**values)
+
+
 def _fix_missing(dist: np.ndarray, idx: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """faiss marks empty slots with label -1 and ±FLT_MAX; use ±inf like brute force."""
-    missing = idx < 0
-    if missing.any():
+    if idx.size and idx.min() < 0:
         dist = dist.copy()
-        dist[missing] = np.inf if metric == "L2" else -np.inf
+        dist[idx < 0] = np.inf if metric == "L2" else -np.inf
     return dist.astype(np.float32, copy=False), idx.astype(np.int64, copy=False)
 
 

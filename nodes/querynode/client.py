@@ -1,4 +1,4 @@
-"""The client other roles use to call one querynode: Search and Query go over the ZeroMQ hot
+"""The client other roles use to call one querynode: Search and Query go over the TCP hot
 path when the node serves one (common/fastrpc.py), everything else over gRPC."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from common.rpc import InternalClient
 from proto.internal import meta_pb2, querynode_pb2, querynode_pb2_grpc
 
 _SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"]
-# The reads sent over the ZeroMQ hot path (see common/fastrpc.py); the querynode serves them.
+# The reads sent over the TCP hot path (see common/fastrpc.py); the querynode serves them.
 FAST_METHODS = ("Search", "Query")
 # How long the liveness probe of an overdue fast call waits for the node's gRPC answer.
 PROBE_TIMEOUT_S = 2.0

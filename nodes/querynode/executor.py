@@ -3,6 +3,7 @@ per-segment search, the shard-level top-k merge and the gathering of output fiel
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ from common.index.params import default_metric, validate_search_params
 from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.template_values import template_values_from_proto
 from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
+from nodes.querynode.reduce import top_distinct
 from proto.internal import meta_pb2, querynode_pb2
 from proto.milvus import common_pb2, schema_pb2
 
@@ -117,14 +119,34 @@ def resolve_metric(field: FieldSchema, requested: str, indexes: Sequence[meta_pb
         if requested and requested != index_metric:
             raise ParameterInvalid(
                 f"metric type not match: invalid parameter[expected={index_metric}][actual={requested}]")
-        index_type = info.index_type
-        if info.params_json:
-            try:
-                index_type = json.loads(info.params_json).get("index_type", index_type)
-            except (ValueError, AttributeError):
-                pass
-        return index_metric, index_type or "FLAT"
+        return index_metric, _index_type(info.index_type, info.params_json) or "FLAT"
     return requested or default_metric(field.dtype), "FLAT"
+
+
+@functools.lru_cache(maxsize=256)
+def _index_type(declared: str, params_json: str) -> str:
+    """The index type an index was built as: ``index_type`` in its params (an AUTOINDEX
+    resolved) or else ``declared``."""
+    if params_json:
+        try:
+            return json.loads(params_json).get("index_type", declared)
+        except (ValueError, AttributeError):
+            pass
+    return declared
+
+
+@functools.lru_cache(maxsize=1024)
+def _search_params(index_type: str, params_json: str, topk: int) -> dict:
+    """The search params of a request (JSON object text), checked for ``index_type`` and
+    ``topk``. Cached: the returned dict is shared and must not be modified."""
+    try:
+        params = json.loads(params_json) if params_json else {}
+    except ValueError:
+        raise ParameterInvalid(f"search params are not valid JSON: {params_json!r}") from None
+    if not isinstance(params, dict):
+        raise ParameterInvalid(f"search params must be a JSON object, got {params_json!r}")
+    validate_search_params(index_type, params, topk)
+    return params
 
 
 def search_metric(schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,
@@ -144,19 +166,13 @@ def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchReq
     queries = parse_placeholder_group(request.placeholder_group, field, int(request.nq))
     nq = queries.shape[0]
     metric, index_type = resolve_metric(field, request.metric_type, indexes)
-    try:
-        params = json.loads(request.params_json) if request.params_json else {}
-    except ValueError:
-        raise ParameterInvalid(f"search params are not valid JSON: {request.params_json!r}") from None
-    if not isinstance(params, dict):
-        raise ParameterInvalid(f"search params must be a JSON object, got {request.params_json!r}")
-    validate_search_params(index_type, params, topk)
+    params = _search_params(index_type, request.params_json, topk)
     plan = _compile(scope, schema)
     outputs = output_field_schemas(schema, scope.output_fields)
     pk = schema.primary_field
     ascending = metric_is_ascending(metric)
 
-    dists, segs, rows = [], [], []
+    hits: list[tuple[int, np.ndarray, np.ndarray]] = []  # (segment index, distances, row numbers)
     for i, v in enumerate(view.segments):
         if v.num_rows == 0:
             continue
@@ -164,53 +180,34 @@ def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchReq
         if mask is not None and not mask.any():
             continue
         d, r = v.search(field.name, queries, min(topk, v.num_rows), metric, params, mask)
-        dists.append(np.asarray(d, dtype=np.float32))
-        rows.append(np.asarray(r, dtype=np.int64))
-        segs.append(np.full(r.shape, i, dtype=np.int64))
-    return _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs)
+        hits.append((i, np.asarray(d, dtype=np.float32), np.asarray(r, dtype=np.int64)))
+    return _reduce(view, nq, topk, ascending, hits, pk, outputs)
 
 
-def _reduce(view, nq, topk, ascending, dists, segs, rows, pk, outputs):  # type: ignore[no-untyped-def]
+def _reduce(view, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.ndarray, np.ndarray]],  # type: ignore[no-untyped-def]
+            pk: FieldSchema, outputs: Sequence[FieldSchema]) -> schema_pb2.SearchResultData:
+    """The shard's top-k over every segment's hits (each primary key once, at its best)."""
     str_ids = pk.dtype != DataType.INT64
     result = schema_pb2.SearchResultData(num_queries=nq, top_k=topk, primary_field_name=pk.name)
     result.output_fields.extend(f.name for f in outputs)
-    if not dists:
+    if not hits:
         result.topks.extend([0] * nq)
         result.ids.CopyFrom(ids_to_proto(np.empty(0, dtype=object if str_ids else np.int64), pk.dtype))
         for f in outputs:
             result.fields_data.append(field_data_from_column(f, _empty_column(f)))
         return result
-    d = np.concatenate(dists, axis=1)
-    s = np.concatenate(segs, axis=1)
-    r = np.concatenate(rows, axis=1)
+    d = np.concatenate([h[1] for h in hits], axis=1) if len(hits) > 1 else hits[0][1]
+    r = np.concatenate([h[2] for h in hits], axis=1) if len(hits) > 1 else hits[0][2]
     valid = r >= 0
-    # Primary keys of every candidate, segment by segment.
-    pks = np.empty(d.shape, dtype=object if str_ids else np.int64)
-    for i in set(s[valid].tolist()):
-        sel = valid & (s == i)
-        pks[sel] = view.segments[i].column(pk.name)[r[sel]]
-    key = np.where(valid, d if ascending else -d, np.inf)
-    orders = np.argsort(key, axis=1, kind="stable")
-    picked_s, picked_r, picked_d, picked_pk, topks = [], [], [], [], []
-    for q in range(nq):
-        order = orders[q][valid[q][orders[q]]]
-        kept, seen = [], set()
-        for j, key_pk in zip(order.tolist(), pks[q][order].tolist()):
-            if key_pk not in seen:  # a key seen in several segments counts once, at its best
-                seen.add(key_pk)
-                kept.append(j)
-                if len(kept) == topk:
-                    break
-        order = np.asarray(kept, dtype=np.int64)
-        topks.append(len(order))
-        picked_s.append(s[q][order])
-        picked_r.append(r[q][order])
-        picked_d.append(d[q][order])
-        picked_pk.append(pks[q][order])
-    ps, pr = np.concatenate(picked_s), np.concatenate(picked_r)
-    result.topks.extend(topks)
-    result.scores.extend(np.concatenate(picked_d).tolist())
-    result.ids.CopyFrom(ids_to_proto(np.concatenate(picked_pk), pk.dtype))
+    # Primary keys of every candidate, segment by segment (empty slots: that of row 0, unused).
+    pk_blocks = [view.segments[i].column(pk.name)[np.maximum(rows, 0)] for i, _, rows in hits]
+    pks = np.concatenate(pk_blocks, axis=1) if len(pk_blocks) > 1 else pk_blocks[0]
+    segment_of_column = np.repeat([i for i, _, _ in hits], [rows.shape[1] for _, _, rows in hits])
+    q, c, topks = top_distinct(d if ascending else -d, pks, valid, topk)
+    ps, pr = segment_of_column[c], r[q, c]
+    result.topks.extend(topks.tolist())
+    result.scores.extend(d[q, c].tolist())
+    result.ids.CopyFrom(ids_to_proto(pks[q, c], pk.dtype))
     result.fields_data.extend(_gather(view, outputs, ps, pr))
     return result
 

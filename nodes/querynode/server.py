@@ -1,4 +1,4 @@
-"""Builds QueryNode's RoleServer: gRPC for everything, plus the ZeroMQ hot path for Search and
+"""Builds QueryNode's RoleServer: gRPC for everything, plus the TCP hot path for Search and
 Query (common/fastrpc.py) that the proxy prefers."""
 from __future__ import annotations
 

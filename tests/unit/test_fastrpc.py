@@ -1,12 +1,12 @@
-"""The ZeroMQ hot path (common/fastrpc.py): answers equal the guarded servicer's, errors come
-back as Statuses, a stopped server fails calls fast, a restarted one is reached again."""
+"""The TCP hot path (common/fastrpc.py): answers equal the guarded servicer's, errors come back
+as Statuses, bad frames close only their connection, a stopped server fails calls fast, a hung
+one is given up when ``alive()`` says so, and a restarted one is reached again."""
 from __future__ import annotations
 
 import socket
 import threading
 
 import pytest
-import zmq
 
 from common import fastrpc
 from common.errors import NodeNotAvailable, ParameterInvalid
@@ -20,12 +20,16 @@ SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"]
 
 @guard_servicer(SERVICE)
 class EchoService(querynode_pb2_grpc.QueryNodeServicer):
-    """Search echoes nq and topk; topk < 0 is refused like a bad parameter. Query answers
-    with every field at its default."""
+    """Search echoes nq and topk; topk < 0 is refused like a bad parameter, topk == 999 blocks
+    until ``release`` is set. Query answers with every field at its default."""
+
+    release = threading.Event()
 
     def Search(self, request, context):
         if request.topk < 0:
             raise ParameterInvalid(f"topk {request.topk} is negative")
+        if request.topk == 999:
+            self.release.wait(10.0)
         result = querynode_pb2.ShardSearchResult()
         result.results.num_queries = request.nq
         result.results.top_k = request.topk
@@ -35,8 +39,8 @@ class EchoService(querynode_pb2_grpc.QueryNodeServicer):
         return querynode_pb2.ShardQueryResult()
 
 
-def _server(port: int = 0, workers: int = 4) -> FastRpcServer:
-    server = FastRpcServer(EchoService(), SERVICE, ["Search", "Query"], "127.0.0.1", port, workers=workers)
+def _server(port: int = 0, methods: tuple[str, ...] = ("Search", "Query")) -> FastRpcServer:
+    server = FastRpcServer(EchoService(), SERVICE, methods, "127.0.0.1", port)
     server.start()
     return server
 
@@ -45,18 +49,38 @@ def _client(endpoint: str, alive=lambda: True, timeout_s: float = 10.0) -> FastR
     return FastRpcClient(endpoint, SERVICE, ["Search", "Query"], alive=alive, timeout_s=timeout_s)
 
 
+def _search(client: FastRpcClient, topk: int, nq: int = 1) -> querynode_pb2.ShardSearchResult:
+    return client.call("Search", querynode_pb2.ShardSearchRequest(nq=nq, topk=topk))
+
+
+def _raw_call(endpoint: str, frame: bytes) -> bytes:
+    """Send ``frame`` on a fresh connection; everything the server sends back until it closes
+    the connection (a reset counts as closing) or 2 s pass."""
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2.0) as conn:
+        conn.sendall(frame)
+        conn.shutdown(socket.SHUT_WR)
+        out = b""
+        try:
+            while chunk := conn.recv(65536):
+                out += chunk
+        except ConnectionResetError:
+            pass
+        return out
+
+
 def test_answers_and_error_statuses() -> None:
     server = _server()
     client = _client(server.endpoint)
     try:
-        answer = client.call("Search", querynode_pb2.ShardSearchRequest(nq=3, topk=7))
+        answer = _search(client, 7, nq=3)
         assert (answer.results.num_queries, answer.results.top_k) == (3, 7)
         # an answer with every field at its default serializes to no bytes at all
         assert client.call("Query", querynode_pb2.ShardQueryRequest()) == querynode_pb2.ShardQueryResult()
         with pytest.raises(ParameterInvalid, match="topk -1 is negative"):
-            client.call("Search", querynode_pb2.ShardSearchRequest(topk=-1))
-        # the socket is still usable after an error answer
-        assert client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=1)).results.top_k == 1
+            _search(client, -1)
+        # the connection is still usable after an error answer
+        assert _search(client, 1).results.top_k == 1
     finally:
         client.close()
         server.stop()
@@ -64,13 +88,12 @@ def test_answers_and_error_statuses() -> None:
 
 def test_many_threads_get_their_own_answers() -> None:
     server = _server()
-    assert len(server.endpoint.split(",")) == 4  # one port per worker; client threads spread over them
     client = _client(server.endpoint)
     wrong: list[tuple[int, int]] = []
 
     def run(base: int) -> None:
         for i in range(50):
-            got = client.call("Search", querynode_pb2.ShardSearchRequest(nq=base, topk=i)).results
+            got = _search(client, i, nq=base).results
             if (got.num_queries, got.top_k) != (base, i):
                 wrong.append((base, i))
 
@@ -86,42 +109,71 @@ def test_many_threads_get_their_own_answers() -> None:
         server.stop()
 
 
-def test_unserved_method_and_garbage_payload() -> None:
-    server = FastRpcServer(EchoService(), SERVICE, ["Search"], "127.0.0.1", workers=1)  # Query not served
-    server.start()
+def test_unserved_method_garbage_payload_and_foreign_bytes() -> None:
+    server = _server(methods=("Search",))  # Query not served
     client = _client(server.endpoint)
-    raw = zmq.Context.instance().socket(zmq.DEALER)
     try:
         with pytest.raises(NodeNotAvailable, match="not served"):
             client.call("Query", querynode_pb2.ShardQueryRequest())
-        raw.connect(server.endpoint)
-        raw.send_multipart([b"", b"7", b"Search", b"\xff\xff\xff"])
-        assert raw.poll(5000)
-        _, request_id, served, body = raw.recv_multipart()
-        status = querynode_pb2.ShardSearchResult.FromString(body).status
-        assert (request_id, served) == (b"7", fastrpc.SERVED) and status.code == 1100 and "cannot be decoded" in status.reason
+        # an undecodable payload is answered with a 1100 Status on the same request id
+        garbage = b"\xff\xff\xff"
+        answer = _raw_call(server.endpoint, fastrpc._REQUEST.pack(fastrpc.MAGIC, 6 + len(garbage), 7, 6)
+                           + b"Search" + garbage)
+        magic, size, request_id, served = fastrpc._ANSWER.unpack(answer[:fastrpc._ANSWER.size])
+        assert (magic, request_id, served, size) == (fastrpc.MAGIC, 7, fastrpc.SERVED,
+                                                      len(answer) - fastrpc._ANSWER.size)
+        status = querynode_pb2.ShardSearchResult.FromString(answer[fastrpc._ANSWER.size:]).status
+        assert status.code == 1100 and "cannot be decoded" in status.reason
+        # bytes of another protocol get the connection closed without an answer ...
+        assert _raw_call(server.endpoint, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+        # ... and the server goes on serving
+        assert _search(client, 4).results.top_k == 4
     finally:
-        raw.close(linger=0)
         client.close()
         server.stop()
 
 
-def test_stopped_server_fails_fast_and_restart_is_reached(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fastrpc, "LIVENESS_INTERVAL_S", 0.2)
+def test_stopped_server_fails_fast_and_restart_is_reached() -> None:
     port = stable_free_port()
-    server = _server(port, workers=1)
-    up = {"alive": True}
-    client = _client(server.endpoint, alive=lambda: up["alive"], timeout_s=30.0)
+    server = _server(port)
+    client = _client(server.endpoint, timeout_s=30.0)
     try:
-        assert client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=1)).results.top_k == 1
+        assert _search(client, 1).results.top_k == 1
         server.stop()
-        up["alive"] = False
-        with pytest.raises(NodeNotAvailable):
-            client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=2))
-        server = _server(port, workers=1)
-        up["alive"] = True
-        assert client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=3)).results.top_k == 3
+        with pytest.raises(NodeNotAvailable):  # refused at once, no 30 s wait
+            _search(client, 2)
+        server = _server(port)
+        assert _search(client, 3).results.top_k == 3
+        # a restart between two calls is not even noticed: the kept connection, closed by the
+        # old server, is replaced and the read sent again
+        server.stop()
+        server = _server(port)
+        assert _search(client, 5).results.top_k == 5
     finally:
+        client.close()
+        server.stop()
+
+
+def test_a_hung_server_is_given_up_when_not_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastrpc, "LIVENESS_INTERVAL_S", 0.2)
+    server = _server()
+    up = {"alive": True, "asked": 0}
+
+    def alive() -> bool:
+        up["asked"] += 1
+        return up["alive"]
+
+    client = _client(server.endpoint, alive=alive, timeout_s=30.0)
+    EchoService.release.clear()
+    try:
+        threading.Timer(0.7, lambda: up.update(alive=False)).start()
+        with pytest.raises(NodeNotAvailable, match="no answer"):
+            _search(client, 999)
+        assert up["asked"] >= 2  # overdue answers were checked on, then given up
+        EchoService.release.set()
+        assert _search(client, 6).results.top_k == 6  # a new connection serves the next call
+    finally:
+        EchoService.release.set()
         client.close()
         server.stop()
 
@@ -130,35 +182,22 @@ def test_closed_client_refuses_calls() -> None:
     server = _server()
     client = _client(server.endpoint)
     try:
-        client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=1))
+        _search(client, 1)
         client.close()
         with pytest.raises(NodeNotAvailable, match="closed"):
-            client.call("Search", querynode_pb2.ShardSearchRequest(nq=1, topk=1))
+            _search(client, 1)
     finally:
         server.stop()
 
 
-def _two_free_ports() -> int:
-    """A port p such that p and p + 1 are both free now."""
-    for _ in range(50):
-        port = stable_free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports")
-
-
-def test_a_taken_port_fails_start_and_frees_the_others() -> None:
-    port = _two_free_ports()
-    blocker = _server(port + 1, workers=1)
+def test_a_taken_port_fails_start() -> None:
+    blocker = _server()
+    port = int(blocker.endpoint.rsplit(":", 1)[1])
     try:
-        with pytest.raises(zmq.ZMQError):
-            _server(port, workers=2)
-        server = _server(port, workers=1)  # the first port was released again
-        assert server.endpoint == f"tcp://127.0.0.1:{port}"
-        server.stop()
+        with pytest.raises(OSError):
+            _server(port)
     finally:
         blocker.stop()
+    server = _server(port)  # free again once stopped
+    assert server.endpoint == f"tcp://127.0.0.1:{port}"
+    server.stop()

@@ -27,7 +27,8 @@ from common.storage.segment_file import write_delta_file, write_segment_file
 from common.template_values import template_values_from_proto
 from common.types import DataType
 from coordinators.querycoord.server import create_server as create_querycoord
-from nodes.querynode.reduce import merge_query_results, merge_search_results
+from nodes.querynode import reduce as reduce_module
+from nodes.querynode.reduce import merge_query_results, merge_search_results, top_distinct
 from nodes.querynode.server import create_server as create_querynode
 from proto.internal import (datacoord_pb2, datacoord_pb2_grpc, dml_pb2, meta_pb2, querynode_pb2,
                             querynode_pb2_grpc)
@@ -469,6 +470,37 @@ def test_merge_search_results_topk_dedup_and_fields():
     assert list(out.fields_data[0].scalars.long_data.data) == [11, 15, 12, 16, 14, 17]
     desc = merge_search_results([a, b], nq=2, topk=2, ascending=False, offset=1)
     assert list(desc.topks) == [1, 1] and list(desc.ids.int_id.data) == [2, 4]
+
+
+@pytest.mark.parametrize("str_pks", [False, True])
+@pytest.mark.parametrize("small_selection", [0, 10_000])  # the vectorised path, the loop
+def test_top_distinct_matches_a_per_query_loop(str_pks: bool, small_selection: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random rows with repeated keys, ties and empty slots: both paths of the selection equal
+    the obvious loop (rank by key, stable; skip invalid and already-seen keys; offset:topk)."""
+    monkeypatch.setattr(reduce_module, "SMALL_SELECTION", small_selection)
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        nq, width, topk = int(rng.integers(1, 5)), int(rng.integers(0, 12)), int(rng.integers(1, 6))
+        offset = int(rng.integers(0, 3))
+        key = rng.integers(0, 4, (nq, width)).astype(np.float32)  # few values: many ties
+        raw = rng.integers(0, 6, (nq, width))  # few keys: many repeats
+        pks = raw.astype(str).astype(object) if str_pks else raw
+        valid = rng.random((nq, width)) < 0.8
+        rows, cols, topks = top_distinct(key, pks, valid, topk, offset)
+        expected_rows, expected_cols, expected_topks = [], [], []
+        for q in range(nq):
+            seen, ranked = set(), []
+            for j in sorted(range(width), key=lambda j: (key[q, j], j)):
+                if valid[q, j] and pks[q, j] not in seen:
+                    seen.add(pks[q, j])
+                    ranked.append(j)
+            kept = ranked[offset:topk]
+            expected_rows += [q] * len(kept)
+            expected_cols += kept
+            expected_topks.append(len(kept))
+        assert rows.tolist() == expected_rows and cols.tolist() == expected_cols
+        assert topks.tolist() == expected_topks
 
 
 def test_merge_query_results_sorted_limited():
