@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,21 +26,38 @@ from proto.internal import querynode_pb2
 from proto.milvus import common_pb2, milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
-from proxy.params import COUNT_STAR, parse_query_params, parse_search_params, resolve_output_fields
+from proxy.params import (COUNT_STAR, OutputFields, SearchParams, parse_query_params, parse_search_params,
+                          resolve_output_fields)
 
 _PLACEHOLDER_TYPES = {DataType.FLOAT_VECTOR: common_pb2.PlaceholderType.Value("FloatVector"),
                       DataType.BINARY_VECTOR: common_pb2.PlaceholderType.Value("BinaryVector")}
 MAX_NQ = 16384
+# Distinct search request shapes whose checked parameters are kept (all dropped when full).
+MAX_SEARCH_PLANS = 256
 # guarantee_timestamp values with a meaning of their own (pymilvus: 1 Eventually, 2 Bounded).
 EVENTUALLY_TS = 2
 # How long a read waits for a shard leader to become serviceable (e.g. after a restart).
 SHARD_WAIT_S = 30.0
 
 
+@dataclass(frozen=True)
+class _SearchPlan:
+    """A search request's parameters, resolved and checked against a collection and its index."""
+    collection: CachedCollection
+    index: Any  # meta_pb2.IndexInfo or None
+    params: SearchParams
+    field: FieldSchema
+    metric: str
+    k: int  # topk + offset: what the shards are asked for
+    params_json: str
+    output: OutputFields
+
+
 class ReadTasks:
     def __init__(self, env: ProxyEnv) -> None:
         self._env = env
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="proxy-fanout")
+        self._plans: dict[tuple, _SearchPlan] = {}
 
     # -- search ------------------------------------------------------------------------------
     def search(self, request: milvus_pb2.SearchRequest) -> milvus_pb2.SearchResults:
@@ -47,31 +65,17 @@ class ReadTasks:
         schema = collection.schema
         if request.WhichOneof("search_input") != "placeholder_group":
             raise ParameterInvalid("search by primary keys is not supported yet: send query vectors")
-        max_topk = self._env.config.get("proxy", "max_topk")
-        params = parse_search_params(request.search_params, schema, max_topk)
-        field = schema.field(params.anns_field)
-        assert field is not None
+        plan = self._search_plan(collection, request)
+        params, field, output, k = plan.params, plan.field, plan.output, plan.k
         nq = _check_placeholders(request.placeholder_group, field.dtype, field.dim, field.name)
-        index = self._env.indexes.get(collection.collection_id, field.name)
-        index_type = index.index_type if index is not None else "FLAT"
-        metric = params.metric_type or (index.metric_type if index is not None else "")
-        if not metric:
-            metric = default_metric(field.dtype)
-        if index is not None and metric != index.metric_type:
-            raise ParameterInvalid(
-                f"metric type not match: invalid parameter[expected={index.metric_type}][actual={metric}]"
-            )
-        k = params.topk + params.offset
-        search_params = validate_search_params(index_type, params.params, k)
-        output = resolve_output_fields(request.output_fields, schema, include_pk=False)
         scope = self._scope(collection, request.dsl, request.expr_template_values, request.partition_names,
                             output.fetch, request)
         shard_request = querynode_pb2.ShardSearchRequest(
             scope=scope, anns_field=field.name, placeholder_group=request.placeholder_group, nq=nq, topk=k,
-            metric_type=metric, params_json=json.dumps(search_params),
+            metric_type=plan.metric, params_json=plan.params_json,
         )
         answers = self._fan_out(collection, "Search", shard_request)
-        results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(metric),
+        results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(plan.metric),
                                        offset=params.offset)
         if params.round_decimal >= 0:
             rounded = np.round(np.asarray(results.scores, dtype=np.float64), params.round_decimal)
@@ -84,6 +88,36 @@ class ReadTasks:
         results.primary_field_name = schema.primary_field.name
         return milvus_pb2.SearchResults(status=success(), results=results, collection_name=collection.info.name,
                                         session_ts=scope.read_ts)
+
+    def _search_plan(self, collection: CachedCollection, request: milvus_pb2.SearchRequest) -> _SearchPlan:
+        """What the request's search params and output fields resolve to for ``collection``:
+        checked once per distinct request shape and then reused while the collection's metadata
+        and the field's index stay the same objects in the proxy's caches. Raises
+        ParameterInvalid / FieldNotFound for bad params (nothing is cached then)."""
+        key = (id(collection), tuple((kv.key, kv.value) for kv in request.search_params), tuple(request.output_fields))
+        plan = self._plans.get(key)
+        if plan is not None and plan.collection is collection and \
+                self._env.indexes.get(collection.collection_id, plan.field.name) is plan.index:
+            return plan
+        schema = collection.schema
+        params = parse_search_params(request.search_params, schema, self._env.config.get("proxy", "max_topk"))
+        field = schema.field(params.anns_field)
+        assert field is not None
+        index = self._env.indexes.get(collection.collection_id, field.name)
+        index_type = index.index_type if index is not None else "FLAT"
+        metric = params.metric_type or (index.metric_type if index is not None else "") or default_metric(field.dtype)
+        if index is not None and metric != index.metric_type:
+            raise ParameterInvalid(
+                f"metric type not match: invalid parameter[expected={index.metric_type}][actual={metric}]"
+            )
+        k = params.topk + params.offset
+        search_params = validate_search_params(index_type, params.params, k)
+        output = resolve_output_fields(request.output_fields, schema, include_pk=False)
+        plan = _SearchPlan(collection, index, params, field, metric, k, json.dumps(search_params), output)
+        if len(self._plans) >= MAX_SEARCH_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
     # -- query -------------------------------------------------------------------------------
     def query(self, request: milvus_pb2.QueryRequest) -> milvus_pb2.QueryResults:

@@ -140,10 +140,11 @@ class VectorIndex:
             dist, idx = self._search_bin_ivf(queries, k, sp["nprobe"], mask)
         else:
             dist, idx = self._search_faiss(queries, k, sp, mask, selected)
-        short = (idx >= 0).sum(axis=1) < min(k, selected)
-        if mask is not None and short.any():  # the graph/lists ran out of selected rows
-            d2, i2 = self._search_exact(queries[short], k, mask)
-            dist[short], idx[short] = d2, i2
+        if mask is not None:
+            short = (idx >= 0).sum(axis=1) < min(k, selected)
+            if short.any():  # the graph/lists ran out of selected rows
+                d2, i2 = self._search_exact(queries[short], k, mask)
+                dist[short], idx[short] = d2, i2
         return dist, idx
 
     def serialize(self) -> bytes:

@@ -59,13 +59,17 @@ class NodeView:
     last_seen: float = 0.0
     segments: list[querycoord_pb2.LoadedSegment] = field(default_factory=list)
 
-    def serves(self, channel: str, load: querycoord_pb2.CollectionLoadInfo) -> bool:
-        """True when the node serves ``channel`` of the load's collection, caught up and with
-        exactly the load's partitions."""
+    def serves(self, channel: str, load: querycoord_pb2.CollectionLoadInfo,
+               target: datacoord_pb2.RecoveryInfo | None) -> bool:
+        """True when the node serves ``channel`` of the load's collection, caught up, with
+        exactly the load's partitions and the indexes of ``target`` (a shard still holding the
+        target of an earlier load would check searches against indexes since dropped)."""
         status = self.channels.get(channel)
         if status is None or not status.serviceable or status.collection_id != load.collection.collection_id:
             return False
         if status.partition_load != load.partition_load:
+            return False
+        if target is None or set(status.index_ids) != {i.index_id for i in target.indexes}:
             return False
         return not load.partition_load or set(status.partition_ids) == set(load.partition_ids)
 
@@ -257,8 +261,8 @@ class QueryCoord(BalanceMixin, Component):
             for load in self._loads.values():
                 if self._assign(load, live):
                     self._persist(load)
-            collections = [load.collection for load in self._loads.values()]
-        for collection in collections:
+            fetches = [(load, load.collection) for load in self._loads.values()]
+        for load, collection in fetches:
             collection_id = collection.collection_id
             try:
                 info = self._context.client("datacoord").call(
@@ -266,7 +270,7 @@ class QueryCoord(BalanceMixin, Component):
                                                                        collection_id=collection_id))
             except CollectionNotFound:
                 with self._lock:  # keep a target we have; none yet: a new collection, nothing flushed
-                    if collection_id in self._loads and collection_id not in self._targets:
+                    if self._loads.get(collection_id) is load and collection_id not in self._targets:
                         self._targets[collection_id] = datacoord_pb2.RecoveryInfo()
                 continue
             except Exception as exc:  # noqa: BLE001 - keep the last target; try again next round
@@ -275,8 +279,8 @@ class QueryCoord(BalanceMixin, Component):
                     self._last_warning = now
                     self.log.warning("GetRecoveryInfo(%d) failed (retrying every round): %s", collection_id, exc)
                 continue
-            with self._lock:
-                if collection_id in self._loads:
+            with self._lock:  # not when the collection was released (and maybe loaded again) meanwhile:
+                if self._loads.get(collection_id) is load:  # the info may predate an index change
                     self._targets[collection_id] = info
         with self._lock:
             for load in self._loads.values():
@@ -348,7 +352,7 @@ class QueryCoord(BalanceMixin, Component):
         for channel, node_id in node_of.items():
             total += 1
             view = self._nodes.get(node_id)
-            if node_id in live and view is not None and view.serves(channel, load):
+            if node_id in live and view is not None and view.serves(channel, load, target):
                 done += 1
         for seg in target_segments(target, load):
             if partition_ids is not None and seg.segment.partition_id not in partition_ids:
@@ -374,9 +378,10 @@ class QueryCoord(BalanceMixin, Component):
             if load is None:
                 raise CollectionNotLoaded(f"collection not loaded[collection={collection_id}]")
             leaders = []
+            target = self._targets.get(collection_id)
             for a in load.assignments:
                 view = self._nodes.get(a.node_id)
-                if a.node_id not in live or view is None or not view.serves(a.channel, load):
+                if a.node_id not in live or view is None or not view.serves(a.channel, load, target):
                     raise ServiceUnavailable(
                         f"channel {a.channel} of collection {collection_id} has no serviceable shard leader "
                         "yet (the collection is still loading or its querynode is recovering); retry later")

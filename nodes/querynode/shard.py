@@ -136,9 +136,11 @@ class Shard:
         with self._lock:
             loaded = self._loaded
             routed = sorted(self._routed(), key=lambda r: r.segment_id)
+            index_ids = sorted(i.index_id for i in self._target.indexes)
         return querycoord_pb2.ChannelStatus(channel=self.channel, collection_id=self.collection_id,
                                             serviceable=self.serviceable, partition_load=loaded is not None,
-                                            partition_ids=sorted(loaded or ()), worker=self.worker, routed=routed)
+                                            partition_ids=sorted(loaded or ()), worker=self.worker, routed=routed,
+                                            index_ids=index_ids)
 
     def sealed_segment_ids(self) -> list[int]:
         with self._lock:

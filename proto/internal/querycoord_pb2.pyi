@@ -38,7 +38,7 @@ class ShardLeadersResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., leaders: _Optional[_Iterable[_Union[ShardLeader, _Mapping]]] = ...) -> None: ...
 
 class ChannelStatus(_message.Message):
-    __slots__ = ("channel", "collection_id", "serviceable", "partition_load", "partition_ids", "worker", "routed")
+    __slots__ = ("channel", "collection_id", "serviceable", "partition_load", "partition_ids", "worker", "routed", "index_ids")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICEABLE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class ChannelStatus(_message.Message):
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
     ROUTED_FIELD_NUMBER: _ClassVar[int]
+    INDEX_IDS_FIELD_NUMBER: _ClassVar[int]
     channel: str
     collection_id: int
     serviceable: bool
@@ -53,7 +54,8 @@ class ChannelStatus(_message.Message):
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     worker: bool
     routed: _containers.RepeatedCompositeFieldContainer[RemoteSegment]
-    def __init__(self, channel: _Optional[str] = ..., collection_id: _Optional[int] = ..., serviceable: _Optional[bool] = ..., partition_load: _Optional[bool] = ..., partition_ids: _Optional[_Iterable[int]] = ..., worker: _Optional[bool] = ..., routed: _Optional[_Iterable[_Union[RemoteSegment, _Mapping]]] = ...) -> None: ...
+    index_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, channel: _Optional[str] = ..., collection_id: _Optional[int] = ..., serviceable: _Optional[bool] = ..., partition_load: _Optional[bool] = ..., partition_ids: _Optional[_Iterable[int]] = ..., worker: _Optional[bool] = ..., routed: _Optional[_Iterable[_Union[RemoteSegment, _Mapping]]] = ..., index_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RemoteSegment(_message.Message):
     __slots__ = ("segment_id", "node_id", "address", "partition_id")

@@ -175,3 +175,36 @@ def test_whole_appends_keeps_the_last_append_for_the_next_fetch() -> None:
     records = [Record(0, 5, b""), Record(1, 7, b""), Record(2, 9, b""), Record(3, 9, b"")]
     assert whole_appends(records) == records[:2]
     assert whole_appends(records[2:]) == records[2:]  # one append only: applied whole
+
+
+def _search_status(stub, name: str, metric: str, ef: str = "") -> int:  # type: ignore[no-untyped-def]
+    group = common_pb2.PlaceholderGroup()
+    group.placeholders.add(tag="$0", type=common_pb2.FloatVector, values=[np.zeros(DIM, np.float32).tobytes()])
+    params = [common_pb2.KeyValuePair(key="topk", value="3"), common_pb2.KeyValuePair(key="metric_type", value=metric),
+              common_pb2.KeyValuePair(key="params", value='{"ef": %s}' % ef if ef else "{}")]
+    result = stub.Search(milvus_pb2.SearchRequest(collection_name=name, placeholder_group=group.SerializeToString(),
+                                                  nq=1, search_params=params, consistency_level=common_pb2.Strong))
+    return result.status.code
+
+
+def test_checked_search_params_follow_the_index(mini: MiniCluster) -> None:
+    """The proxy reuses what it checked for a request shape only while the index it checked
+    against is the same: after the index is rebuilt with another metric, the old metric is
+    refused and the new one served. Refused shapes stay refused."""
+    stub = mini.milvus()
+    create_collection(stub, "c3")  # FLAT, L2
+    insert(stub, "c3", np.arange(10, dtype=np.int64), np.random.default_rng(1).random((10, DIM), dtype=np.float32))
+    for _ in range(2):
+        assert _search_status(stub, "c3", "L2") == 0
+        assert _search_status(stub, "c3", "IP") == 1100
+    ok(stub.ReleaseCollection(milvus_pb2.ReleaseCollectionRequest(collection_name="c3")))
+    ok(stub.DropIndex(milvus_pb2.DropIndexRequest(collection_name="c3", field_name="v")))
+    ok(stub.CreateIndex(milvus_pb2.CreateIndexRequest(collection_name="c3", field_name="v", extra_params=[
+        common_pb2.KeyValuePair(key="index_type", value="HNSW"), common_pb2.KeyValuePair(key="metric_type", value="IP"),
+        common_pb2.KeyValuePair(key="params", value='{"M": 8, "efConstruction": 16}')])))
+    ok(stub.LoadCollection(milvus_pb2.LoadCollectionRequest(collection_name="c3")))
+    wait_until(lambda: stub.GetLoadingProgress(milvus_pb2.GetLoadingProgressRequest(collection_name="c3")).progress >= 100)
+    for _ in range(2):
+        assert _search_status(stub, "c3", "IP") == 0
+        assert _search_status(stub, "c3", "L2") == 1100
+        assert _search_status(stub, "c3", "IP", ef="1") == 1100  # ef below topk: HNSW's rule now applies

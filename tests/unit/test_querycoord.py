@@ -85,11 +85,13 @@ def recovery() -> datacoord_pb2.RecoveryInfo:
     return info
 
 
-def heartbeat(coord, node, channels=(), sealed=()):  # type: ignore[no-untyped-def]
+def heartbeat(coord, node, channels=(), sealed=(), index_ids=(1,)):  # type: ignore[no-untyped-def]
+    """A heartbeat of a node serving ``channels`` with a target holding ``index_ids`` (those of
+    ``recovery()``)."""
     req = querycoord_pb2.QueryNodeHeartbeatRequest(node_id=node, address=f"127.0.0.1:{9000 + node}",
                                                    sealed_segment_ids=list(sealed))
     for ch in channels:
-        req.channels.add(channel=ch, collection_id=CID, serviceable=True)
+        req.channels.add(channel=ch, collection_id=CID, serviceable=True, index_ids=list(index_ids))
     return {t.channel: t for t in coord.heartbeat(req)}
 
 
@@ -135,6 +137,10 @@ def test_targets_progress_and_shard_leaders(env):
     assert coord.get_load_progress(CID) == (True, 100)
     leaders = {l.channel: (l.node_id, l.address) for l in coord.get_shard_leaders(CID)}
     assert leaders == {ch: (n, f"127.0.0.1:{9000 + n}") for ch, n in placed.items()}
+    # a shard whose target predates the collection's indexes (e.g. of an earlier load) leads nothing
+    heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101], index_ids=())
+    with pytest.raises(ServiceUnavailable):
+        coord.get_shard_leaders(CID)
     heartbeat(coord, placed[ch1])  # the node lost its shard: progress stays 100 once reached
     assert coord.get_load_progress(CID) == (True, 100)
 
