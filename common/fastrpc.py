@@ -57,15 +57,12 @@ def _message_classes(service: ServiceDescriptor, names: Iterable[str]) -> dict[s
     return out
 
 
-def _read_exact(conn: socket.socket, size: int, on_timeout: Callable[[], None] | None = None) -> bytearray:
-    """``size`` bytes from ``conn``. Raises _Closed when the peer closes first; a socket timeout
-    calls ``on_timeout`` (which raises to give up) and reading goes on."""
-    out = bytearray(size)
-    view = memoryview(out)
-    got = 0
-    while got < size:
+def _recv(conn: socket.socket, size: int, on_timeout: Callable[[], None] | None) -> bytes:
+    """Up to ``size`` bytes, at least one. Raises _Closed when the peer closed; a socket
+    timeout calls ``on_timeout`` (which raises to give up) and reading goes on."""
+    while True:
         try:
-            n = conn.recv_into(view[got:], min(size - got, _CHUNK * 16))
+            data = conn.recv(size)
         except socket.timeout:
             if on_timeout is None:
                 raise
@@ -73,10 +70,35 @@ def _read_exact(conn: socket.socket, size: int, on_timeout: Callable[[], None] |
             continue
         except OSError as exc:  # reset by a dying peer
             raise _Closed(str(exc)) from None
-        if n == 0:
+        if not data:
             raise _Closed("connection closed by the peer")
-        got += n
-    return out
+        return data
+
+
+def _read_frame(conn: socket.socket, header: struct.Struct,
+                on_timeout: Callable[[], None] | None = None) -> tuple[tuple, bytes]:
+    """One frame: (the fields of ``header``: MAGIC, the body length, ...; the body). A small
+    frame usually arrives whole and costs one ``recv``. Raises _Closed when the peer closes,
+    does not start with MAGIC or sends bytes beyond the frame (one request is in flight per
+    connection)."""
+    data = _recv(conn, _CHUNK, on_timeout)
+    while len(data) < header.size:
+        data += _recv(conn, _CHUNK, on_timeout)
+    fields = header.unpack_from(data)
+    if fields[0] != MAGIC:
+        raise _Closed("not a fastrpc peer")
+    end = header.size + fields[1]
+    if len(data) < end:
+        parts = [data]
+        missing = end - len(data)
+        while missing:
+            part = _recv(conn, min(missing, _CHUNK * 16), on_timeout)
+            parts.append(part)
+            missing -= len(part)
+        data = b"".join(parts)
+    elif len(data) > end:
+        raise _Closed("bytes beyond the frame")
+    return fields, data[header.size:]
 
 
 def _tune(conn: socket.socket) -> None:
@@ -151,12 +173,10 @@ class FastRpcServer:
         """Answer the requests of one connection until it closes."""
         try:
             while True:
-                magic, body_len, request_id, method_len = _REQUEST.unpack(_read_exact(conn, _REQUEST.size))
-                if magic != MAGIC or method_len > body_len:
+                (_, body_len, request_id, method_len), body = _read_frame(conn, _REQUEST)
+                if method_len > body_len:
                     return  # not our protocol: close
-                body = _read_exact(conn, body_len)
-                served, payload = self.answer(bytes(body[:method_len]).decode("utf-8", "replace"),
-                                              bytes(body[method_len:]))
+                served, payload = self.answer(body[:method_len].decode("utf-8", "replace"), body[method_len:])
                 conn.sendall(_ANSWER.pack(MAGIC, len(payload), request_id, served) + payload)
         except (_Closed, OSError):
             pass
@@ -253,10 +273,9 @@ class FastRpcClient:
             if waited[0] >= timeout_s or not self._alive():
                 raise NodeNotAvailable(f"{method} to {self.endpoint}: no answer after {waited[0]:.1f} s")
 
-        magic, size, answered_id, served = _ANSWER.unpack(_read_exact(conn, _ANSWER.size, overdue))
-        if magic != MAGIC or answered_id != request_id:
+        (_, _, answered_id, served), payload = _read_frame(conn, _ANSWER, overdue)
+        if answered_id != request_id:
             raise NodeNotAvailable(f"{method} to {self.endpoint}: the answer breaks the protocol")
-        payload = bytes(_read_exact(conn, size, overdue)) if size else b""
         if served != SERVED:
             raise NodeNotAvailable(f"{method} is not served at {self.endpoint}")
         return payload

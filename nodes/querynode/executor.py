@@ -199,16 +199,17 @@ def _reduce(view, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.
     d = np.concatenate([h[1] for h in hits], axis=1) if len(hits) > 1 else hits[0][1]
     r = np.concatenate([h[2] for h in hits], axis=1) if len(hits) > 1 else hits[0][2]
     valid = r >= 0
-    # Primary keys of every candidate, segment by segment (empty slots: that of row 0, unused).
-    pk_blocks = [view.segments[i].column(pk.name)[np.maximum(rows, 0)] for i, _, rows in hits]
+    # Primary keys of every candidate, segment by segment (empty slots, row -1: that of the
+    # last row, never used; searched segments have rows).
+    pk_blocks = [view.segments[i].column(pk.name)[rows] for i, _, rows in hits]
     pks = np.concatenate(pk_blocks, axis=1) if len(pk_blocks) > 1 else pk_blocks[0]
-    segment_of_column = np.repeat([i for i, _, _ in hits], [rows.shape[1] for _, _, rows in hits])
     q, c, topks = top_distinct(d if ascending else -d, pks, valid, topk)
-    ps, pr = segment_of_column[c], r[q, c]
     result.topks.extend(topks.tolist())
     result.scores.extend(d[q, c].tolist())
     result.ids.CopyFrom(ids_to_proto(pks[q, c], pk.dtype))
-    result.fields_data.extend(_gather(view, outputs, ps, pr))
+    if outputs:
+        segment_of_column = np.repeat([i for i, _, _ in hits], [rows.shape[1] for _, _, rows in hits])
+        result.fields_data.extend(_gather(view, outputs, segment_of_column[c], r[q, c]))
     return result
 
 

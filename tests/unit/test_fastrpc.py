@@ -20,8 +20,9 @@ SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"]
 
 @guard_servicer(SERVICE)
 class EchoService(querynode_pb2_grpc.QueryNodeServicer):
-    """Search echoes nq and topk; topk < 0 is refused like a bad parameter, topk == 999 blocks
-    until ``release`` is set. Query answers with every field at its default."""
+    """Search echoes nq, topk and the expression (as a string id); topk < 0 is refused like a
+    bad parameter, topk == 999 blocks until ``release`` is set. Query answers with every field
+    at its default."""
 
     release = threading.Event()
 
@@ -33,6 +34,8 @@ class EchoService(querynode_pb2_grpc.QueryNodeServicer):
         result = querynode_pb2.ShardSearchResult()
         result.results.num_queries = request.nq
         result.results.top_k = request.topk
+        if request.scope.expr:
+            result.results.ids.str_id.data.append(request.scope.expr)
         return result
 
     def Query(self, request, context):
@@ -81,6 +84,21 @@ def test_answers_and_error_statuses() -> None:
             _search(client, -1)
         # the connection is still usable after an error answer
         assert _search(client, 1).results.top_k == 1
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_large_requests_and_answers_cross_whole() -> None:
+    server = _server()
+    client = _client(server.endpoint)
+    try:
+        expr = "id in [" + ",".join(str(i) for i in range(600_000)) + "]"  # ~4 MB each way
+        request = querynode_pb2.ShardSearchRequest(nq=2, topk=3)
+        request.scope.expr = expr
+        answer = client.call("Search", request)
+        assert list(answer.results.ids.str_id.data) == [expr] and answer.results.top_k == 3
+        assert _search(client, 4).results.top_k == 4  # the connection is in step afterwards
     finally:
         client.close()
         server.stop()
