@@ -18,6 +18,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +42,8 @@ _CHUNK = 1 << 16
 LIVENESS_INTERVAL_S = 1.0
 # How long a new connection may take before the peer counts as unreachable.
 CONNECT_TIMEOUT_S = 2.0
+# How long the server waits before accepting again after a failed accept (e.g. out of fds).
+ACCEPT_RETRY_S = 0.1
 
 
 class _Closed(Exception):
@@ -159,8 +162,12 @@ class FastRpcServer:
         while True:
             try:
                 conn, _ = listener.accept()
-            except OSError:  # the listener was shut down
-                return
+            except OSError as exc:
+                if self._listener is not listener:
+                    return  # stopped
+                log.warning("fastrpc %s: accept failed (retrying): %s", self.endpoint, exc)  # e.g. out of fds
+                time.sleep(ACCEPT_RETRY_S)
+                continue
             _tune(conn)
             with self._lock:
                 if self._listener is not listener:

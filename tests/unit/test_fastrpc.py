@@ -196,6 +196,29 @@ def test_a_hung_server_is_given_up_when_not_alive(monkeypatch: pytest.MonkeyPatc
         server.stop()
 
 
+def test_a_failed_accept_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An accept that fails (e.g. out of file descriptors) does not end the serving."""
+    real_accept = socket.socket.accept
+    failures = {"left": 2}
+
+    def flaky_accept(self):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(24, "Too many open files")
+        return real_accept(self)
+
+    monkeypatch.setattr(fastrpc, "ACCEPT_RETRY_S", 0.01)
+    monkeypatch.setattr(socket.socket, "accept", flaky_accept)
+    server = _server()
+    client = _client(server.endpoint)
+    try:
+        assert _search(client, 2).results.top_k == 2
+        assert failures["left"] == 0
+    finally:
+        client.close()
+        server.stop()
+
+
 def test_closed_client_refuses_calls() -> None:
     server = _server()
     client = _client(server.endpoint)
