@@ -173,13 +173,14 @@ class RoleServer(Component):
     then registers its session in etcd so others can find it; stops in the reverse order.
 
     With ``fast_methods``, those methods of ``fast_service`` are also served over plain TCP
-    (common/fastrpc.py) on ``fast_port``; ``fast_endpoint`` is then its ``tcp://`` address.
+    (common/fastrpc.py) on ``fast_port``, at most ``fast_concurrency`` at once; ``fast_endpoint``
+    is then its ``tcp://`` address.
     """
 
     def __init__(self, logic: Component, add_servicer: Callable[[Any, grpc.Server], None], servicer: Any,
                  context: RoleContext, host: str = "127.0.0.1", port: int = 0,
                  advertise_host: str | None = None, fast_service: ServiceDescriptor | None = None,
-                 fast_methods: Sequence[str] = (), fast_port: int = 0) -> None:
+                 fast_methods: Sequence[str] = (), fast_port: int = 0, fast_concurrency: int = 8) -> None:
         self.role = logic.role
         super().__init__()
         self.logic = logic
@@ -194,7 +195,7 @@ class RoleServer(Component):
         self._fast: FastRpcServer | None = None
         if fast_service is not None and fast_methods:
             self._fast = FastRpcServer(servicer, fast_service, fast_methods, host, fast_port,
-                                       advertise_host=self._advertise_host)
+                                       advertise_host=self._advertise_host, concurrency=fast_concurrency)
         self.address = ""
         self.fast_endpoint = ""
 

@@ -2,6 +2,8 @@
 Query (common/fastrpc.py) that the proxy prefers."""
 from __future__ import annotations
 
+import os
+
 from common.runtime import RoleContext, RoleServer
 from nodes.querynode.core import QueryNode
 from nodes.querynode.client import FAST_METHODS
@@ -15,6 +17,7 @@ def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) 
     service = QueryNodeService(core, fast_endpoint=lambda: holder[0].fast_endpoint if holder else "")
     server = RoleServer(core, querynode_pb2_grpc.add_QueryNodeServicer_to_server, service, context, host=host,
                         port=port, fast_service=querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"],
-                        fast_methods=FAST_METHODS, fast_port=context.config.get("querynode", "fast_port"))
+                        fast_methods=FAST_METHODS, fast_port=context.config.get("querynode", "fast_port"),
+                        fast_concurrency=int(context.config.get("querynode", "search_concurrency")) or os.cpu_count() or 2)
     holder.append(server)
     return server

@@ -34,14 +34,19 @@ class StandaloneCluster:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 90.0) -> "StandaloneCluster":
-        """Start the cluster and wait until the API answers ListCollections."""
+        """Start the cluster and wait until the API answers ListCollections. A cluster that
+        does not get ready is stopped before the error is raised (no orphaned processes)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         script = Path(sys.executable).with_name("milvus-py")
         command = [str(script), "run", "standalone", "--data-dir", str(self.data_dir), "--port", str(self.port),
                    "--querynodes", str(self.querynodes)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self.wait_ready(timeout_s)
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -42,8 +43,8 @@ class EchoService(querynode_pb2_grpc.QueryNodeServicer):
         return querynode_pb2.ShardQueryResult()
 
 
-def _server(port: int = 0, methods: tuple[str, ...] = ("Search", "Query")) -> FastRpcServer:
-    server = FastRpcServer(EchoService(), SERVICE, methods, "127.0.0.1", port)
+def _server(port: int = 0, methods: tuple[str, ...] = ("Search", "Query"), concurrency: int = 8) -> FastRpcServer:
+    server = FastRpcServer(EchoService(), SERVICE, methods, "127.0.0.1", port, concurrency=concurrency)
     server.start()
     return server
 
@@ -215,6 +216,33 @@ def test_a_failed_accept_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _search(client, 2).results.top_k == 2
         assert failures["left"] == 0
     finally:
+        client.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_concurrency_bound_is_soft(concurrency: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every slot taken by a blocked request, another one waits SLOT_WAIT_S for a slot
+    and is then answered anyway (no deadlock); with a slot free it is answered at once."""
+    monkeypatch.setattr(fastrpc, "SLOT_WAIT_S", 0.4)
+    server = _server(concurrency=concurrency)
+    client = _client(server.endpoint)
+    EchoService.release.clear()
+    blocked = threading.Thread(target=lambda: _search(client, 999))
+    try:
+        blocked.start()
+        time.sleep(0.2)  # the blocked request holds a slot now
+        start = time.monotonic()
+        assert _search(client, 5).results.top_k == 5
+        took = time.monotonic() - start
+        assert blocked.is_alive()
+        if concurrency == 1:
+            assert 0.35 <= took < 5.0
+        else:
+            assert took < 0.35
+    finally:
+        EchoService.release.set()
+        blocked.join(timeout=10)
         client.close()
         server.stop()
 
