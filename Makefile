@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test unit e2e protos bench bench-filter
+.PHONY: install run test unit e2e protos bench bench-filter bench-concurrency
 install: $(STAMP)
 
 run: $(STAMP)
@@ -37,3 +37,6 @@ bench: $(STAMP)
 
 bench-filter: $(STAMP)
 	$(BIN)/python bench/bench_filter.py $(ARGS)
+
+bench-concurrency: $(STAMP)
+	$(BIN)/python bench/bench_concurrency.py $(ARGS)

@@ -212,24 +212,32 @@ def bench_visibility(client: Any, collection: str, first_id: int, dim: int, seed
 
 
 # ----------------------------------------------------------------------------------------- faiss
-def bench_faiss(args: argparse.Namespace, data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    build, search = INDEX_PARAMS[args.index]["build"], INDEX_PARAMS[args.index]["search"]
-    t = time.perf_counter()
-    if args.index == "HNSW":
-        index = faiss.IndexHNSWFlat(args.dim, build["M"])
+def build_faiss_index(index_type: str, data: np.ndarray) -> Any:
+    """The faiss index matching the server's ``index_type`` with INDEX_PARAMS, built on ``data``
+    and set up with the search parameters."""
+    build, search = INDEX_PARAMS[index_type]["build"], INDEX_PARAMS[index_type]["search"]
+    dim = data.shape[1]
+    if index_type == "HNSW":
+        index = faiss.IndexHNSWFlat(dim, build["M"])
         index.hnsw.efConstruction = build["efConstruction"]
         index.add(data)
         index.hnsw.efSearch = search["ef"]
-    elif args.index == "IVF_FLAT":
-        quantizer = faiss.IndexFlatL2(args.dim)
-        index = faiss.IndexIVFFlat(quantizer, args.dim, build["nlist"])
+    elif index_type == "IVF_FLAT":
+        quantizer = faiss.IndexFlatL2(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, build["nlist"])
         index.train(data)
         index.add(data)
         index.nprobe = search["nprobe"]
     else:
-        index = faiss.IndexFlatL2(args.dim)
+        index = faiss.IndexFlatL2(dim)
         index.add(data)
+    return index
+
+
+def bench_faiss(args: argparse.Namespace, data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    t = time.perf_counter()
+    index = build_faiss_index(args.index, data)
     out["faiss_index_build_s"] = time.perf_counter() - t
 
     for i in range(WARMUP_QUERIES):
