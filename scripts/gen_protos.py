@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.resources
+import keyword
+import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +27,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = REPO_ROOT / "proto"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+# A stub line declaring a name (``    None: _ClassVar[DataType]``): protoc writes one per enum value.
+_STUB_DECLARATION = re.compile(r"^(\s*)(\w+)(: .*)$")
 
 
 def proto_files(root: Path = REPO_ROOT) -> list[Path]:
@@ -58,6 +62,24 @@ def run_protoc(src_root: Path, out_root: Path, protos: list[Path]) -> None:
     rc = protoc.main(args)
     if rc != 0:
         raise RuntimeError(f"protoc failed with exit code {rc}: {' '.join(args)}")
+    for stub in out_root.rglob("*_pb2.pyi"):
+        stub.write_text(valid_stub(stub.read_text()))
+
+
+def valid_stub(text: str) -> str:
+    """``text`` with every declaration of a Python keyword commented out.
+
+    protoc declares each enum value in the ``.pyi`` under its own name, and Milvus's
+    ``DataType.None`` is not a valid Python name: the stub would not parse, and type checkers
+    reject the whole file. The value stays reachable at run time as ``DataType.Value("None")``.
+    """
+    lines = []
+    for line in text.splitlines(keepends=True):
+        match = _STUB_DECLARATION.match(line)
+        if match and keyword.iskeyword(match.group(2)):
+            line = f"{match.group(1)}# {match.group(2)}{match.group(3)}  (a Python keyword)\n"
+        lines.append(line)
+    return "".join(lines)
 
 
 def generate(out_root: Path) -> list[Path]:

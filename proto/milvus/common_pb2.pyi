@@ -104,7 +104,7 @@ class SegmentLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 
 class PlaceholderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    None: _ClassVar[PlaceholderType]
+    # None: _ClassVar[PlaceholderType]  (a Python keyword)
     BinaryVector: _ClassVar[PlaceholderType]
     FloatVector: _ClassVar[PlaceholderType]
     Float16Vector: _ClassVar[PlaceholderType]
@@ -477,7 +477,7 @@ Legacy: SegmentLevel
 L0: SegmentLevel
 L1: SegmentLevel
 L2: SegmentLevel
-None: PlaceholderType
+# None: PlaceholderType  (a Python keyword)
 BinaryVector: PlaceholderType
 FloatVector: PlaceholderType
 Float16Vector: PlaceholderType

@@ -11,7 +11,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    None: _ClassVar[DataType]
+    # None: _ClassVar[DataType]  (a Python keyword)
     Bool: _ClassVar[DataType]
     Int8: _ClassVar[DataType]
     Int16: _ClassVar[DataType]
@@ -49,7 +49,7 @@ class FieldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FieldCreating: _ClassVar[FieldState]
     FieldDropping: _ClassVar[FieldState]
     FieldDropped: _ClassVar[FieldState]
-None: DataType
+# None: DataType  (a Python keyword)
 Bool: DataType
 Int8: DataType
 Int16: DataType
