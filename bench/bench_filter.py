@@ -39,7 +39,7 @@ from common.expr import compile_expr  # noqa: E402
 from common.index import build_index  # noqa: E402
 from common.schema import CollectionSchema, FieldSchema  # noqa: E402
 from common.types import TIMESTAMP_COLUMN, DataType  # noqa: E402
-from nodes.querynode.delete_record import DeleteRecord  # noqa: E402
+from dataplane.delete_record import DeleteRecord  # noqa: E402
 from nodes.querynode.executor import search  # noqa: E402
 from nodes.querynode.segment import Segment  # noqa: E402
 from nodes.querynode.segments import snapshot  # noqa: E402

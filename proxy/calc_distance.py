@@ -28,14 +28,15 @@ import numpy as np
 from common.compute import backend
 from common.compute.distance import BINARY_METRICS, FLOAT_METRICS, pairwise_distances
 from common.errors import FieldNotFound, ParameterInvalid
-from common.fielddata import field_columns, ids_from_proto
 from common.schema import FieldSchema
 from common.status import success
 from common.types import ConsistencyLevel, DataType
+from dataplane.fielddata import field_columns
+from dataplane.ids import ids_column_of, ids_from_proto
 from proto.milvus import milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
 from proxy.params import kv_dict
-from proxy.read import ReadTasks, ids_column_of
+from proxy.read import ReadTasks
 
 #: Most values one answer may hold (64 MiB of float32).
 MAX_DISTANCES = 1 << 24

@@ -10,11 +10,12 @@ import numpy as np
 
 from common.errors import ParameterInvalid, ParameterTooLarge
 from common.expr import compile_expr
-from common.fielddata import columns_from_insert, field_data_from_column, ids_to_proto
 from common.schema import valid_column
 from common.status import success
 from common.template_values import template_values_from_proto
 from common.types import DataType
+from dataplane.fielddata import columns_from_insert, field_data_from_column
+from dataplane.ids import ids_to_proto
 from proto.internal import dml_pb2
 from proto.milvus import milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv

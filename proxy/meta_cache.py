@@ -3,7 +3,7 @@
 Entries are keyed by the name a request used: a collection name or an alias (rootcoord
 resolves aliases). They are dropped when this proxy changes the collection (drop, create,
 partitions: ``invalidate``) or an alias (``invalidate_alias``), at once; and every entry is
-dropped whenever rootcoord's catalog changes in etcd (a watch on its collection records), so a
+dropped whenever rootcoord's catalog changes (``coordinators/rootcoord/catalog_watch.py``), so a
 change made through another proxy is seen within moments. A lookup that raced with such a
 change does not store what it read.
 """
@@ -13,11 +13,11 @@ import threading
 from dataclasses import dataclass
 
 from common.errors import PartitionNotFound
-from common.kv.base import MetaKV, WatchEvent
+from common.kv.base import MetaKV
 from common.runtime import RoleClient
-from coordinators.rootcoord.meta_table import COLLECTION_PREFIX
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
+from coordinators.rootcoord.catalog_watch import watch_catalog
 from proto.internal import meta_pb2, rootcoord_pb2
 
 
@@ -51,9 +51,9 @@ class MetaCache:
         self._lock = threading.Lock()
         self._entries: dict[str, CachedCollection] = {}
         self._generation = 0  # bumped by every catalog change seen
-        self._cancel_watch = kv.watch_prefix(COLLECTION_PREFIX, self._on_catalog_change) if kv is not None else None
+        self._cancel_watch = watch_catalog(kv, self._on_catalog_change) if kv is not None else None
 
-    def _on_catalog_change(self, event: WatchEvent) -> None:
+    def _on_catalog_change(self) -> None:
         with self._lock:
             self._generation += 1
             self._entries.clear()

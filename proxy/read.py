@@ -15,15 +15,17 @@ from common.compute.distance import metric_is_ascending
 from common.errors import (ChannelNotFound, CollectionNotLoaded, NodeNotAvailable, ParameterInvalid,
                            ServiceUnavailable)
 from common.expr import compile_expr
-from common.fielddata import field_data_from_column
 from common.index.params import default_metric, validate_search_params
 from common.schema import FieldSchema
 from common.status import success
 from common.template_values import template_values_from_proto
-from common.types import NUMPY_DTYPES, ConsistencyLevel, DataType
-from nodes.querynode.reduce import merge_query_results, merge_search_results
+from common.types import ConsistencyLevel, DataType
+from dataplane.columns import empty_column
+from dataplane.fielddata import field_data_from_column
+from dataplane.ids import ids_column_of
+from dataplane.reduce import merge_query_results, merge_search_results
 from proto.internal import querynode_pb2
-from proto.milvus import common_pb2, milvus_pb2, schema_pb2
+from proto.milvus import common_pb2, milvus_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
 from proxy.params import (COUNT_STAR, OutputFields, SearchParams, parse_query_params, parse_search_params,
@@ -149,7 +151,7 @@ class ReadTasks:
         if merged:
             response.fields_data.extend(merged)
         else:  # pymilvus needs one FieldData per output field, data set even when empty
-            response.fields_data.extend(field_data_from_column(schema.field(name), _blank(schema.field(name)))
+            response.fields_data.extend(field_data_from_column(schema.field(name), empty_column(schema.field(name)))
                                         for name in output.fetch)
         names = list(output.names)
         if schema.primary_field.name not in names:
@@ -260,21 +262,3 @@ def _check_placeholders(raw: bytes, dtype: DataType, dim: int, field_name: str) 
             raise ParameterInvalid(f"the dimension of the search vectors ({got}) does not match field "
                                    f"{field_name} (dim {dim})")
     return nq
-
-
-def _blank(field: FieldSchema) -> np.ndarray:
-    """A zero-row column of ``field``."""
-    if field.dtype == DataType.FLOAT_VECTOR:
-        return np.empty((0, field.dim), dtype=np.float32)
-    if field.dtype == DataType.BINARY_VECTOR:
-        return np.empty((0, field.dim // 8), dtype=np.uint8)
-    return np.empty(0, dtype=NUMPY_DTYPES.get(field.dtype, object))
-
-
-def ids_column_of(data: schema_pb2.FieldData, dtype: DataType) -> np.ndarray:
-    """The primary keys held by a pk FieldData: int64 array or object array of str."""
-    if dtype == DataType.INT64:
-        return np.asarray(data.scalars.long_data.data, dtype=np.int64)
-    column = np.empty(len(data.scalars.string_data.data), dtype=object)
-    column[:] = list(data.scalars.string_data.data)
-    return column

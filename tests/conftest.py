@@ -14,7 +14,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from common.embedded.etcd import EmbeddedEtcd  # noqa: E402
+from launcher.embedded_etcd import EmbeddedEtcd  # noqa: E402
 from tests.support.seaweed import SeaweedS3  # noqa: E402
 
 

@@ -4,6 +4,9 @@
 - :class:`BrokerServer` (``server.py``): serves a directory of channel logs over ZeroMQ with
   group-committed (fsynced) produces and long-polling fetches.
 - :class:`BrokerClient`, :class:`Subscription` (``client.py``): the thread-safe client.
+- ``role_server.py``: the broker as a role (``create_server``: a RoleServer whose etcd session
+  publishes the ZeroMQ endpoint), as every role's ``server.py``; not imported here, so the
+  client does not pull in the gRPC runtime.
 """
 from common.mq.client import BrokerClient, Subscription
 from common.mq.log import ChannelLog, OffsetOutOfRange, Record

@@ -48,7 +48,7 @@ from common.errors import (
     PartitionNotFound,
     SegmentNotFound,
 )
-from coordinators.datacoord.indexes import index_file_prefix
+from common.storage.layout import index_file_prefix
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 

@@ -45,8 +45,14 @@ from common.errors import (
 )
 from common.runtime import RoleContext
 from common.session import list_sessions
+from common.storage.layout import (
+    delta_log_prefix,
+    index_file_prefix,
+    insert_log_prefix,
+    partition_insert_log_prefix,
+)
 from coordinators.datacoord.compaction import CompactionMixin
-from coordinators.datacoord.indexes import IndexMixin, index_file_prefix
+from coordinators.datacoord.indexes import IndexMixin
 from coordinators.datacoord.meta import DataCoordCatalog, delta_log_key
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
@@ -59,15 +65,6 @@ WARN_EVERY_S = 5.0
 FLUSH_SEAL_WAIT_S = 2.0
 #: Seal reports remembered per channel.
 SEAL_REPORTS_KEPT = 64
-
-
-def insert_log_prefix(collection_id: int) -> str:
-    return f"insert_log/{collection_id}/"
-
-
-def delta_log_prefix(collection_id: int) -> str:
-    return f"delta_log/{collection_id}/"
-
 
 
 class DataCoord(CompactionMixin, IndexMixin, Component):
@@ -506,7 +503,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
         # _sync_collections round finds (their partition is tombstoned) and drops again.
         storage = self._context.storage
         for pid in dropped:
-            storage.remove_prefix(f"{insert_log_prefix(cid)}{pid}/")
+            storage.remove_prefix(partition_insert_log_prefix(cid, pid))
         for task in tasks:
             storage.remove_prefix(index_file_prefix(task.build_id))
         with self._lock:

@@ -19,15 +19,12 @@ from common.errors import (
 from common.index.params import validate_index_params
 from common.schema_proto import schema_from_proto
 from common.session import list_sessions
+from common.storage.layout import index_file_prefix
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 
 IndexState = common_pb2.IndexState
 MAX_BUILD_ATTEMPTS = 3
-
-
-def index_file_prefix(build_id: int) -> str:
-    return f"index_files/{build_id}/"
 
 
 class IndexMixin:

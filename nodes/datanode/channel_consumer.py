@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import ChannelNotFound, CollectionNotFound, ParameterInvalid
-from common.fielddata import columns_from_insert, ids_from_proto
 from common.mq.log import Record
 from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
-from common.storage.segment_file import write_delta_file, write_segment_file
-from common.types import TIMESTAMP_COLUMN
+from common.storage.layout import delta_log_path, insert_log_path
+from dataplane.fielddata import insert_msg_columns
+from dataplane.ids import ids_from_proto
+from dataplane.segment_file import write_delta_file, write_segment_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 
 FETCH_RECORDS = 256
@@ -42,14 +43,6 @@ RECENT_SEALS = 32
 FETCH_WAIT_MS = 200
 RETRY_MIN_S = 0.05
 RETRY_MAX_S = 2.0
-
-
-def insert_log_path(collection_id: int, partition_id: int, segment_id: int) -> str:
-    return f"insert_log/{collection_id}/{partition_id}/{segment_id}/{segment_id}.parquet"
-
-
-def delta_log_path(collection_id: int, channel: str, seal_offset: int) -> str:
-    return f"delta_log/{collection_id}/{channel}/{seal_offset}.parquet"
 
 
 @dataclass
@@ -147,7 +140,7 @@ class ChannelBuffer:
             self.skipped_rows += msg.num_rows
             return
         try:
-            columns = self._columns(msg)
+            columns = insert_msg_columns(self.schema, msg)
         except ParameterInvalid as exc:
             self.log.error("channel %s: insert at offset %d cannot be decoded, skipped: %s", self.channel, offset, exc)
             return
@@ -155,11 +148,6 @@ class ChannelBuffer:
             seg = GrowingSegment(msg.segment_id, part, offset)
             self.growing[part] = seg
         seg.append(columns, msg.num_rows, msg.timestamp)
-
-    def _columns(self, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
-        columns = columns_from_insert(self.schema, msg.fields_data, msg.num_rows, None)
-        columns[TIMESTAMP_COLUMN] = np.full(msg.num_rows, msg.timestamp, dtype=np.uint64)
-        return columns
 
     def _delete(self, msg: dml_pb2.DeleteMsg, offset: int) -> None:
         if msg.collection_id != self.collection_id or offset < self.flushed_offset:

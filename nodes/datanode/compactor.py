@@ -27,10 +27,10 @@ from common.errors import ParameterInvalid
 from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
-from common.storage.segment_file import read_delta_records, read_segment_file, write_segment_file
+from common.storage.layout import insert_log_path
 from common.types import TIMESTAMP_COLUMN
-from nodes.datanode.channel_consumer import insert_log_path
-from nodes.querynode.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord
+from dataplane.segment_file import read_delta_records, read_segment_file, write_segment_file
 from proto.internal import datacoord_pb2, meta_pb2
 
 RETRY_MIN_S = 0.05

@@ -14,16 +14,13 @@ from common.component import Component
 from common.index.faiss_index import build_index
 from common.runtime import RoleContext
 from common.schema_proto import schema_from_proto
-from common.storage.segment_file import read_segment_file
+from common.storage.layout import index_file_path
+from dataplane.segment_file import read_segment_file
 from proto.internal import datacoord_pb2
 from proto.milvus import common_pb2
 
 IDLE_POLL_S = 0.2
 RETRY_MAX_S = 2.0
-
-
-def index_file_path(build_id: int) -> str:
-    return f"index_files/{build_id}/index"
 
 
 class IndexNode(Component):

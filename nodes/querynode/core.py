@@ -19,7 +19,7 @@ from common.runtime import RoleContext
 from common.compute.distance import metric_is_ascending
 from nodes.querynode import executor
 from nodes.querynode.client import NodeClients
-from nodes.querynode.reduce import merge_query_results, merge_search_results, row_count
+from dataplane.reduce import merge_query_results, merge_search_results, row_count
 from nodes.querynode.shard import Shard
 from proto.internal import querycoord_pb2, querynode_pb2
 

@@ -12,12 +12,14 @@ import numpy as np
 from common.compute.distance import metric_is_ascending
 from common.errors import FieldNotFound, ParameterInvalid
 from common.expr import compile_expr
-from common.fielddata import field_data_from_column, ids_to_proto
 from common.index.params import default_metric, validate_search_params
 from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.template_values import template_values_from_proto
-from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
-from nodes.querynode.reduce import top_distinct
+from common.types import TIMESTAMP_COLUMN, DataType
+from dataplane.columns import empty_column
+from dataplane.fielddata import field_data_from_column
+from dataplane.ids import ids_to_proto
+from dataplane.reduce import top_distinct
 from proto.internal import meta_pb2, querynode_pb2
 from proto.milvus import common_pb2, schema_pb2
 
@@ -194,7 +196,7 @@ def _reduce(view, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.
         result.topks.extend([0] * nq)
         result.ids.CopyFrom(ids_to_proto(np.empty(0, dtype=object if str_ids else np.int64), pk.dtype))
         for f in outputs:
-            result.fields_data.append(field_data_from_column(f, _empty_column(f)))
+            result.fields_data.append(field_data_from_column(f, empty_column(f)))
         return result
     d = np.concatenate([h[1] for h in hits], axis=1) if len(hits) > 1 else hits[0][1]
     r = np.concatenate([h[2] for h in hits], axis=1) if len(hits) > 1 else hits[0][2]
@@ -218,7 +220,7 @@ def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndar
     if not fields:
         return []
     names = [f.name for f in fields] + [valid_column(f.name) for f in fields if f.nullable]
-    out = {f.name: _empty_column(f, len(rows)) for f in fields}
+    out = {f.name: empty_column(f, len(rows)) for f in fields}
     out.update({valid_column(f.name): np.zeros(len(rows), dtype=bool) for f in fields if f.nullable})
     for i in np.unique(segs):
         sel = segs == i
@@ -226,16 +228,6 @@ def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndar
         for name in names:
             out[name][sel] = taken[name]
     return [field_data_from_column(f, out[f.name], out.get(valid_column(f.name))) for f in fields]
-
-
-def _empty_column(f: FieldSchema, n: int = 0) -> np.ndarray:
-    if f.dtype == DataType.FLOAT_VECTOR:
-        return np.zeros((n, f.dim), dtype=np.float32)
-    if f.dtype == DataType.BINARY_VECTOR:
-        return np.zeros((n, f.dim // 8), dtype=np.uint8)
-    if f.dtype in NUMPY_DTYPES:
-        return np.zeros(n, dtype=NUMPY_DTYPES[f.dtype])
-    return np.empty(n, dtype=object)
 
 
 # ----------------------------------------------------------------------------------------- query
@@ -269,7 +261,7 @@ def query(view, schema: CollectionSchema, request: querynode_pb2.ShardQueryReque
             seg_parts.append(np.full(len(rows), i, dtype=np.int64))
             row_parts.append(rows)
     if not pk_parts:
-        return [field_data_from_column(f, _empty_column(f)) for f in outputs], 0
+        return [field_data_from_column(f, empty_column(f)) for f in outputs], 0
     pks = np.concatenate(pk_parts)
     ts = np.concatenate(ts_parts).astype(np.uint64)
     # Sort by pk, the latest row of a pk first, and keep one row per pk.

@@ -33,23 +33,11 @@ from common.compute.distance import brute_force_search, sq_norms
 from common.errors import FieldNotFound, ParameterInvalid
 from common.index.faiss_index import VectorIndex
 from common.schema import CollectionSchema, FieldSchema
-from common.types import NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
-from nodes.querynode.delete_record import DeleteRecord
+from common.types import TIMESTAMP_COLUMN
+from dataplane.columns import empty_column
+from dataplane.delete_record import DeleteRecord
 
 _INITIAL_CAPACITY = 1024
-
-
-def _empty_column(f: FieldSchema | None, capacity: int) -> np.ndarray:
-    """A buffer for ``capacity`` rows of field ``f`` (None: the ``$ts`` column)."""
-    if f is None:
-        return np.zeros(capacity, dtype=np.uint64)
-    if f.dtype == DataType.FLOAT_VECTOR:
-        return np.zeros((capacity, f.dim), dtype=np.float32)
-    if f.dtype == DataType.BINARY_VECTOR:
-        return np.zeros((capacity, f.dim // 8), dtype=np.uint8)
-    if f.dtype in NUMPY_DTYPES:
-        return np.zeros(capacity, dtype=NUMPY_DTYPES[f.dtype])
-    return np.empty(capacity, dtype=object)  # VARCHAR, JSON (and any other object column)
 
 
 class Segment:
@@ -111,7 +99,7 @@ class Segment:
                 while new_cap < n + m:
                     new_cap *= 2
                 for name, f in self._fields.items():
-                    grown = _empty_column(f, new_cap)
+                    grown = np.zeros(new_cap, dtype=np.uint64) if f is None else empty_column(f, new_cap)
                     if n:
                         grown[:n] = buffers[name][:n]
                     buffers[name] = grown

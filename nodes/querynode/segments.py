@@ -14,9 +14,9 @@ import numpy as np
 
 from common.index.faiss_index import load_index
 from common.schema import CollectionSchema
-from common.storage.segment_file import read_delta_records, read_segment_file
 from common.types import TIMESTAMP_COLUMN
-from nodes.querynode.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord
+from dataplane.segment_file import read_segment_file
 from nodes.querynode.segment import Segment
 from proto.internal import meta_pb2
 
@@ -47,11 +47,6 @@ def load_sealed(storage, info: meta_pb2.SegmentInfo, schema: CollectionSchema) -
 
 def attach_index(seg: Segment, field_name: str, data: bytes) -> None:
     seg.set_index(field_name, load_index(data), nbytes=len(data))
-
-
-def read_delta(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pks, timestamps, partition ids: 0 = every partition) of a delta log."""
-    return read_delta_records(data)
 
 
 class SegmentView:

@@ -45,11 +45,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import MilvusError, MqFailed, PartitionNotLoaded, ServiceUnavailable, Timeout
-from common.fielddata import columns_from_insert, ids_from_proto
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.base import ObjectStorage
-from common.types import TIMESTAMP_COLUMN
+from dataplane.fielddata import insert_msg_columns
+from dataplane.ids import ids_from_proto
+from dataplane.segment_file import read_delta_records
 from nodes.querynode import segments as seglib
 from proto.internal import dml_pb2, querycoord_pb2
 
@@ -315,7 +316,7 @@ class Shard:
             self._open[msg.partition_id] = segment_id
         if segment_id in self._sealed or segment_id in self._retired:
             return  # these rows are in the sealed copy we hold (or held: compacted away since)
-        columns = insert_columns(self.schema, msg)
+        columns = insert_msg_columns(self.schema, msg)
         seg = self._growing.get(segment_id)
         if seg is None:
             seg = seglib.new_growing(segment_id, self.collection_id, msg.partition_id, self.channel, self.schema)
@@ -325,7 +326,7 @@ class Shard:
     # ------------------------------------------------------------------------ sealed segments
     def _load_delta_logs(self, delta_logs: Iterable) -> None:
         for delta in delta_logs:
-            pks, ts, partition_ids = seglib.read_delta(self._storage.get(delta.path))
+            pks, ts, partition_ids = read_delta_records(self._storage.get(delta.path))
             with self._lock:
                 self.deletes.add(pks, ts, partition_ids)
 
@@ -497,14 +498,6 @@ def whole_appends(records: list) -> list:
     while cut > 0 and records[cut - 1].ts == records[-1].ts:
         cut -= 1
     return records[:cut] or records
-
-
-def insert_columns(schema: CollectionSchema, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
-    """The columns of an InsertMsg (every column, pk included) plus ``$ts``."""
-    n = int(msg.num_rows)
-    columns = columns_from_insert(schema, msg.fields_data, n, None)
-    columns[TIMESTAMP_COLUMN] = np.full(n, msg.timestamp, dtype=np.uint64)
-    return columns
 
 
 def _loaded_partitions(target: querycoord_pb2.ChannelTarget) -> frozenset[int] | None:

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from common.config import load_config
-from common.fielddata import field_data_from_column, ids_to_proto
 from common.kv.memory import MemoryKV
 from common.mq.client import BrokerClient
 from common.mq.server import BrokerServer
@@ -19,8 +18,10 @@ from common.runtime import RoleContext, RoleServer, allocate_node_id
 from common.schema_proto import schema_from_proto
 from common.session import Session
 from common.storage.local import LocalStorage
-from common.storage.segment_file import read_segment_file
 from common.types import DataType
+from dataplane.fielddata import field_data_from_column
+from dataplane.ids import ids_to_proto
+from dataplane.segment_file import read_segment_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
 from proto.milvus import milvus_pb2, schema_pb2
 

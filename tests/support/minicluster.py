@@ -9,9 +9,9 @@ import grpc
 
 from common.config import Config, load_config
 from common.kv.memory import MemoryKV
-from common.roles import START_ORDER, build_role
 from common.rpc import make_channel
 from common.runtime import RoleContext, RoleServer
+from launcher.roles import START_ORDER, build_role
 from proto.milvus import milvus_pb2_grpc
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from common.errors import ParameterInvalid, SegmentNotFound
 from common.schema_proto import schema_from_proto
-from common.storage.segment_file import write_segment_file
 from coordinators.datacoord import compaction
 from coordinators.datacoord.compaction import MAX_SOURCES, plan_groups
+from dataplane.delete_record import DeleteRecord
+from dataplane.segment_file import write_segment_file
 from nodes.datanode.compactor import merge_rows
-from nodes.querynode.delete_record import DeleteRecord
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2, milvus_pb2
 from tests.support.datacluster import DataCluster, wait_for

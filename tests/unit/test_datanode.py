@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.storage.segment_file import read_delta_file
+from dataplane.segment_file import read_delta_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
 from tests.support.datacluster import DIM, DataCluster, wait_for
 

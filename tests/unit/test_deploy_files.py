@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from common.config import load_config
-from common.roles import ROLE_MODULES
+from launcher.roles import ROLE_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -16,7 +16,7 @@ import pytest
 
 from common.index.faiss_index import load_index
 from common.schema_proto import schema_from_proto
-from common.storage.segment_file import read_segment_file
+from dataplane.segment_file import read_segment_file
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 from tests.support.datacluster import DataCluster, wait_for

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from common.embedded.etcd import EmbeddedEtcd
 from common.errors import IoFailed
 from common.kv import LeaseNotFound, MemoryKV, MetaKV, MetaKVError, WatchEvent
 from common.kv.etcd import EtcdKV, parse_endpoints
 from common.kv.memory import MemoryStore
+from launcher.embedded_etcd import EmbeddedEtcd
 
 KVFactory = Callable[[str], MetaKV]
 

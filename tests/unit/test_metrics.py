@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from common.roles import START_ORDER
+from launcher.roles import START_ORDER
 from proto.milvus import milvus_pb2
 from tests.support.minicluster import MiniCluster
 

@@ -10,12 +10,12 @@ import pytest
 
 from common.errors import CollectionIllegalSchema, ParameterInvalid
 from common.expr import compile_expr
-from common.fielddata import columns_from_insert, field_columns, field_data_from_column
 from common.schema import valid_column
 from common.schema_proto import complete_schema, public_schema, schema_from_proto
-from common.storage.segment_file import read_segment_file, write_segment_file
 from common.types import TIMESTAMP_COLUMN, DataType
-from nodes.querynode.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord
+from dataplane.fielddata import columns_from_insert, field_columns, field_data_from_column
+from dataplane.segment_file import read_segment_file, write_segment_file
 from nodes.querynode.executor import query, search
 from nodes.querynode.segments import new_growing, snapshot
 from nodes.querynode.shard import ReadView

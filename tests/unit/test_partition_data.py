@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from common.errors import ParameterInvalid
-from common.storage.segment_file import read_delta_file, read_delta_records, write_delta_file
-from nodes.querynode.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord
+from dataplane.segment_file import read_delta_file, read_delta_records, write_delta_file
 from proto.internal import datacoord_pb2
 from tests.support.datacluster import DataCluster, wait_for
 

@@ -13,7 +13,6 @@ import pytest
 from common.component import Component
 from common.config import load_config
 from common.errors import ChannelNotFound, ExpressionError, ParameterInvalid, PartitionNotLoaded
-from common.fielddata import field_data_from_column
 from common.index.faiss_index import build_index
 from common.kv.memory import MemoryKV
 from common.mq.client import BrokerClient
@@ -23,12 +22,13 @@ from common.runtime import RoleContext, RoleServer
 from common.schema_proto import complete_schema, schema_from_proto
 from common.session import Session
 from common.storage.local import LocalStorage
-from common.storage.segment_file import write_delta_file, write_segment_file
 from common.template_values import template_values_from_proto
 from common.types import DataType
 from coordinators.querycoord.server import create_server as create_querycoord
-from nodes.querynode import reduce as reduce_module
-from nodes.querynode.reduce import merge_query_results, merge_search_results, top_distinct
+from dataplane import reduce as reduce_module
+from dataplane.fielddata import field_data_from_column
+from dataplane.reduce import merge_query_results, merge_search_results, top_distinct
+from dataplane.segment_file import write_delta_file, write_segment_file
 from nodes.querynode.server import create_server as create_querynode
 from proto.internal import (datacoord_pb2, datacoord_pb2_grpc, dml_pb2, meta_pb2, querynode_pb2,
                             querynode_pb2_grpc)
@@ -618,7 +618,7 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
 
 def test_executor_binary_vectors_and_varchar_primary_keys():
     """Search/query straight on segments: VarChar keys, a binary vector field (HAMMING)."""
-    from nodes.querynode.delete_record import DeleteRecord
+    from dataplane.delete_record import DeleteRecord
     from nodes.querynode.executor import query, search
     from nodes.querynode.segments import new_growing, snapshot
     from nodes.querynode.shard import ReadView

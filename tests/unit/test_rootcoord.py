@@ -20,6 +20,7 @@ from common.errors import (
     PartitionNotFound,
 )
 from common.kv.memory import MemoryKV
+from coordinators.rootcoord.catalog_watch import watch_catalog
 from coordinators.rootcoord.core import RootCoord
 from proto.milvus import milvus_pb2, schema_pb2
 from proto.milvus.schema_pb2 import DataType
@@ -152,3 +153,40 @@ def test_dropped_collections_are_forgotten_after_the_retention(kv: MemoryKV) -> 
     assert not coord.has_collection("gone", during)
     assert len(kv.get_prefix("meta/collection_history/")) == 1  # "other" only
     coord.stop()
+
+
+def test_catalog_watch_reports_every_change_until_cancelled(kv: MemoryKV) -> None:
+    """The contract other roles rely on (the proxy's meta cache): every kind of catalog change
+    calls the callback, a refused change and a lookup do not, and a cancelled watch is silent."""
+    coord = _coord(kv)
+    coord.create_collection(_request("before"))  # before the watch: not reported
+    calls: list[int] = []
+    cancel = watch_catalog(kv, lambda: calls.append(1))
+
+    def changed(change: Callable[[], object]) -> None:
+        seen = len(calls)
+        change()
+        deadline = time.monotonic() + 5
+        while len(calls) == seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(calls) > seen, "a catalog change was not reported"
+
+    time.sleep(0.05)
+    assert calls == []
+    changed(lambda: coord.create_collection(_request("c")))
+    changed(lambda: coord.create_partition("c", "p1"))
+    changed(lambda: coord.drop_partition("c", "p1"))
+    changed(lambda: coord.create_alias("a", "c"))
+    changed(lambda: coord.alter_alias("a", "before"))
+    changed(lambda: coord.drop_alias("a"))
+    changed(lambda: coord.drop_collection("c"))
+    time.sleep(0.05)
+    seen = len(calls)
+    with pytest.raises(CollectionNotFound):
+        coord.create_partition("nope", "p")
+    coord.describe_collection("before")
+    cancel()
+    cancel()  # idempotent
+    coord.create_collection(_request("after"))
+    time.sleep(0.1)
+    assert len(calls) == seen

@@ -11,7 +11,7 @@ from common.errors import FieldNotFound, ParameterInvalid
 from common.index import build_index
 from common.schema import CollectionSchema, FieldSchema
 from common.types import TIMESTAMP_COLUMN, DataType
-from nodes.querynode.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord
 from nodes.querynode.segment import Segment
 
 DIM = 8
@@ -262,7 +262,7 @@ def test_pk_rows_growing_scans_only_the_unsorted_tail():
 
 
 def test_a_delete_snapshot_ignores_later_deletes() -> None:
-    from nodes.querynode.delete_record import DeleteRecord
+    from dataplane.delete_record import DeleteRecord
 
     record = DeleteRecord()
     record.add(np.array([1, 2]), 10)

@@ -10,13 +10,13 @@ import pytest
 
 from common.errors import FieldNotFound, ParameterInvalid, Unimplemented
 from common.schema import CollectionSchema, FieldSchema
-from common.storage.segment_file import (
+from common.types import DYNAMIC_FIELD_NAME, TIMESTAMP_COLUMN, DataType
+from dataplane.segment_file import (
     read_delta_file,
     read_segment_file,
     write_delta_file,
     write_segment_file,
 )
-from common.types import DYNAMIC_FIELD_NAME, TIMESTAMP_COLUMN, DataType
 
 SCHEMA = CollectionSchema("c", (
     FieldSchema(100, "pk", DataType.INT64, is_primary=True),

@@ -13,7 +13,7 @@ import sys
 import threading
 
 from common.config import load_config
-from common.roles import ROLE_MODULES
+from launcher.roles import ROLE_MODULES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def _setup_logging(level: str, role: str) -> None:
 def run_role(role: str, config_path: str | None) -> int:
     """Run one role until SIGINT/SIGTERM. Returns the process exit code."""
     from common.runtime import RoleContext, allocate_node_id, make_kv
-    from common.roles import build_role
+    from launcher.roles import build_role
 
     config = load_config(config_path)
     _setup_logging(config.get("common", "log_level"), role)
@@ -58,7 +58,7 @@ def run_role(role: str, config_path: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.role == "standalone":
-        from common.standalone import run_standalone
+        from launcher.standalone import run_standalone
 
         config = load_config(args.config)
         _setup_logging(config.get("common", "log_level"), "standalone")

@@ -1,7 +1,7 @@
-"""Conversion between wire ``schema.FieldData`` / ``schema.IDs`` and the column layout of
-``common/schema.py``. Conversions into columns validate: a wrong type, dimension, length,
-array capacity, NULL in a non-nullable field or row count raises ``ParameterInvalid`` naming the
-field, so nothing bad is ever written.
+"""Conversion between wire ``schema.FieldData`` and the column layout of ``common/schema.py``
+(``columns_from_insert``, ``insert_msg_columns``, ``field_data_from_column``). Conversions
+into columns validate: a wrong type, dimension, length, array capacity, NULL in a non-nullable
+field or row count raises ``ParameterInvalid`` naming the field, so nothing bad is ever written.
 
 NULLs and defaults (as Milvus): ``valid_data`` marks the non-NULL rows; the values are either
 compacted (only the non-NULL rows, as pymilvus sends them) or full length with placeholders (as
@@ -12,14 +12,16 @@ is nullable / has a default, else an error.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from common.errors import ParameterInvalid
 from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.schema_proto import INT_RANGES
-from common.types import DYNAMIC_FIELD_NAME, NUMPY_DTYPES, DataType
+from common.types import DYNAMIC_FIELD_NAME, NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
+from dataplane.columns import empty_column
+from proto.internal import dml_pb2
 from proto.milvus import schema_pb2
 
 _SCALAR_ONEOF = {
@@ -95,7 +97,7 @@ def _absent_columns(field: FieldSchema, num_rows: int) -> dict[str, np.ndarray]:
         return {field.name: column}
     if not field.nullable and field.default_value is None:
         raise ParameterInvalid(f"insert data is missing field {field.name}")
-    column = _null_column(field, num_rows)
+    column = empty_column(field, num_rows)
     if field.default_value is not None:
         column[:] = field.default_value
     out = {field.name: column}
@@ -104,16 +106,9 @@ def _absent_columns(field: FieldSchema, num_rows: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _null_column(field: FieldSchema, n: int) -> np.ndarray:
-    """``n`` rows of NULL placeholders (0 / False, or None in object columns)."""
-    if field.dtype in NUMPY_DTYPES:
-        return np.zeros(n, dtype=NUMPY_DTYPES[field.dtype])
-    return np.empty(n, dtype=object)
-
-
 def _expand(field: FieldSchema, compact: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """A full-length column with the ``compact`` values at the valid rows."""
-    out = _null_column(field, len(valid))
+    out = empty_column(field, len(valid))
     out[valid] = compact
     return out
 
@@ -305,22 +300,11 @@ def columns_from_insert(schema: CollectionSchema, fields_data: Sequence[schema_p
     return columns
 
 
-def ids_to_proto(pks: np.ndarray | Iterable, dtype: DataType) -> schema_pb2.IDs:
-    """Primary keys as wire IDs (int_id for Int64, str_id for VarChar)."""
-    ids = schema_pb2.IDs()
-    if dtype == DataType.INT64:
-        ids.int_id.SetInParent()
-        ids.int_id.data.extend(np.asarray(pks, dtype=np.int64).tolist())
-    else:
-        ids.str_id.SetInParent()
-        ids.str_id.data.extend(list(pks))
-    return ids
-
-
-def ids_from_proto(ids: schema_pb2.IDs) -> np.ndarray:
-    """Wire IDs as a column: int64 array or object array of str."""
-    if ids.WhichOneof("id_field") == "str_id":
-        column = np.empty(len(ids.str_id.data), dtype=object)
-        column[:] = list(ids.str_id.data)
-        return column
-    return np.asarray(ids.int_id.data, dtype=np.int64)
+def insert_msg_columns(schema: CollectionSchema, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
+    """The columns of an InsertMsg (every column, pk included) plus ``$ts`` (the message's
+    timestamp on every row), as the consumers of a channel store them. Raises ParameterInvalid
+    like ``columns_from_insert``."""
+    n = int(msg.num_rows)
+    columns = columns_from_insert(schema, msg.fields_data, n, None)
+    columns[TIMESTAMP_COLUMN] = np.full(n, msg.timestamp, dtype=np.uint64)
+    return columns

@@ -1,5 +1,6 @@
 """Merging of partial results: top-k search results and query rows, shared by the querynode
-(segments of one shard) and the proxy (shards of a collection).
+(a shard leader's own answer and those of the nodes holding its other segments) and the proxy
+(shards of a collection).
 
 - ``merge_search_results(results, nq, topk, ascending)``: per query, the best ``topk`` hits
   over every input (ascending: smaller scores first, as L2/HAMMING/JACCARD; else larger first),
@@ -19,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from common.types import DataType
+from dataplane.ids import ids_from_proto, ids_to_proto
 from proto.milvus import schema_pb2
 
 _NUMERIC_SCALARS = {"bool_data": np.bool_, "int_data": np.int32, "long_data": np.int64,
@@ -28,28 +31,13 @@ _BYTES_VECTORS = {"binary_vector": lambda dim: dim // 8, "float16_vector": lambd
 
 
 # ---------------------------------------------------------------------------------------- ids
-def ids_column(ids: schema_pb2.IDs) -> np.ndarray:
-    """Wire IDs as a column: int64 array, or object array of str."""
-    if ids.WhichOneof("id_field") == "str_id":
-        out = np.empty(len(ids.str_id.data), dtype=object)
-        out[:] = list(ids.str_id.data)
-        return out
-    return np.asarray(ids.int_id.data, dtype=np.int64)
-
-
-def _ids_proto(values: np.ndarray, as_str: bool) -> schema_pb2.IDs:
-    ids = schema_pb2.IDs()
-    if as_str:
-        ids.str_id.SetInParent()
-        ids.str_id.data.extend(values.tolist())
-    else:
-        ids.int_id.SetInParent()
-        ids.int_id.data.extend(np.asarray(values, dtype=np.int64).tolist())
-    return ids
-
-
 def _is_str_ids(results: Sequence[schema_pb2.SearchResultData]) -> bool:
     return any(r.ids.WhichOneof("id_field") == "str_id" for r in results)
+
+
+def _pk_dtype(str_ids: bool) -> DataType:
+    """The primary-key type whose wire IDs are str_id (True) or int_id (False)."""
+    return DataType.VARCHAR if str_ids else DataType.INT64
 
 
 # ------------------------------------------------------------------------------ field gather
@@ -207,7 +195,7 @@ def _top_distinct_loop(key: np.ndarray, pks: np.ndarray, valid: np.ndarray, topk
 def empty_search_result(nq: int, topk: int, str_ids: bool = False) -> schema_pb2.SearchResultData:
     """A result with no hits for ``nq`` queries."""
     out = schema_pb2.SearchResultData(num_queries=nq, top_k=topk, topks=[0] * nq)
-    out.ids.CopyFrom(_ids_proto(np.empty(0, dtype=object if str_ids else np.int64), str_ids))
+    out.ids.CopyFrom(ids_to_proto(np.empty(0, dtype=object if str_ids else np.int64), _pk_dtype(str_ids)))
     return out
 
 
@@ -233,7 +221,7 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
             raise ValueError(f"search result {i} has {len(topks)} topks, expected {nq}")
         n = int(sum(topks))
         scores.append(np.asarray(r.scores, dtype=np.float32)[:n])
-        pks.append(ids_column(r.ids)[:n])
+        pks.append(ids_from_proto(r.ids)[:n])
         srcs.append(np.full(n, i, dtype=np.int64))
         rows.append(np.arange(n, dtype=np.int64))
         qs.append(np.repeat(np.arange(nq, dtype=np.int64), topks))
@@ -258,7 +246,7 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
 
     out = schema_pb2.SearchResultData(num_queries=nq, top_k=max(topk - offset, 0), topks=topks_out.tolist())
     out.scores.extend(score_all[picked].tolist())
-    out.ids.CopyFrom(_ids_proto(pk_all[picked], str_ids))
+    out.ids.CopyFrom(ids_to_proto(pk_all[picked], _pk_dtype(str_ids)))
     out.output_fields.extend(results[0].output_fields)
     out.primary_field_name = results[0].primary_field_name
     out.all_search_count = sum(r.all_search_count for r in results)

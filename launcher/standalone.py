@@ -17,7 +17,7 @@ from pathlib import Path
 from common.config import Config
 from common.errors import MilvusError
 from common.net import stable_free_port
-from common.roles import START_ORDER
+from launcher.roles import START_ORDER
 
 log = logging.getLogger("milvuspy.standalone")
 RESTART_DELAY_S = 1.0
@@ -26,7 +26,7 @@ RESTART_DELAY_S = 1.0
 def role_command(role: str, config_path: str | None) -> list[str]:
     """The command line of one role's process; it shows ``milvus-py run ROLE``."""
     script = Path(sys.executable).with_name("milvus-py")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "common.cli"]
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "launcher.cli"]
     command = [*base, "run", role]
     if config_path:
         command += ["--config", str(Path(config_path).resolve())]
@@ -77,7 +77,7 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
     etcd = None
     endpoint = config.get("etcd", "endpoints")
     if not endpoint:
-        from common.embedded.etcd import EmbeddedEtcd
+        from launcher.embedded_etcd import EmbeddedEtcd
 
         etcd = EmbeddedEtcd(root / "etcd", fast_raft=False).start()
         endpoint = etcd.endpoint

@@ -7,7 +7,7 @@ from common.runtime import RoleContext, RoleServer
 
 # role -> module exposing create_server(context, host, port)
 ROLE_MODULES = {
-    "broker": "common.broker_role",
+    "broker": "common.mq.role_server",
     "rootcoord": "coordinators.rootcoord.server",
     "datacoord": "coordinators.datacoord.server",
     "querycoord": "coordinators.querycoord.server",
