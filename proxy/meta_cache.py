@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from common.errors import PartitionNotFound
 from common.kv.base import MetaKV, WatchEvent
 from common.runtime import RoleClient
-from coordinators.rootcoord.meta_table import COLLECTION_PREFIX
+from coordinators.rootcoord.catalog import COLLECTION_PREFIX
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from proto.internal import meta_pb2, rootcoord_pb2

@@ -1,6 +1,6 @@
 """DataCoord logic: channel watches, flushed segments and checkpoints, flush, indexes and their
-build tasks. State lives in memory and in the KV (``meta.DataCoordCatalog``); it is rebuilt from
-the KV on start.
+build tasks. State lives in memory and in a ``DataCoordCatalog`` (``catalog.py``); it is rebuilt
+from the catalog on start.
 
 - **Collections** are learnt from rootcoord (a loop calls ShowCollections every
   ``common.heartbeat_interval_s`` x 5) and from any request that carries a CollectionInfo (or
@@ -47,7 +47,7 @@ from common.runtime import RoleContext
 from common.session import list_sessions
 from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.indexes import IndexMixin, index_file_prefix
-from coordinators.datacoord.meta import DataCoordCatalog, delta_log_key
+from coordinators.datacoord.catalog import DataCoordCatalog, delta_log_id
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
 
@@ -75,11 +75,12 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
 
     role = "datacoord"
 
-    def __init__(self, context: RoleContext) -> None:
+    def __init__(self, context: RoleContext, catalog: DataCoordCatalog) -> None:
+        """``catalog`` holds datacoord's records; ``context.kv`` is used for sessions only."""
         super().__init__()
         self._context = context
         self._kv = context.kv
-        self._catalog = DataCoordCatalog(context.kv)
+        self._catalog = catalog
         self._interval = float(context.config.get("common", "heartbeat_interval_s"))
         self._segment_max_rows = int(context.config.get("datacoord", "segment_max_rows"))
         self._lock = threading.RLock()
@@ -366,7 +367,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                     start_offset=seg.start_offset, seal_offset=req.seal_offset))
             deltas = {}
             for i, log in enumerate(req.delta_logs):
-                key = f"{delta_log_key(cid, req.channel, req.seal_offset)}_{i}"
+                key = delta_log_id(cid, req.channel, req.seal_offset, i)
                 copy = meta_pb2.DeltaLogInfo()
                 copy.CopyFrom(log)
                 copy.collection_id, copy.channel = cid, req.channel

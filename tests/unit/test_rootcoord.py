@@ -20,6 +20,7 @@ from common.errors import (
     PartitionNotFound,
 )
 from common.kv.memory import MemoryKV
+from coordinators.rootcoord.catalog import EtcdRootCoordCatalog
 from coordinators.rootcoord.core import RootCoord
 from proto.milvus import milvus_pb2, schema_pb2
 from proto.milvus.schema_pb2 import DataType
@@ -43,7 +44,7 @@ def kv() -> Iterator[MemoryKV]:
 
 def _coord(kv: MemoryKV, **rootcoord: object) -> RootCoord:
     config = load_config(environ={}).with_overrides({"rootcoord": dict(rootcoord)})
-    coord = RootCoord(config, kv)
+    coord = RootCoord(config, kv, EtcdRootCoordCatalog(kv))
     coord.start()
     return coord
 
