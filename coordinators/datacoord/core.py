@@ -48,6 +48,7 @@ from common.session import list_sessions
 from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.indexes import IndexMixin, index_file_prefix
 from coordinators.datacoord.catalog import DataCoordCatalog, delta_log_id
+from coordinators.datacoord.channels import assign_channels
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
 
@@ -265,24 +266,16 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
             self._ensure_tasks(cid)
 
     def _assign_channels(self) -> None:
+        """Move the channels of gone datanodes to live ones (``assign_channels``)."""
         live = [s.server_id for s in list_sessions(self._kv, "datanode")]
-        if not live:
-            return
         with self._lock:
-            load = Counter(rec.node_id for rec in self._channels.values() if rec.node_id in live)
+            moves, self._rr = assign_channels({name: rec.node_id for name, rec in self._channels.items()},
+                                              live, self._rr)
             changed = []
-            for name in sorted(self._channels):
-                rec = self._channels[name]
-                if rec.node_id in live:
-                    continue
-                least = min(load[n] for n in live)
-                candidates = [n for n in live if load[n] == least]
-                node = candidates[self._rr % len(candidates)]
-                self._rr += 1
+            for name, node in sorted(moves.items()):
                 moved = datacoord_pb2.ChannelRecord()
-                moved.CopyFrom(rec)
+                moved.CopyFrom(self._channels[name])
                 moved.node_id = node
-                load[node] += 1
                 changed.append(moved)
             if changed:
                 self._catalog.save_channels(changed)
