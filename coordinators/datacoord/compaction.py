@@ -144,6 +144,15 @@ def new_tasks(groups: Sequence[Sequence[meta_pb2.SegmentInfo]], begin: int, coll
         for i, group in enumerate(groups)]
 
 
+def plan_delta_logs(task: datacoord_pb2.CompactionTask,
+                    delta_logs: Mapping[str, meta_pb2.DeltaLogInfo]) -> list[meta_pb2.DeltaLogInfo]:
+    """The persisted delete logs a plan applies, in id order: its channel's, up to the newest
+    one when it was planned (``delta_until``; none when there was none)."""
+    return [log for log_id, log in sorted(delta_logs.items())
+            if log.collection_id == task.collection_id and log.channel == task.channel
+            and log_id <= task.delta_until]
+
+
 def sources_problem(task: datacoord_pb2.CompactionTask, segments: Mapping[int, meta_pb2.SegmentInfo],
                     dropped_partitions: set[int]) -> str:
     """Why the plan's sources can no longer be replaced ("" when they can): one is not a
@@ -323,9 +332,7 @@ class CompactionMixin:
             plan = datacoord_pb2.CompactionPlan(
                 plan_id=task.plan_id, compaction_id=task.compaction_id, collection=coll,
                 partition_id=task.partition_id, channel=task.channel, sources=sources, target_id=task.target_id)
-            plan.delta_logs.extend(log for key, log in sorted(self._delta_logs.items())
-                                   if log.collection_id == task.collection_id and log.channel == task.channel
-                                   and key <= task.delta_until)
+            plan.delta_logs.extend(plan_delta_logs(task, self._delta_logs))
             plans.append(plan)
         return plans
 

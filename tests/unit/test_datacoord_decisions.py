@@ -19,6 +19,7 @@ from coordinators.datacoord.compaction import (
     moved_ranges,
     new_tasks,
     next_step,
+    plan_delta_logs,
     sources_problem,
     visible_segments,
 )
@@ -93,6 +94,21 @@ def test_new_tasks_take_their_ids_from_one_block() -> None:
     assert [t.delta_until for t in tasks] == ["k0", ""]  # ch1 has no delete logs
     assert all(t.state == EXECUTING and t.start_ts == 555 and t.collection_id == 1 for t in tasks)
     assert new_tasks([], 100, 1, 555, {}) == []
+
+
+def test_a_plan_applies_its_channels_delete_logs_up_to_its_horizon() -> None:
+    logs = {
+        "k/ch0/07_0": meta_pb2.DeltaLogInfo(collection_id=1, channel="ch0", path="late"),
+        "k/ch0/03_0": meta_pb2.DeltaLogInfo(collection_id=1, channel="ch0", path="early"),
+        "k/ch0/05_0": meta_pb2.DeltaLogInfo(collection_id=1, channel="ch0", path="middle"),
+        "k/ch1/01_0": meta_pb2.DeltaLogInfo(collection_id=1, channel="ch1", path="other channel"),
+        "k/ch0/02_0": meta_pb2.DeltaLogInfo(collection_id=2, channel="ch0", path="other collection"),
+    }
+    task = _task(1, [1], 2)
+    task.delta_until = "k/ch0/05_0"
+    assert [d.path for d in plan_delta_logs(task, logs)] == ["early", "middle"]
+    task.delta_until = ""  # planned before any delete was persisted
+    assert plan_delta_logs(task, logs) == []
 
 
 # ------------------------------------------------------------------------------------ commit

@@ -20,7 +20,7 @@ from common.errors import (
     PartitionNotFound,
 )
 from common.kv.memory import MemoryKV
-from coordinators.rootcoord.catalog import EtcdRootCoordCatalog
+from coordinators.rootcoord.catalog import EtcdRootCoordCatalog, MemoryRootCoordCatalog
 from coordinators.rootcoord.core import RootCoord
 from proto.milvus import milvus_pb2, schema_pb2
 from proto.milvus.schema_pb2 import DataType
@@ -153,3 +153,24 @@ def test_dropped_collections_are_forgotten_after_the_retention(kv: MemoryKV) -> 
     assert not coord.has_collection("gone", during)
     assert len(kv.get_prefix("meta/collection_history/")) == 1  # "other" only
     coord.stop()
+
+
+def test_rootcoord_over_the_in_memory_catalog(kv: MemoryKV) -> None:
+    """The logic runs over any RootCoordCatalog: records saved through the in-memory one are
+    what a restart on it finds."""
+    catalog = MemoryRootCoordCatalog()
+    config = load_config(environ={})
+    coord = RootCoord(config, kv, catalog)
+    coord.start()
+    coord.create_collection(_request("a"))
+    coord.create_alias("al", "a")
+    coord.create_collection(_request("b"))
+    coord.drop_collection("b")
+    coord.stop()
+    assert [(c.name, list(c.aliases)) for c in catalog.collections.values()] == [("a", ["al"])]
+    assert [s.name for s in catalog.tombstones.values()] == ["b"]
+    assert kv.get_prefix("meta/") == []  # nothing went around the catalog
+    again = RootCoord(config, kv, catalog)
+    again.start()
+    assert again.describe_alias("al").name == "a" and not again.has_collection("b")
+    again.stop()
