@@ -13,7 +13,7 @@ etcd key layout (relative to the cluster's etcd root; existing clusters' data lo
     meta/segment/{coll}/{seg}                    SegmentInfo (state FLUSHED, or DROPPED once compacted away)
     meta/segment_range/{coll}/{seg}              SegmentRange (channel span of the segment)
     meta/compaction/{coll}/{plan}                CompactionTask (one compaction plan)
-    meta/delta_log/{coll}/{channel}/{offset}     DeltaLogInfo (offset: 20 digits, the seal's)
+    meta/delta_log/{coll}/{channel}/{offset}_{i} DeltaLogInfo (offset: 20 digits, the seal's; i-th log of the flush)
     meta/channel_cp/{channel}                    ChannelCheckpoint
     meta/channel_watch/{channel}                 ChannelRecord (datanode assignment)
     meta/index/{coll}/{index_id}                 IndexInfo

@@ -45,10 +45,10 @@ from common.errors import (
 )
 from common.runtime import RoleContext
 from common.session import list_sessions
-from coordinators.datacoord.compaction import CompactionMixin
-from coordinators.datacoord.indexes import IndexMixin, index_file_prefix
 from coordinators.datacoord.catalog import DataCoordCatalog, delta_log_id
 from coordinators.datacoord.channels import assign_channels
+from coordinators.datacoord.compaction import CompactionMixin
+from coordinators.datacoord.indexes import IndexMixin, index_file_prefix
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
 
