@@ -38,8 +38,9 @@ them once the target replaces the sources (Milvus behaves the same).
 """
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from common.errors import (
@@ -96,6 +97,168 @@ def plan_groups(segments: Iterable[meta_pb2.SegmentInfo], max_rows: int, max_byt
     return plans
 
 
+def busy_segments(compactions: Iterable[datacoord_pb2.CompactionTask], collection_id: int) -> set[int]:
+    """Sources and targets of the collection's running (EXECUTING or INDEXING) plans."""
+    busy: set[int] = set()
+    for task in compactions:
+        if task.collection_id == collection_id and task.state in RUNNING:
+            busy.update(task.sources)
+            busy.add(task.target_id)
+    return busy
+
+
+def compaction_candidates(live: Iterable[meta_pb2.SegmentInfo], busy: set[int], partition_id: int = 0,
+                          channel: str = "", named: Iterable[int] = ()) -> list[meta_pb2.SegmentInfo]:
+    """The segments of ``live`` a manual compaction may merge: not ``busy``, of
+    ``partition_id`` / ``channel`` when set, among ``named`` when not empty."""
+    wanted = set(named)
+    return [s for s in live if s.segment_id not in busy
+            and (not partition_id or s.partition_id == partition_id)
+            and (not channel or s.channel == channel)
+            and (not wanted or s.segment_id in wanted)]
+
+
+def delete_horizons(delta_logs: Mapping[str, meta_pb2.DeltaLogInfo],
+                    collection_id: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Per channel of the collection: the newest timestamp of its persisted deletes, and the
+    id of its newest delete log (a plan applies the logs up to it)."""
+    newest: dict[str, int] = {}
+    until: dict[str, str] = {}
+    for log_id, log in delta_logs.items():
+        if log.collection_id == collection_id:
+            newest[log.channel] = max(newest.get(log.channel, 0), int(log.max_ts))
+            until[log.channel] = max(until.get(log.channel, ""), log_id)
+    return newest, until
+
+
+def new_tasks(groups: Sequence[Sequence[meta_pb2.SegmentInfo]], begin: int, collection_id: int, start_ts: int,
+              delta_until: Mapping[str, str]) -> list[datacoord_pb2.CompactionTask]:
+    """The EXECUTING tasks of one compaction (id ``begin``) merging each of ``groups``: plan
+    ``i`` gets plan id ``begin + 1 + 2i`` and target id ``begin + 2 + 2i`` (the ids were
+    allocated as one block of ``1 + 2 * len(groups)``)."""
+    return [datacoord_pb2.CompactionTask(
+        compaction_id=begin, plan_id=begin + 1 + 2 * i, collection_id=collection_id,
+        partition_id=group[0].partition_id, channel=group[0].channel, sources=[s.segment_id for s in group],
+        target_id=begin + 2 + 2 * i, state=EXECUTING, start_ts=start_ts,
+        delta_until=delta_until.get(group[0].channel, ""))
+        for i, group in enumerate(groups)]
+
+
+def plan_delta_logs(task: datacoord_pb2.CompactionTask,
+                    delta_logs: Mapping[str, meta_pb2.DeltaLogInfo]) -> list[meta_pb2.DeltaLogInfo]:
+    """The persisted delete logs a plan applies, in id order: its channel's, up to the newest
+    one when it was planned (``delta_until``; none when there was none)."""
+    return [log for log_id, log in sorted(delta_logs.items())
+            if log.collection_id == task.collection_id and log.channel == task.channel
+            and log_id <= task.delta_until]
+
+
+def sources_problem(task: datacoord_pb2.CompactionTask, segments: Mapping[int, meta_pb2.SegmentInfo],
+                    dropped_partitions: set[int]) -> str:
+    """Why the plan's sources can no longer be replaced ("" when they can): one is not a
+    FLUSHED segment any more, or its partition was dropped."""
+    for segment_id in task.sources:
+        seg = segments.get(segment_id)
+        if seg is None or seg.state != meta_pb2.FLUSHED:
+            return f"source segment {segment_id} was dropped meanwhile"
+        if seg.partition_id in dropped_partitions:
+            return f"partition {seg.partition_id} was dropped meanwhile"
+    return ""
+
+
+def commit_records(task: datacoord_pb2.CompactionTask, sources: Sequence[meta_pb2.SegmentInfo],
+                   target: meta_pb2.SegmentInfo) -> tuple[list[meta_pb2.SegmentInfo], datacoord_pb2.CompactionTask]:
+    """The records a successful report commits: the ``sources`` DROPPED, the target FLUSHED
+    under the plan's ids with ``compaction_from`` (none when every row was purged), and the
+    task INDEXING with the target's row count."""
+    changed = []
+    for source in sources:
+        dropped = meta_pb2.SegmentInfo()
+        dropped.CopyFrom(source)
+        dropped.state = meta_pb2.DROPPED
+        changed.append(dropped)
+    if target.num_rows > 0:
+        seg = meta_pb2.SegmentInfo()
+        seg.CopyFrom(target)
+        seg.segment_id, seg.collection_id, seg.partition_id = task.target_id, task.collection_id, task.partition_id
+        seg.channel, seg.state = task.channel, meta_pb2.FLUSHED
+        del seg.compaction_from[:]
+        seg.compaction_from.extend(task.sources)
+        changed.append(seg)
+    updated = datacoord_pb2.CompactionTask()
+    updated.CopyFrom(task)
+    updated.state, updated.target_rows = INDEXING, max(0, target.num_rows)
+    return changed, updated
+
+
+def moved_ranges(task: datacoord_pb2.CompactionTask,
+                 ranges: Iterable[datacoord_pb2.SegmentRange]) -> list[datacoord_pb2.SegmentRange]:
+    """The channel spans the plan's target takes over: those of its sources, and those earlier
+    compactions had moved to one of its sources (copies with ``compacted_to`` = the target)."""
+    sources = set(task.sources)
+    moved = []
+    for rng in ranges:
+        if (rng.compacted_to or rng.segment_id) in sources:
+            copy = datacoord_pb2.SegmentRange()
+            copy.CopyFrom(rng)
+            copy.compacted_to = task.target_id
+            moved.append(copy)
+    return moved
+
+
+def visible_segments(live: Iterable[meta_pb2.SegmentInfo], compactions: Iterable[datacoord_pb2.CompactionTask],
+                     segments: Mapping[int, meta_pb2.SegmentInfo]) -> list[meta_pb2.SegmentInfo]:
+    """The segments readers use, by id: the ``live`` ones, except targets of plans (among
+    ``compactions``) still INDEXING, whose sources (from ``segments``, shown FLUSHED) stand in
+    for them."""
+    hidden = {t.target_id: t for t in compactions if t.state == INDEXING}
+    out = [s for s in live if s.segment_id not in hidden]
+    for task in hidden.values():
+        for segment_id in task.sources:
+            seg = segments.get(segment_id)
+            if seg is not None:
+                copy = meta_pb2.SegmentInfo()
+                copy.CopyFrom(seg)
+                copy.state = meta_pb2.FLUSHED
+                out.append(copy)
+    return sorted(out, key=lambda s: s.segment_id)
+
+
+class Step(enum.Enum):
+    """What ``advance_compactions`` does to a plan next."""
+
+    WAIT = "wait"
+    FAIL = "fail"
+    COMPLETE = "complete"
+    REMOVE_SOURCES = "remove sources"
+    FORGET = "forget"
+
+
+def next_step(task: datacoord_pb2.CompactionTask, segments: Mapping[int, meta_pb2.SegmentInfo],
+              dropped_partitions: set[int], indexed: Callable[[meta_pb2.SegmentInfo], bool],
+              finished_for_s: float) -> tuple[Step, str]:
+    """The next step of a plan and, for FAIL, why. EXECUTING: fail when its sources changed.
+    INDEXING: fail when its (non-empty) target was dropped, complete once the target is
+    ``indexed`` (at once when every row was purged). COMPLETED ``finished_for_s`` ≥
+    ``GC_DELAY_S`` ago: remove the sources; once removed, or FAILED, forget the record after
+    ``RECORD_RETENTION_S``."""
+    if task.state == EXECUTING:
+        problem = sources_problem(task, segments, dropped_partitions)
+        return (Step.FAIL, problem) if problem else (Step.WAIT, "")
+    if task.state == INDEXING:
+        target = segments.get(task.target_id)
+        if task.target_rows and (target is None or target.state != meta_pb2.FLUSHED):
+            return Step.FAIL, f"target segment {task.target_id} was dropped meanwhile"
+        if not task.target_rows or (target is not None and indexed(target)):
+            return Step.COMPLETE, ""
+        return Step.WAIT, ""
+    if task.state == COMPLETED and not task.sources_removed:
+        return (Step.REMOVE_SOURCES, "") if finished_for_s >= GC_DELAY_S else (Step.WAIT, "")
+    if task.state in (FAILED, COMPLETED) and finished_for_s >= RECORD_RETENTION_S:
+        return Step.FORGET, ""
+    return Step.WAIT, ""
+
+
 class CompactionMixin:
     """DataCoord's compaction methods (mixed into ``DataCoord``, whose state and lock they
     use; see the module docstring)."""
@@ -122,30 +285,17 @@ class CompactionMixin:
             if unknown:
                 raise SegmentNotFound(f"segment not found[segment={unknown[0]}]: not a flushed segment of "
                                       f"collection {coll.name}")
-            busy = self._busy_segments(cid)
-            named = set(req.segment_ids)
-            candidates = [s for s in live.values() if s.segment_id not in busy
-                          and (not req.partition_id or s.partition_id == req.partition_id)
-                          and (not req.channel or s.channel == req.channel)
-                          and (not named or s.segment_id in named)]
-            newest: dict[str, int] = {}
-            until: dict[str, str] = {}  # channel -> key of its newest delete log
-            for key, log in self._delta_logs.items():
-                if log.collection_id == cid:
-                    newest[log.channel] = max(newest.get(log.channel, 0), int(log.max_ts))
-                    until[log.channel] = max(until.get(log.channel, ""), key)
+            candidates = compaction_candidates(live.values(), busy_segments(self._compactions.values(), cid),
+                                               req.partition_id, req.channel, req.segment_ids)
+            newest, until = delete_horizons(self._delta_logs, cid)
         groups = plan_groups(candidates, self._segment_max_rows, req.target_size_mb << 20, newest)
         if not groups:
             return -1, 0
         begin = self._alloc_ids(1 + 2 * len(groups))  # the compaction id, then (plan id, target id) per plan
         start_ts = self._alloc_ts()
-        tasks = [datacoord_pb2.CompactionTask(
-            compaction_id=begin, plan_id=begin + 1 + 2 * i, collection_id=cid, partition_id=group[0].partition_id,
-            channel=group[0].channel, sources=[s.segment_id for s in group], target_id=begin + 2 + 2 * i,
-            state=EXECUTING, start_ts=start_ts, delta_until=until.get(group[0].channel, ""))
-            for i, group in enumerate(groups)]
+        tasks = new_tasks(groups, begin, cid, start_ts, until)
         with self._lock:  # sources may have changed while ids were allocated
-            busy = self._busy_segments(cid)
+            busy = busy_segments(self._compactions.values(), cid)
             tasks = [t for t in tasks if all(self._is_live(i) and i not in busy for i in t.sources)]
             if not tasks:
                 return -1, 0
@@ -161,15 +311,6 @@ class CompactionMixin:
         with self._lock:
             return sorted((t for t in self._compactions.values() if t.compaction_id == compaction_id),
                           key=lambda t: t.plan_id)
-
-    def _busy_segments(self: Any, collection_id: int) -> set[int]:
-        """Sources and targets of the collection's running plans (caller holds the lock)."""
-        busy: set[int] = set()
-        for task in self._compactions.values():
-            if task.collection_id == collection_id and task.state in RUNNING:
-                busy.update(task.sources)
-                busy.add(task.target_id)
-        return busy
 
     def _is_live(self: Any, segment_id: int) -> bool:
         seg = self._segments.get(segment_id)
@@ -191,9 +332,7 @@ class CompactionMixin:
             plan = datacoord_pb2.CompactionPlan(
                 plan_id=task.plan_id, compaction_id=task.compaction_id, collection=coll,
                 partition_id=task.partition_id, channel=task.channel, sources=sources, target_id=task.target_id)
-            plan.delta_logs.extend(log for key, log in sorted(self._delta_logs.items())
-                                   if log.collection_id == task.collection_id and log.channel == task.channel
-                                   and key <= task.delta_until)
+            plan.delta_logs.extend(plan_delta_logs(task, self._delta_logs))
             plans.append(plan)
         return plans
 
@@ -213,7 +352,7 @@ class CompactionMixin:
                 self._fail_compaction(task, req.fail_reason or "the datanode reported a failure")
                 remove = path
             else:
-                problem = self._sources_problem(task)
+                problem = sources_problem(task, self._segments, self._dropped_partitions)
                 if problem:
                     self._fail_compaction(task, problem)
                     remove = path
@@ -231,38 +370,11 @@ class CompactionMixin:
                 self.log.warning("creating index tasks of collection %d failed: %s", committed.collection_id, exc)
             self.advance_compactions()
 
-    def _sources_problem(self: Any, task: datacoord_pb2.CompactionTask) -> str:
-        """Why the plan's sources can no longer be replaced ("" when they can). Caller holds
-        the lock."""
-        for segment_id in task.sources:
-            seg = self._segments.get(segment_id)
-            if seg is None or seg.state != meta_pb2.FLUSHED:
-                return f"source segment {segment_id} was dropped meanwhile"
-            if seg.partition_id in self._dropped_partitions:
-                return f"partition {seg.partition_id} was dropped meanwhile"
-        return ""
-
     def _commit_compaction(self: Any, task: datacoord_pb2.CompactionTask,
                            target: meta_pb2.SegmentInfo) -> datacoord_pb2.CompactionTask:
         """Sources DROPPED, target FLUSHED (none when every row was purged), task INDEXING: one
         transaction. Caller holds the lock."""
-        changed = []
-        for segment_id in task.sources:
-            dropped = meta_pb2.SegmentInfo()
-            dropped.CopyFrom(self._segments[segment_id])
-            dropped.state = meta_pb2.DROPPED
-            changed.append(dropped)
-        if target.num_rows > 0:
-            seg = meta_pb2.SegmentInfo()
-            seg.CopyFrom(target)
-            seg.segment_id, seg.collection_id, seg.partition_id = task.target_id, task.collection_id, task.partition_id
-            seg.channel, seg.state = task.channel, meta_pb2.FLUSHED
-            del seg.compaction_from[:]
-            seg.compaction_from.extend(task.sources)
-            changed.append(seg)
-        updated = datacoord_pb2.CompactionTask()
-        updated.CopyFrom(task)
-        updated.state, updated.target_rows = INDEXING, max(0, target.num_rows)
+        changed, updated = commit_records(task, [self._segments[i] for i in task.sources], target)
         self._catalog.save_compactions([updated], changed)
         for seg in changed:
             self._segments[seg.segment_id] = seg
@@ -288,22 +400,18 @@ class CompactionMixin:
         now = time.monotonic()
         with self._lock:
             for task in list(self._compactions.values()):
-                if task.state == EXECUTING:
-                    problem = self._sources_problem(task)
-                    if problem:
-                        self._fail_compaction(task, problem)
-                elif task.state == INDEXING:
-                    target = self._segments.get(task.target_id)
-                    if task.target_rows and (target is None or target.state != meta_pb2.FLUSHED):
-                        self._fail_compaction(task, f"target segment {task.target_id} was dropped meanwhile")
-                    elif not task.target_rows or self._indexed(target):
-                        self._complete_compaction(task)
-                elif task.state == COMPLETED and not task.sources_removed:
-                    if now - self._completed_at.setdefault(task.plan_id, now) >= GC_DELAY_S:
-                        collect.append(task)
-                elif task.state == FAILED or task.state == COMPLETED:
-                    if now - self._completed_at.setdefault(task.plan_id, now) >= RECORD_RETENTION_S:
-                        expired.append(task)
+                finished_for = 0.0
+                if task.state in (COMPLETED, FAILED):
+                    finished_for = now - self._completed_at.setdefault(task.plan_id, now)
+                step, reason = next_step(task, self._segments, self._dropped_partitions, self._indexed, finished_for)
+                if step is Step.FAIL:
+                    self._fail_compaction(task, reason)
+                elif step is Step.COMPLETE:
+                    self._complete_compaction(task)
+                elif step is Step.REMOVE_SOURCES:
+                    collect.append(task)
+                elif step is Step.FORGET:
+                    expired.append(task)
             if expired:
                 self._catalog.delete_compactions(expired)
                 for task in expired:
@@ -325,15 +433,8 @@ class CompactionMixin:
     def _complete_compaction(self: Any, task: datacoord_pb2.CompactionTask) -> None:
         """Move the sources' channel spans to the target and mark the plan COMPLETED: readers
         switch to the target. Caller holds the lock."""
-        sources = set(task.sources)
-        moved = []
-        for seg in self._collection_segments(task.collection_id):
-            rng = self._ranges.get(seg.segment_id)
-            if rng is not None and (rng.compacted_to or rng.segment_id) in sources:
-                copy = datacoord_pb2.SegmentRange()
-                copy.CopyFrom(rng)
-                copy.compacted_to = task.target_id
-                moved.append(copy)
+        moved = moved_ranges(task, (self._ranges[s.segment_id] for s in self._collection_segments(task.collection_id)
+                                    if s.segment_id in self._ranges))
         updated = datacoord_pb2.CompactionTask()
         updated.CopyFrom(task)
         updated.state = COMPLETED
@@ -375,18 +476,9 @@ class CompactionMixin:
     def _visible_segments(self: Any, collection_id: int) -> list[meta_pb2.SegmentInfo]:
         """The segments readers use (caller holds the lock): the live ones, except targets of
         plans still INDEXING, whose sources (shown FLUSHED) stand in for them."""
-        hidden = {t.target_id: t for t in self._compactions.values()
-                  if t.collection_id == collection_id and t.state == INDEXING}
-        out = [s for s in self._live_segments(collection_id) if s.segment_id not in hidden]
-        for task in hidden.values():
-            for segment_id in task.sources:
-                seg = self._segments.get(segment_id)
-                if seg is not None:
-                    copy = meta_pb2.SegmentInfo()
-                    copy.CopyFrom(seg)
-                    copy.state = meta_pb2.FLUSHED
-                    out.append(copy)
-        return sorted(out, key=lambda s: s.segment_id)
+        return visible_segments(self._live_segments(collection_id),
+                                (t for t in self._compactions.values() if t.collection_id == collection_id),
+                                self._segments)
 
     def _forget_compactions(self: Any, collection_id: int) -> None:
         """Forget a dropped collection's plans (their records go with the collection's)."""

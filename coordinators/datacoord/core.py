@@ -1,6 +1,6 @@
 """DataCoord logic: channel watches, flushed segments and checkpoints, flush, indexes and their
-build tasks. State lives in memory and in the KV (``meta.DataCoordCatalog``); it is rebuilt from
-the KV on start.
+build tasks. State lives in memory and in a ``DataCoordCatalog`` (``catalog.py``); it is rebuilt
+from the catalog on start.
 
 - **Collections** are learnt from rootcoord (a loop calls ShowCollections every
   ``common.heartbeat_interval_s`` x 5) and from any request that carries a CollectionInfo (or
@@ -51,9 +51,10 @@ from common.storage.layout import (
     insert_log_prefix,
     partition_insert_log_prefix,
 )
+from coordinators.datacoord.catalog import DataCoordCatalog, delta_log_id
+from coordinators.datacoord.channels import assign_channels
 from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.indexes import IndexMixin
-from coordinators.datacoord.meta import DataCoordCatalog, delta_log_key
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
 
@@ -72,11 +73,12 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
 
     role = "datacoord"
 
-    def __init__(self, context: RoleContext) -> None:
+    def __init__(self, context: RoleContext, catalog: DataCoordCatalog) -> None:
+        """``catalog`` holds datacoord's records; ``context.kv`` is used for sessions only."""
         super().__init__()
         self._context = context
         self._kv = context.kv
-        self._catalog = DataCoordCatalog(context.kv)
+        self._catalog = catalog
         self._interval = float(context.config.get("common", "heartbeat_interval_s"))
         self._segment_max_rows = int(context.config.get("datacoord", "segment_max_rows"))
         self._lock = threading.RLock()
@@ -261,24 +263,16 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
             self._ensure_tasks(cid)
 
     def _assign_channels(self) -> None:
+        """Move the channels of gone datanodes to live ones (``assign_channels``)."""
         live = [s.server_id for s in list_sessions(self._kv, "datanode")]
-        if not live:
-            return
         with self._lock:
-            load = Counter(rec.node_id for rec in self._channels.values() if rec.node_id in live)
+            moves, self._rr = assign_channels({name: rec.node_id for name, rec in self._channels.items()},
+                                              live, self._rr)
             changed = []
-            for name in sorted(self._channels):
-                rec = self._channels[name]
-                if rec.node_id in live:
-                    continue
-                least = min(load[n] for n in live)
-                candidates = [n for n in live if load[n] == least]
-                node = candidates[self._rr % len(candidates)]
-                self._rr += 1
+            for name, node in sorted(moves.items()):
                 moved = datacoord_pb2.ChannelRecord()
-                moved.CopyFrom(rec)
+                moved.CopyFrom(self._channels[name])
                 moved.node_id = node
-                load[node] += 1
                 changed.append(moved)
             if changed:
                 self._catalog.save_channels(changed)
@@ -363,7 +357,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                     start_offset=seg.start_offset, seal_offset=req.seal_offset))
             deltas = {}
             for i, log in enumerate(req.delta_logs):
-                key = f"{delta_log_key(cid, req.channel, req.seal_offset)}_{i}"
+                key = delta_log_id(cid, req.channel, req.seal_offset, i)
                 copy = meta_pb2.DeltaLogInfo()
                 copy.CopyFrom(log)
                 copy.collection_id, copy.channel = cid, req.channel

@@ -20,7 +20,7 @@ replacement and stopped routing it; a move of it is cancelled.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from common.errors import (
     CollectionNotLoaded,
@@ -171,46 +171,69 @@ def plan_moves(load: querycoord_pb2.CollectionLoadInfo, segment_channel: dict[in
     return moves
 
 
+def node_targets(node_id: int, load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2.RecoveryInfo,
+                 addresses: Mapping[int, str],
+                 placed_infos: Mapping[int, datacoord_pb2.SegmentWithIndex]) -> list[querycoord_pb2.ChannelTarget]:
+    """The targets of ``node_id`` for ``load``: one per channel it leads (its segments, and
+    the ones it reads on other nodes, with their ``addresses``), and a worker target per
+    channel it holds placed segments of for another leader. ``placed_infos``: the last known
+    record of placed segments, so that one a compaction dropped from ``target`` stays held
+    (and routed to) where it is."""
+    placed = placements_by_segment(load)
+    current = target_segments(target, load)
+    current_ids = {seg.segment.segment_id for seg in current}
+    compacted = compacted_segments(target)
+    vanished = [placed_infos[s] for s in placed
+                if s not in current_ids and s in compacted and s in placed_infos]
+    out = []
+    for a in load.assignments:
+        leader = a.node_id
+
+        def holds(segment_id: int, leader: int = leader) -> bool:
+            return node_id in nodes_holding(placed.get(segment_id), leader)
+        if leader == node_id:
+            remote = []
+            for seg in current + vanished:
+                h = holder(placed.get(seg.segment.segment_id), leader)
+                if seg.segment.channel == a.channel and h != leader:
+                    remote.append(querycoord_pb2.RemoteSegment(
+                        segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
+                        partition_id=seg.segment.partition_id))
+            out.append(channel_target(load, a.channel, target, holds, remote=remote))
+        elif any(p.channel == a.channel and node_id in nodes_holding(p, leader) for p in load.placements):
+            out.append(channel_target(load, a.channel, target, holds, worker=True, extra=vanished))
+    return out
+
+
+def movable_segments(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2.RecoveryInfo,
+                     source: int, source_loaded: set[int]) -> dict[int, str]:
+    """The loaded sealed segments of ``load`` a LoadBalance from ``source`` may name (segment
+    → channel): the target's, except those of channels ``source`` leads that it has not
+    reported loaded (``source_loaded``)."""
+    leader_of = {a.channel: a.node_id for a in load.assignments}
+    channel_of = {s.segment.segment_id: s.segment.channel for s in target_segments(target, load)}
+    return {s: c for s, c in channel_of.items() if s in source_loaded or source != leader_of.get(c)}
+
+
 class BalanceMixin:
     """QueryCoord's LoadBalance and per-node targets (mixed into ``QueryCoord``, whose state
     and lock they use; see the module docstring)."""
 
     def _node_targets(self, node_id: int, load: querycoord_pb2.CollectionLoadInfo,
                       target: datacoord_pb2.RecoveryInfo) -> list[querycoord_pb2.ChannelTarget]:
-        """The channels ``node_id`` leads, and those it holds segments of for another leader
-        (worker targets). Caller holds the lock."""
+        """``node_targets`` of the node, after remembering the records of placed segments (a
+        compaction may drop one from the target while its holder keeps serving it). Caller
+        holds the lock."""
         placed = placements_by_segment(load)
-        addresses = {n: v.address for n, v in self._nodes.items()}
-        current = target_segments(target, load)
-        for seg in current:
+        for seg in target_segments(target, load):
             if seg.segment.segment_id in placed:
                 self._placed_infos[seg.segment.segment_id] = seg
-        current_ids = {seg.segment.segment_id for seg in current}
-        compacted = compacted_segments(target)
-        vanished = [self._placed_infos[s] for s in placed
-                    if s not in current_ids and s in compacted and s in self._placed_infos]
-        out = []
-        for a in load.assignments:
-            leader = a.node_id
-
-            def holds(segment_id: int, leader: int = leader) -> bool:
-                return node_id in nodes_holding(placed.get(segment_id), leader)
-            if leader == node_id:
-                remote = []
-                for seg in current + vanished:
-                    h = holder(placed.get(seg.segment.segment_id), leader)
-                    if seg.segment.channel == a.channel and h != leader:
-                        remote.append(querycoord_pb2.RemoteSegment(
-                            segment_id=seg.segment.segment_id, node_id=h, address=addresses.get(h, ""),
-                            partition_id=seg.segment.partition_id))
-                out.append(channel_target(load, a.channel, target, holds, remote=remote))
-            elif any(p.channel == a.channel and node_id in nodes_holding(p, leader) for p in load.placements):
-                out.append(channel_target(load, a.channel, target, holds, worker=True, extra=vanished))
-        return out
+        addresses = {n: v.address for n, v in self._nodes.items()}
+        return node_targets(node_id, load, target, addresses, self._placed_infos)
 
     def _settle(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
-        """Advance the load's segment moves (see coordinators/querycoord/py). Caller
-        holds the lock."""
+        """Advance the load's segment moves (``settle``) from the nodes' reports. Caller holds
+        the lock."""
         target = self._targets.get(load.collection.collection_id)
         if target is None:
             return False
@@ -265,11 +288,10 @@ class BalanceMixin:
             if load is None:
                 raise CollectionNotLoaded(f"collection not loaded[collection={request.collection_id}]")
             target = self._targets.get(request.collection_id) or datacoord_pb2.RecoveryInfo()
-            channel_of = {s.segment.segment_id: s.segment.channel for s in target_segments(target, load)}
             leader_of = {a.channel: a.node_id for a in load.assignments}
             # Only segments the source really holds now can move (held and reported loaded).
             loaded = self._nodes[source].sealed_segment_ids if source in self._nodes else set()
-            channel_of = {s: c for s, c in channel_of.items() if s in loaded or source != leader_of.get(c)}
+            channel_of = movable_segments(load, target, source, loaded)
             try:
                 moves = plan_moves(load, channel_of, leader_of, source, destinations, request.segment_ids)
             except ValueError as exc:

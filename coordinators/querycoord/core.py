@@ -2,8 +2,9 @@
 each querynode should hold (its targets).
 
 State:
-- loaded collections, persisted at ``meta/load/{collection_id}`` (``CollectionLoadInfo``: the
-  collection, each channel's querynode, whether the load once reached 100 %); rebuilt on start;
+- loaded collections, persisted by a ``QueryCoordCatalog`` (``catalog.py``;
+  ``CollectionLoadInfo``: the collection, each channel's querynode, whether the load once
+  reached 100 %); rebuilt on start;
 - the latest ``RecoveryInfo`` of each loaded collection (flushed segments with finished indexes,
   delta logs, checkpoints), fetched from datacoord by the target loop;
 - what each querynode reported in its last heartbeat (soft state, rebuilt by heartbeats).
@@ -23,55 +24,20 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from common.component import Component
-from common.errors import (
-    CollectionNotFound,
-    CollectionNotLoaded,
-    ParameterInvalid,
-    ServiceUnavailable,
-)
+from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInvalid
 from common.runtime import RoleContext
 from common.session import list_sessions
 from coordinators.querycoord import balance
 from coordinators.querycoord.balance import BalanceMixin
-from coordinators.querycoord.targets import target_segments
+from coordinators.querycoord.catalog import QueryCoordCatalog
+from coordinators.querycoord.loads import assign_leaders, extended_load, new_load, partitions_after_release
+from coordinators.querycoord.progress import NodeView, load_progress, shard_leaders
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
 
-LOAD_PREFIX = "meta/load/"
 WARN_EVERY_S = 5.0
-
-
-def load_key(collection_id: int) -> str:
-    return f"{LOAD_PREFIX}{collection_id}"
-
-
-@dataclass
-class NodeView:
-    """What a querynode reported in its last heartbeat."""
-
-    node_id: int
-    address: str
-    channels: dict[str, querycoord_pb2.ChannelStatus] = field(default_factory=dict)
-    sealed_segment_ids: set[int] = field(default_factory=set)
-    indexed_build_ids: set[int] = field(default_factory=set)
-    last_seen: float = 0.0
-    segments: list[querycoord_pb2.LoadedSegment] = field(default_factory=list)
-
-    def serves(self, channel: str, load: querycoord_pb2.CollectionLoadInfo,
-               target: datacoord_pb2.RecoveryInfo | None) -> bool:
-        """True when the node serves ``channel`` of the load's collection, caught up, with
-        exactly the load's partitions and the indexes of ``target`` (a shard still holding the
-        target of an earlier load would check searches against indexes since dropped)."""
-        status = self.channels.get(channel)
-        if status is None or not status.serviceable or status.collection_id != load.collection.collection_id:
-            return False
-        if status.partition_load != load.partition_load:
-            return False
-        if target is None or set(status.index_ids) != {i.index_id for i in target.indexes}:
-            return False
-        return not load.partition_load or set(status.partition_ids) == set(load.partition_ids)
 
 
 class QueryCoord(BalanceMixin, Component):
@@ -79,10 +45,12 @@ class QueryCoord(BalanceMixin, Component):
 
     role = "querycoord"
 
-    def __init__(self, context: RoleContext) -> None:
+    def __init__(self, context: RoleContext, catalog: QueryCoordCatalog) -> None:
+        """``catalog`` holds the load records; ``context.kv`` is used for sessions only."""
         super().__init__()
         self._context = context
         self._kv = context.kv
+        self._catalog = catalog
         self._interval = float(context.config.get("common", "heartbeat_interval_s"))
         self._lock = threading.RLock()
         self._loads: dict[int, querycoord_pb2.CollectionLoadInfo] = {}
@@ -96,8 +64,7 @@ class QueryCoord(BalanceMixin, Component):
 
     # ------------------------------------------------------------------------ lifecycle
     def _start(self) -> None:
-        for _, raw in self._kv.get_prefix(LOAD_PREFIX):
-            info = querycoord_pb2.CollectionLoadInfo.FromString(raw)
+        for info in self._catalog.load_loads():
             # After a restart the nodes recover from scratch: progress is measured again.
             info.fully_loaded = False
             self._loads[info.collection.collection_id] = info
@@ -129,36 +96,20 @@ class QueryCoord(BalanceMixin, Component):
             raise ParameterInvalid("LoadPartitions needs at least one partition")
         self._load(request, request.partition_ids)
 
-    def _load(self, request: datacoord_pb2.CollectionRequest, partition_ids) -> None:  # type: ignore[no-untyped-def]
+    def _load(self, request: datacoord_pb2.CollectionRequest, partition_ids: Sequence[int]) -> None:
         info = self._collection_info(request)
         collection_id = info.collection_id
         with self._lock:
             existing = self._loads.get(collection_id)
             if existing is not None:
-                changed = request.HasField("collection") and existing.collection != info
-                if changed:
-                    existing.collection.CopyFrom(info)
-                if existing.partition_load and not partition_ids:
-                    existing.partition_load = False
-                    del existing.partition_ids[:]
-                    changed = True
-                    existing.fully_loaded = False
-                elif existing.partition_load:
-                    new = sorted(set(partition_ids) - set(existing.partition_ids))
-                    if new:
-                        existing.partition_ids.extend(new)
-                        changed = True
-                        existing.fully_loaded = False
-                if changed:
-                    self._persist(existing)
+                updated = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
+                if updated is not None:
+                    self._persist(updated)
+                    existing.CopyFrom(updated)  # in place: the target loop knows the load by identity
                     self.log.info("collection %d: load now covers %s", collection_id,
                                   list(existing.partition_ids) if existing.partition_load else "every partition")
                 return
-            load = querycoord_pb2.CollectionLoadInfo(collection=info, load_time_ms=int(time.time() * 1000),
-                                                     partition_load=bool(partition_ids),
-                                                     partition_ids=sorted(set(partition_ids)))
-            for channel in info.channels:
-                load.assignments.add(channel=channel, node_id=0)
+            load = new_load(info, partition_ids, int(time.time() * 1000))
             self._assign(load, self._live_nodes())
             self._persist(load)
             self._loads[collection_id] = load
@@ -175,18 +126,13 @@ class QueryCoord(BalanceMixin, Component):
         released = set(request.partition_ids)
         with self._lock:
             load = self._loads.get(collection_id)
-            if load is None or not released:
+            if load is None:
                 return
-            if load.partition_load:
-                kept = [p for p in load.partition_ids if p not in released]
-            else:
-                if not request.collection.partitions:
-                    raise ParameterInvalid("ReleasePartitions of a collection loaded whole needs its partitions")
-                kept = [p.partition_id for p in request.collection.partitions if p.partition_id not in released]
+            kept = partitions_after_release(load, released, request.collection)
+            if kept is None:
+                return
             if not kept:
                 self.release_collection(collection_id)
-                return
-            if load.partition_load and len(kept) == len(load.partition_ids):
                 return
             load.partition_load = True
             del load.partition_ids[:]
@@ -200,7 +146,7 @@ class QueryCoord(BalanceMixin, Component):
         on their next heartbeat."""
         with self._lock:
             if self._loads.pop(collection_id, None) is not None:
-                self._kv.delete(load_key(collection_id))
+                self._catalog.delete_load(collection_id)
             self._targets.pop(collection_id, None)
 
     def _collection_info(self, request: datacoord_pb2.CollectionRequest) -> meta_pb2.CollectionInfo:
@@ -216,39 +162,26 @@ class QueryCoord(BalanceMixin, Component):
         return response.collection
 
     def _persist(self, load: querycoord_pb2.CollectionLoadInfo) -> None:
-        self._kv.put(load_key(load.collection.collection_id), load.SerializeToString())
+        self._catalog.save_load(load)
 
     # ------------------------------------------------------------------------ placement
     def _live_nodes(self) -> dict[int, str]:
         return {s.server_id: s.address for s in list_sessions(self._kv, "querynode")}
 
     def _assign(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
-        """Give every channel without a live node the live node leading the fewest channels.
-        Returns True when an assignment changed. Caller holds the lock."""
-        if not live:
-            return False
-        counts = {node: 0 for node in live}
-        for other in self._loads.values():
-            if other is load:
-                continue
-            for a in other.assignments:
-                if a.node_id in counts:
-                    counts[a.node_id] += 1
+        """Give every channel without a live node a new leader (``assign_leaders``); a new
+        leader holds every segment of its channel. Returns True when an assignment changed.
+        Caller holds the lock."""
+        moves = assign_leaders(load, live, (other for other in self._loads.values() if other is not load))
         for a in load.assignments:
-            if a.node_id in counts:
-                counts[a.node_id] += 1
-        changed = False
-        for a in load.assignments:
-            if a.node_id in live:
+            node = moves.get(a.channel)
+            if node is None:
                 continue
-            node = min(counts, key=lambda n: (counts[n], n))
             if a.node_id:
                 self.log.info("channel %s moves from gone querynode %d to %d", a.channel, a.node_id, node)
             a.node_id = node
             balance.drop_channel_placements(load, a.channel)
-            counts[node] += 1
-            changed = True
-        return changed
+        return bool(moves)
 
     def refresh(self) -> None:
         """One round of the target loop: reassign channels of gone nodes, fetch targets, note
@@ -286,7 +219,8 @@ class QueryCoord(BalanceMixin, Component):
             for load in self._loads.values():
                 if load.placements and self._settle(load, live):
                     self._persist(load)
-                if not load.fully_loaded and self._progress(load, live) == 100:
+                if not load.fully_loaded and load_progress(load, self._targets.get(load.collection.collection_id),
+                                                           self._nodes, live) == 100:
                     load.fully_loaded = True
                     self._persist(load)
                     self.log.info("collection %d is fully loaded", load.collection.collection_id)
@@ -306,7 +240,7 @@ class QueryCoord(BalanceMixin, Component):
         Caller holds the lock."""
         if load.fully_loaded:
             return 100
-        progress = self._progress(load, live)
+        progress = load_progress(load, self._targets.get(load.collection.collection_id), self._nodes, live)
         if progress == 100:
             load.fully_loaded = True
             self._persist(load)
@@ -333,41 +267,11 @@ class QueryCoord(BalanceMixin, Component):
                     if load.partition_load and pid not in load.partition_ids:
                         part = -1
                     else:
-                        part = 100 if progress == 100 else self._progress(load, live, {pid})
+                        part = 100 if progress == 100 else load_progress(
+                            load, self._targets.get(collection_id), self._nodes, live, {pid})
                     item.partitions.add(partition_id=pid, progress=part)
                 out.append(item)
         return out
-
-    def _progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str],
-                  partition_ids: set[int] | None = None) -> int:
-        """Loading progress of the load (of ``partition_ids`` only, when given): its channels
-        served and the sealed segments of its partitions held. Caller holds the lock."""
-        collection_id = load.collection.collection_id
-        target = self._targets.get(collection_id)
-        if target is None:
-            return 0
-        node_of = {a.channel: a.node_id for a in load.assignments}
-        placed = balance.placements_by_segment(load)
-        total = done = 0
-        for channel, node_id in node_of.items():
-            total += 1
-            view = self._nodes.get(node_id)
-            if node_id in live and view is not None and view.serves(channel, load, target):
-                done += 1
-        for seg in target_segments(target, load):
-            if partition_ids is not None and seg.segment.partition_id not in partition_ids:
-                continue
-            leader = node_of.get(seg.segment.channel)
-            if leader is None:
-                continue
-            node_id = balance.holder(placed.get(seg.segment.segment_id), leader)
-            total += 1
-            view = self._nodes.get(node_id)
-            if node_id in live and view is not None and seg.segment.segment_id in view.sealed_segment_ids:
-                done += 1
-        if total == 0 or done == total:
-            return 100
-        return min(99, done * 100 // total)
 
     def get_shard_leaders(self, collection_id: int) -> list[querycoord_pb2.ShardLeader]:
         """Each channel's serviceable leader. Raises CollectionNotLoaded, or ServiceUnavailable
@@ -377,17 +281,7 @@ class QueryCoord(BalanceMixin, Component):
             load = self._loads.get(collection_id)
             if load is None:
                 raise CollectionNotLoaded(f"collection not loaded[collection={collection_id}]")
-            leaders = []
-            target = self._targets.get(collection_id)
-            for a in load.assignments:
-                view = self._nodes.get(a.node_id)
-                if a.node_id not in live or view is None or not view.serves(a.channel, load, target):
-                    raise ServiceUnavailable(
-                        f"channel {a.channel} of collection {collection_id} has no serviceable shard leader "
-                        "yet (the collection is still loading or its querynode is recovering); retry later")
-                leaders.append(querycoord_pb2.ShardLeader(channel=a.channel, node_id=a.node_id,
-                                                          address=live[a.node_id] or view.address))
-            return leaders
+            return shard_leaders(load, self._targets.get(collection_id), self._nodes, live)
 
     # ------------------------------------------------------------------------ heartbeat
     def heartbeat(self, request: querycoord_pb2.QueryNodeHeartbeatRequest) -> list[querycoord_pb2.ChannelTarget]:

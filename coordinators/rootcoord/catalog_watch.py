@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common.kv.base import MetaKV
-from coordinators.rootcoord.meta_table import COLLECTION_PREFIX
+from coordinators.rootcoord.catalog import COLLECTION_PREFIX
 
 
 def watch_catalog(kv: MetaKV, callback: Callable[[], None]) -> Callable[[], None]:

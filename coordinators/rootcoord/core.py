@@ -1,5 +1,6 @@
-"""RootCoord logic: the collection catalog (collections, partitions, aliases; persisted in etcd
-by ``MetaTable``), timestamps and ids."""
+"""RootCoord logic: the collection catalog (collections, partitions, aliases; held by
+``MetaTable``, persisted by a ``RootCoordCatalog``), timestamps and ids (TSO and id allocator,
+persisted in the ``MetaKV``)."""
 from __future__ import annotations
 
 import threading
@@ -10,6 +11,7 @@ from common.errors import CollectionAlreadyExists, ParameterInvalid
 from common.kv.base import MetaKV
 from common.schema_proto import complete_schema
 from common.tso import IDAllocator, TimestampOracle
+from coordinators.rootcoord.catalog import RootCoordCatalog
 from coordinators.rootcoord.meta_table import DEFAULT_PARTITION, MetaTable
 from proto.internal import meta_pb2
 from proto.milvus import milvus_pb2, schema_pb2
@@ -28,14 +30,15 @@ class RootCoord(Component):
 
     role = "rootcoord"
 
-    def __init__(self, config: Config, kv: MetaKV) -> None:
+    def __init__(self, config: Config, kv: MetaKV, catalog: RootCoordCatalog) -> None:
+        """``kv`` holds the TSO and id allocator; ``catalog`` the collection records."""
         super().__init__()
         self._config = config
         self._kv = kv
         self._lock = threading.Lock()
         self._tso = TimestampOracle(kv, key="tso")
         self._ids = IDAllocator(kv, key="idalloc")
-        self.meta = MetaTable(kv, self.alloc_id, self.alloc_timestamp,
+        self.meta = MetaTable(catalog, self.alloc_id, self.alloc_timestamp,
                               max_partitions=int(config.get("rootcoord", "max_partition_num")),
                               history_retention_s=float(config.get("rootcoord", "history_retention_s")))
 

@@ -1,10 +1,6 @@
-"""RootCoord's catalog: collections with their partitions and aliases, and the tombstones of
-dropped collections, in memory and in the ``MetaKV``.
-
-Key layout (relative to the cluster's etcd root)::
-
-    meta/collection/{coll}            CollectionInfo (partitions and aliases included)
-    meta/collection_history/{coll}    CollectionTombstone of a dropped collection
+"""RootCoord's metadata in memory: collections with their partitions and aliases, and the
+tombstones of dropped collections, kept in step with the ``RootCoordCatalog`` that persists
+them (``coordinators/rootcoord/catalog.py``).
 
 Aliases live in the record of the collection they point to (``CollectionInfo.aliases``); a
 change that touches two collections (AlterAlias) saves both records in one transaction.
@@ -25,16 +21,12 @@ from common.errors import (
     ParameterInvalid,
     PartitionNotFound,
 )
-from common.kv.base import MetaKV
 from common.schema_proto import validate_name
 from common.tso import parse_ts
+from coordinators.rootcoord.catalog import RootCoordCatalog
 from proto.internal import meta_pb2, rootcoord_pb2
 
-COLLECTION_PREFIX = "meta/collection/"
-HISTORY_PREFIX = "meta/collection_history/"
 DEFAULT_PARTITION = "_default"
-#: Operations per multi_save, below etcd's default --max-txn-ops (128).
-MAX_OPS = 100
 
 
 def _not_found(name: str) -> CollectionNotFound:
@@ -44,9 +36,9 @@ def _not_found(name: str) -> CollectionNotFound:
 class MetaTable:
     """See the module docstring. ``alloc_id``/``alloc_ts`` hand out ids and timestamps."""
 
-    def __init__(self, kv: MetaKV, alloc_id: Callable[[], int], alloc_ts: Callable[[], int],
+    def __init__(self, catalog: RootCoordCatalog, alloc_id: Callable[[], int], alloc_ts: Callable[[], int],
                  max_partitions: int, history_retention_s: float) -> None:
-        self._kv = kv
+        self._catalog = catalog
         self._alloc_id = alloc_id
         self._alloc_ts = alloc_ts
         self._max_partitions = max_partitions
@@ -56,13 +48,11 @@ class MetaTable:
         self._history: dict[int, rootcoord_pb2.CollectionTombstone] = {}
 
     def load(self) -> None:
-        for _, raw in self._kv.get_prefix(COLLECTION_PREFIX):
-            info = meta_pb2.CollectionInfo.FromString(raw)
+        for info in self._catalog.load_collections():
             self._by_id[info.collection_id] = info
             for alias in info.aliases:
                 self._aliases[alias] = info.collection_id
-        for _, raw in self._kv.get_prefix(HISTORY_PREFIX):
-            stone = rootcoord_pb2.CollectionTombstone.FromString(raw)
+        for stone in self._catalog.load_tombstones():
             self._history[stone.collection_id] = stone
 
     # -- lookups -----------------------------------------------------------------------------
@@ -118,8 +108,7 @@ class MetaTable:
         now = self._alloc_ts()
         stone = rootcoord_pb2.CollectionTombstone(collection_id=info.collection_id, name=info.name,
                                                   created_ts=info.created_ts, dropped_ts=now)
-        self._kv.multi_save({f"{HISTORY_PREFIX}{info.collection_id}": stone.SerializeToString()},
-                            [f"{COLLECTION_PREFIX}{info.collection_id}"])
+        self._catalog.drop_collection(stone)
         del self._by_id[info.collection_id]
         self._history[info.collection_id] = stone
         self._prune_history(now)
@@ -128,8 +117,8 @@ class MetaTable:
     def _prune_history(self, now: int) -> None:
         horizon = parse_ts(now)[0] - self._retention_ms
         old = [cid for cid, s in self._history.items() if parse_ts(s.dropped_ts)[0] < horizon]
-        for i in range(0, len(old), MAX_OPS):
-            self._kv.multi_save({}, [f"{HISTORY_PREFIX}{cid}" for cid in old[i:i + MAX_OPS]])
+        if old:
+            self._catalog.delete_tombstones(old)
         for cid in old:
             del self._history[cid]
 
@@ -246,7 +235,7 @@ class MetaTable:
     # -- persistence -------------------------------------------------------------------------
     def _save(self, *infos: meta_pb2.CollectionInfo) -> None:
         """Persist records (in one transaction) and then publish them in memory."""
-        self._kv.multi_save({f"{COLLECTION_PREFIX}{i.collection_id}": i.SerializeToString() for i in infos})
+        self._catalog.save_collections(infos)
         for info in infos:
             old = self._by_id.get(info.collection_id)
             if old is not None:

@@ -1,5 +1,5 @@
-"""QueryCoord logic and service over a MemoryKV, fake querynode sessions and a tiny fake
-datacoord serving GetRecoveryInfo."""
+"""QueryCoord logic (over an in-memory catalog) and service (over the etcd catalog on a
+MemoryKV), fake querynode sessions and a tiny fake datacoord serving GetRecoveryInfo."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +13,8 @@ from common.kv.memory import MemoryKV
 from common.rpc import make_channel
 from common.runtime import RoleContext, RoleServer
 from common.session import Session
-from coordinators.querycoord.core import QueryCoord, load_key
+from coordinators.querycoord.catalog import MemoryQueryCoordCatalog, load_key
+from coordinators.querycoord.core import QueryCoord
 from coordinators.querycoord.server import create_server
 from proto.internal import datacoord_pb2, datacoord_pb2_grpc, meta_pb2, querycoord_pb2, querycoord_pb2_grpc
 from proto.milvus import common_pb2
@@ -47,14 +48,15 @@ def env():
     for s in sessions.values():
         s.register()
     started: list = []
+    catalog = MemoryQueryCoordCatalog()
 
     def make_coord() -> QueryCoord:
-        coord = QueryCoord(RoleContext(config, kv, 3))
+        coord = QueryCoord(RoleContext(config, kv, 3), catalog)
         coord.start()
         started.append(coord)
         return coord
 
-    yield kv, config, datacoord, sessions, make_coord
+    yield kv, config, datacoord, sessions, make_coord, catalog
     for coord in started:
         coord.stop()
     for s in sessions.values():
@@ -96,21 +98,21 @@ def heartbeat(coord, node, channels=(), sealed=(), index_ids=(1,)):  # type: ign
 
 
 def test_load_assigns_channels_round_robin_and_persists(env):
-    kv, _, _, _, make_coord = env
+    _, _, _, _, make_coord, catalog = env
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))
     placed = coord.assignments(CID)
     assert sorted(placed.values()) == [11, 11, 12, 12]
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))  # idempotent
     assert coord.assignments(CID) == placed
-    assert kv.get(load_key(CID)) is not None
+    assert CID in catalog.loads
     coord.stop()
     again = make_coord()
     assert again.loaded_collections() == [CID] and again.assignments(CID) == placed
 
 
 def test_targets_progress_and_shard_leaders(env):
-    _, _, datacoord, _, make_coord = env
+    _, _, datacoord, _, make_coord, _ = env
     datacoord.infos[CID] = recovery()
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
@@ -146,18 +148,18 @@ def test_targets_progress_and_shard_leaders(env):
 
 
 def test_dead_node_channels_move_to_live_nodes(env):
-    kv, _, _, sessions, make_coord = env
+    kv, _, _, sessions, make_coord, catalog = env
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection()))
     sessions[11].stop()
     coord.refresh()
     assert set(coord.assignments(CID).values()) == {12}
-    stored = querycoord_pb2.CollectionLoadInfo.FromString(kv.get(load_key(CID)))
+    stored = catalog.loads[CID]
     assert {a.node_id for a in stored.assignments} == {12}
 
 
 def test_release_and_not_loaded_errors_over_grpc(env):
-    kv, config, datacoord, _, _ = env
+    kv, config, datacoord, _, _, _ = env
     datacoord.infos[CID] = recovery()
     server = create_server(RoleContext(config, kv, 4))
     server.start()
@@ -182,7 +184,7 @@ def test_release_and_not_loaded_errors_over_grpc(env):
 
 
 def test_load_without_live_nodes_places_channels_when_one_appears(env):
-    kv, _, _, sessions, make_coord = env
+    kv, _, _, sessions, make_coord, _ = env
     for s in sessions.values():
         s.stop()
     coord = make_coord()
@@ -209,7 +211,7 @@ def _serve(coord, node, channel, partitions, sealed=()):  # type: ignore[no-unty
 
 
 def test_partition_loads_targets_progress_and_release(env):
-    kv, _, datacoord, _, make_coord = env
+    _, _, datacoord, _, make_coord, catalog = env
     ch = f"by-dev-dml-{CID}-0"
     info = datacoord_pb2.RecoveryInfo()
     for seg_id, part in ((200, 1), (201, 2), (202, 3)):
@@ -240,7 +242,7 @@ def test_partition_loads_targets_progress_and_release(env):
     assert shown.partition_load and [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
     coord.stop()
     coord = make_coord()  # the partition load is persisted
-    assert querycoord_pb2.CollectionLoadInfo.FromString(kv.get(load_key(CID))).partition_ids == [2]
+    assert catalog.loads[CID].partition_ids == [2]
 
     # one more partition: progress is measured again, over both
     coord.load_partitions(datacoord_pb2.CollectionRequest(collection=coll, partition_ids=[3, 2]))
@@ -264,4 +266,4 @@ def test_partition_loads_targets_progress_and_release(env):
     coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, partition_ids=[9]))  # not loaded
     assert coord.loaded_collections() == [CID]
     coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, partition_ids=[1, 3]))
-    assert coord.loaded_collections() == [] and kv.get(load_key(CID)) is None
+    assert coord.loaded_collections() == [] and CID not in catalog.loads

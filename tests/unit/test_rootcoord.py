@@ -20,6 +20,7 @@ from common.errors import (
     PartitionNotFound,
 )
 from common.kv.memory import MemoryKV
+from coordinators.rootcoord.catalog import EtcdRootCoordCatalog, MemoryRootCoordCatalog
 from coordinators.rootcoord.catalog_watch import watch_catalog
 from coordinators.rootcoord.core import RootCoord
 from proto.milvus import milvus_pb2, schema_pb2
@@ -44,7 +45,7 @@ def kv() -> Iterator[MemoryKV]:
 
 def _coord(kv: MemoryKV, **rootcoord: object) -> RootCoord:
     config = load_config(environ={}).with_overrides({"rootcoord": dict(rootcoord)})
-    coord = RootCoord(config, kv)
+    coord = RootCoord(config, kv, EtcdRootCoordCatalog(kv))
     coord.start()
     return coord
 
@@ -190,3 +191,24 @@ def test_catalog_watch_reports_every_change_until_cancelled(kv: MemoryKV) -> Non
     coord.create_collection(_request("after"))
     time.sleep(0.1)
     assert len(calls) == seen
+
+
+def test_rootcoord_over_the_in_memory_catalog(kv: MemoryKV) -> None:
+    """The logic runs over any RootCoordCatalog: records saved through the in-memory one are
+    what a restart on it finds."""
+    catalog = MemoryRootCoordCatalog()
+    config = load_config(environ={})
+    coord = RootCoord(config, kv, catalog)
+    coord.start()
+    coord.create_collection(_request("a"))
+    coord.create_alias("al", "a")
+    coord.create_collection(_request("b"))
+    coord.drop_collection("b")
+    coord.stop()
+    assert [(c.name, list(c.aliases)) for c in catalog.collections.values()] == [("a", ["al"])]
+    assert [s.name for s in catalog.tombstones.values()] == ["b"]
+    assert kv.get_prefix("meta/") == []  # nothing went around the catalog
+    again = RootCoord(config, kv, catalog)
+    again.start()
+    assert again.describe_alias("al").name == "a" and not again.has_collection("b")
+    again.stop()

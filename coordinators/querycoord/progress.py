@@ -1,0 +1,88 @@
+"""What querynodes report (``NodeView``) and what querycoord concludes from it, as pure
+functions of the load record, the collection's target and the node views: how far a load is
+(``load_progress``) and which node serves each channel (``shard_leaders``)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from common.errors import ServiceUnavailable
+from coordinators.querycoord import balance
+from coordinators.querycoord.targets import target_segments
+from proto.internal import datacoord_pb2, querycoord_pb2
+
+
+@dataclass
+class NodeView:
+    """What a querynode reported in its last heartbeat."""
+
+    node_id: int
+    address: str
+    channels: dict[str, querycoord_pb2.ChannelStatus] = field(default_factory=dict)
+    sealed_segment_ids: set[int] = field(default_factory=set)
+    indexed_build_ids: set[int] = field(default_factory=set)
+    last_seen: float = 0.0
+    segments: list[querycoord_pb2.LoadedSegment] = field(default_factory=list)
+
+    def serves(self, channel: str, load: querycoord_pb2.CollectionLoadInfo,
+               target: datacoord_pb2.RecoveryInfo | None) -> bool:
+        """True when the node serves ``channel`` of the load's collection, caught up, with
+        exactly the load's partitions and the indexes of ``target`` (a shard still holding the
+        target of an earlier load would check searches against indexes since dropped)."""
+        status = self.channels.get(channel)
+        if status is None or not status.serviceable or status.collection_id != load.collection.collection_id:
+            return False
+        if status.partition_load != load.partition_load:
+            return False
+        if target is None or set(status.index_ids) != {i.index_id for i in target.indexes}:
+            return False
+        return not load.partition_load or set(status.partition_ids) == set(load.partition_ids)
+
+
+def load_progress(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2.RecoveryInfo | None,
+                  nodes: Mapping[int, NodeView], live: set[int] | Mapping[int, str],
+                  partition_ids: set[int] | None = None) -> int:
+    """Loading progress (0..100) of ``load`` (of ``partition_ids`` only, when given): the share
+    of its channels served by their live leader and of its partitions' sealed segments held by
+    their live holder. 0 without a target; 100 when there is nothing to wait for; below 100
+    until everything is done. Ignores ``load.fully_loaded``."""
+    if target is None:
+        return 0
+    node_of = {a.channel: a.node_id for a in load.assignments}
+    placed = balance.placements_by_segment(load)
+    total = done = 0
+    for channel, node_id in node_of.items():
+        total += 1
+        view = nodes.get(node_id)
+        if node_id in live and view is not None and view.serves(channel, load, target):
+            done += 1
+    for seg in target_segments(target, load):
+        if partition_ids is not None and seg.segment.partition_id not in partition_ids:
+            continue
+        leader = node_of.get(seg.segment.channel)
+        if leader is None:
+            continue
+        node_id = balance.holder(placed.get(seg.segment.segment_id), leader)
+        total += 1
+        view = nodes.get(node_id)
+        if node_id in live and view is not None and seg.segment.segment_id in view.sealed_segment_ids:
+            done += 1
+    if total == 0 or done == total:
+        return 100
+    return min(99, done * 100 // total)
+
+
+def shard_leaders(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2.RecoveryInfo | None,
+                  nodes: Mapping[int, NodeView], live: Mapping[int, str]) -> list[querycoord_pb2.ShardLeader]:
+    """Each channel's leader with its address (the session's, else the reported one). Raises
+    ServiceUnavailable (retriable) when a channel's leader is not live or does not serve it."""
+    leaders = []
+    for a in load.assignments:
+        view = nodes.get(a.node_id)
+        if a.node_id not in live or view is None or not view.serves(a.channel, load, target):
+            raise ServiceUnavailable(
+                f"channel {a.channel} of collection {load.collection.collection_id} has no serviceable shard "
+                "leader yet (the collection is still loading or its querynode is recovering); retry later")
+        leaders.append(querycoord_pb2.ShardLeader(channel=a.channel, node_id=a.node_id,
+                                                  address=live[a.node_id] or view.address))
+    return leaders

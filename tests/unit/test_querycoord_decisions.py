@@ -1,0 +1,186 @@
+"""Querycoord's decisions as pure functions of records, without a cluster or a KV: the load
+record after Load/Release calls, channel leaders, load progress, shard leaders, the targets of
+each node (leader and worker) and which segments a LoadBalance may move."""
+from __future__ import annotations
+
+import pytest
+
+from common.errors import ParameterInvalid, ServiceUnavailable
+from coordinators.querycoord.balance import movable_segments, node_targets
+from coordinators.querycoord.loads import assign_leaders, extended_load, new_load, partitions_after_release
+from coordinators.querycoord.progress import NodeView, load_progress, shard_leaders
+from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2
+from proto.milvus import common_pb2
+
+CID = 5
+CH0, CH1 = "ch0", "ch1"
+LEADER0, LEADER1, WORKER = 11, 12, 13
+
+
+def _collection(*partitions: int) -> meta_pb2.CollectionInfo:
+    info = meta_pb2.CollectionInfo(collection_id=CID, name="c", channels=[CH0, CH1])
+    for pid in partitions:
+        info.partitions.add(partition_id=pid, name=f"p{pid}")
+    return info
+
+
+def _load(*partitions: int, leaders: tuple[int, int] = (LEADER0, LEADER1)) -> querycoord_pb2.CollectionLoadInfo:
+    load = new_load(_collection(1, 2, 3), partitions, 1000)
+    for a, node in zip(load.assignments, leaders):
+        a.node_id = node
+    return load
+
+
+def _target() -> datacoord_pb2.RecoveryInfo:
+    """Segments 100 (ch0, partition 1), 101 (ch0, partition 2), 102 (ch1, partition 1), a
+    DROPPED 103 (ch0), segment 90 compacted into 100; index 1 built everywhere."""
+    info = datacoord_pb2.RecoveryInfo()
+    for sid, channel, pid in ((100, CH0, 1), (101, CH0, 2), (102, CH1, 1)):
+        s = info.segments.add()
+        s.segment.CopyFrom(meta_pb2.SegmentInfo(segment_id=sid, collection_id=CID, partition_id=pid, channel=channel,
+                                                num_rows=10, state=meta_pb2.FLUSHED))
+        s.indexes.add(segment_id=sid, index_id=1, build_id=sid + 1000, state=common_pb2.Finished,
+                      index_path=f"idx/{sid}")
+    gone = info.segments.add()
+    gone.segment.CopyFrom(meta_pb2.SegmentInfo(segment_id=103, channel=CH0, state=meta_pb2.DROPPED))
+    info.segment_ranges.add(segment_id=90, channel=CH0, compacted_to=100, seal_offset=5)
+    info.indexes.add(collection_id=CID, index_id=1, field_name="vec")
+    return info
+
+
+def _view(node: int, channels: tuple[str, ...] = (), sealed: tuple[int, ...] = (), partitions: tuple[int, ...] = (),
+          worker: bool = False) -> NodeView:
+    statuses = {}
+    for channel in channels:
+        statuses[channel] = querycoord_pb2.ChannelStatus(
+            channel=channel, collection_id=CID, serviceable=True, index_ids=[1], worker=worker,
+            partition_load=bool(partitions), partition_ids=list(partitions))
+    return NodeView(node_id=node, address=f"reported:{node}", channels=statuses, sealed_segment_ids=set(sealed))
+
+
+# ------------------------------------------------------------------------------------ load records
+def test_new_load_of_the_whole_collection_or_of_partitions() -> None:
+    whole = new_load(_collection(), (), 7)
+    assert not whole.partition_load and [(a.channel, a.node_id) for a in whole.assignments] == [(CH0, 0), (CH1, 0)]
+    part = new_load(_collection(), [3, 1, 3], 7)
+    assert part.partition_load and list(part.partition_ids) == [1, 3] and part.load_time_ms == 7
+
+
+def test_extended_load() -> None:
+    part = _load(1)
+    part.fully_loaded = True
+    assert extended_load(part, None, [1]) is None  # nothing new
+    more = extended_load(part, None, [2, 1])
+    assert more is not None and list(more.partition_ids) == [1, 2] and not more.fully_loaded
+    assert list(part.partition_ids) == [1] and part.fully_loaded  # the input is unchanged
+    whole = extended_load(part, None, [])
+    assert whole is not None and not whole.partition_load and not whole.partition_ids and not whole.fully_loaded
+    loaded_whole = _load()
+    assert extended_load(loaded_whole, None, [2]) is None  # a whole load stays whole
+    renamed = _collection(1, 2, 3)
+    renamed.name = "new name"
+    changed = extended_load(loaded_whole, renamed, [])
+    assert changed is not None and changed.collection.name == "new name"
+    assert extended_load(loaded_whole, _collection(1, 2, 3), []) is None  # the same collection
+
+
+def test_partitions_after_release() -> None:
+    assert partitions_after_release(_load(1, 2), set(), _collection()) is None
+    assert partitions_after_release(_load(1, 2), {9}, _collection()) is None  # none of them loaded
+    assert partitions_after_release(_load(1, 2), {2}, _collection()) == [1]
+    assert partitions_after_release(_load(1, 2), {1, 2}, _collection()) == []  # release the collection
+    assert partitions_after_release(_load(), {2}, _collection(1, 2, 3)) == [1, 3]
+    assert partitions_after_release(_load(), {1}, _collection(1)) == []
+    with pytest.raises(ParameterInvalid, match="needs its partitions"):
+        partitions_after_release(_load(), {1}, _collection())
+
+
+def test_leaders_go_to_the_live_node_leading_fewest_channels() -> None:
+    load = _load(leaders=(0, 99))  # ch0 never assigned, ch1's node is gone
+    other = _load(leaders=(LEADER0, LEADER0))
+    assert assign_leaders(load, [LEADER0, LEADER1], [other]) == {CH0: LEADER1, CH1: LEADER1}
+    assert assign_leaders(load, [LEADER1, LEADER0], []) == {CH0: LEADER0, CH1: LEADER1}  # lowest id first
+    assert assign_leaders(load, [], []) == {}
+    assert assign_leaders(_load(), [LEADER0, LEADER1], []) == {}  # every leader is live
+
+
+# ------------------------------------------------------------------------------------ progress
+def test_load_progress_counts_served_channels_and_held_segments() -> None:
+    load, target = _load(), _target()
+    live = {LEADER0, LEADER1}
+    assert load_progress(load, None, {}, live) == 0  # no target yet
+    assert load_progress(load, target, {}, live) == 0
+    nodes = {LEADER0: _view(LEADER0, (CH0,), (100,)), LEADER1: _view(LEADER1, (CH1,), (102,))}
+    assert load_progress(load, target, nodes, live) == 80  # 2 channels + 2 of 3 segments
+    assert load_progress(load, target, nodes, live, {1}) == 100  # partition 1's segments are held
+    assert load_progress(load, target, nodes, live, {2}) == 66  # 2 channels, 101 not held
+    nodes[LEADER0].sealed_segment_ids.add(101)
+    assert load_progress(load, target, nodes, live) == 100
+    assert load_progress(load, target, nodes, {LEADER0}) == 60  # a dead node counts for nothing
+    empty = datacoord_pb2.RecoveryInfo(indexes=target.indexes)
+    assert load_progress(load, empty, nodes, live) == 100
+
+
+def test_load_progress_of_a_partition_load_and_placed_segments() -> None:
+    load, target = _load(2), _target()
+    nodes = {LEADER0: _view(LEADER0, (CH0,), (101,), partitions=(2,)), LEADER1: _view(LEADER1, (CH1,), ())}
+    assert load_progress(load, target, nodes, {LEADER0, LEADER1}) == 66  # ch1 serves the wrong partitions
+    load = _load()
+    load.placements.add(segment_id=102, channel=CH1, node_id=WORKER)
+    nodes = {LEADER0: _view(LEADER0, (CH0,), (100, 101)), LEADER1: _view(LEADER1, (CH1,), (102,)),
+             WORKER: _view(WORKER)}
+    assert load_progress(load, target, nodes, {LEADER0, LEADER1, WORKER}) == 80  # the holder is the worker
+    nodes[WORKER].sealed_segment_ids.add(102)
+    assert load_progress(load, target, nodes, {LEADER0, LEADER1, WORKER}) == 100
+
+
+def test_shard_leaders_need_every_channel_served() -> None:
+    load, target = _load(), _target()
+    nodes = {LEADER0: _view(LEADER0, (CH0,)), LEADER1: _view(LEADER1, (CH1,))}
+    live = {LEADER0: "session:11", LEADER1: ""}
+    leaders = shard_leaders(load, target, nodes, live)
+    assert [(s.channel, s.node_id, s.address) for s in leaders] == [(CH0, LEADER0, "session:11"),
+                                                                    (CH1, LEADER1, "reported:12")]
+    with pytest.raises(ServiceUnavailable, match="channel ch1"):
+        shard_leaders(load, target, nodes, {LEADER0: "a"})
+    stale = datacoord_pb2.RecoveryInfo()  # the node's indexes differ from the target's
+    with pytest.raises(ServiceUnavailable, match="channel ch0"):
+        shard_leaders(load, stale, nodes, live)
+
+
+# ------------------------------------------------------------------------------------ targets
+def test_node_targets_of_leaders_and_workers() -> None:
+    load, target = _load(), _target()
+    load.placements.add(segment_id=101, channel=CH0, node_id=WORKER)
+    addresses = {WORKER: "w:13"}
+    (lead,) = node_targets(LEADER0, load, target, addresses, {})
+    assert lead.channel == CH0 and not lead.worker
+    assert [s.segment.segment_id for s in lead.sealed_segments] == [100]  # not the dropped 103
+    assert [(r.segment_id, r.node_id, r.address) for r in lead.remote_segments] == [(101, WORKER, "w:13")]
+    (work,) = node_targets(WORKER, load, target, addresses, {})
+    assert work.channel == CH0 and work.worker and [s.segment.segment_id for s in work.sealed_segments] == [101]
+    assert node_targets(99, load, target, addresses, {}) == []
+    (other,) = node_targets(LEADER1, load, target, addresses, {})
+    assert other.channel == CH1 and [s.segment.segment_id for s in other.sealed_segments] == [102]
+
+
+def test_a_placed_segment_a_compaction_replaced_stays_where_it_is() -> None:
+    load, target = _load(), _target()
+    load.placements.add(segment_id=90, channel=CH0, node_id=WORKER)
+    old = datacoord_pb2.SegmentWithIndex(segment=meta_pb2.SegmentInfo(segment_id=90, partition_id=1, channel=CH0,
+                                                                       state=meta_pb2.FLUSHED, num_rows=3))
+    (work,) = node_targets(WORKER, load, target, {}, {90: old})
+    assert [s.segment.segment_id for s in work.sealed_segments] == [90]
+    (lead,) = node_targets(LEADER0, load, target, {}, {90: old})
+    assert [r.segment_id for r in lead.remote_segments] == [90]
+    (lead,) = node_targets(LEADER0, load, target, {}, {})  # its record unknown: nothing to route
+    assert list(lead.remote_segments) == []
+
+
+def test_movable_segments() -> None:
+    load, target = _load(2), _target()
+    assert movable_segments(load, target, LEADER0, {101}) == {101: CH0}  # only the loaded partition
+    assert movable_segments(load, target, LEADER0, set()) == {}  # the leader has not loaded it yet
+    load = _load()
+    assert movable_segments(load, target, WORKER, set()) == {100: CH0, 101: CH0, 102: CH1}
+    assert movable_segments(load, target, LEADER1, {102}) == {100: CH0, 101: CH0, 102: CH1}
