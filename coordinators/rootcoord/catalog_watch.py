@@ -11,7 +11,7 @@ Contract of ``watch_catalog(kv, callback) -> cancel``:
   through its RPCs (DescribeCollection, ...). The callback must be quick and must not raise.
 - ``cancel()`` stops the watch; it is idempotent.
 
-How rootcoord stores its catalog (``meta_table.py``) is private to rootcoord and may change;
+How rootcoord stores its catalog (``catalog.py``) is private to rootcoord and may change;
 this function is the only way other roles observe it.
 """
 from __future__ import annotations
