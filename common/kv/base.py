@@ -27,7 +27,7 @@ from common.errors import IoFailed
 DEFAULT_MAX_TXN_OPS = 128
 
 
-class MetaKVError(IoFailed):  # type: ignore[misc, valid-type]
+class MetaKVError(IoFailed):
     """A metadata store operation failed (code 1001, retriable)."""
 
 

@@ -59,7 +59,7 @@ _IOV_MAX = 512          # buffers per os.writev call (the kernel limit is 1024)
 _BIG_RECORD = 1 << 20   # records at least this large are read with their own pread
 
 
-class OffsetOutOfRange(MqFailed):  # type: ignore[misc, valid-type]
+class OffsetOutOfRange(MqFailed):
     """An offset below the log's start (truncated away) or beyond its end was requested."""
 
 
