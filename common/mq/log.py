@@ -13,8 +13,8 @@ Durability protocol:
   not durable (and a server must not expose them) until ``sync`` returns.
 - ``sync`` fdatasyncs the active file (which covers its size, i.e. the appended records;
   unlike fsync it skips the mtime, which keeps the latency tail short) and, when files were
-  created since the last sync, fsyncs the directory (and its parent if the log created it). Afterwards ``durable_offset``
-  equals the ``end_offset`` seen when the sync began.
+  created since the last sync, fsyncs the directory (and its parent if the log created it).
+  Afterwards ``durable_offset`` equals the ``end_offset`` seen when the sync began.
 - When a file is rolled, the old file is fdatasynced *before* the new one is created, so a later
   file on disk implies every earlier file is complete. Opening therefore verifies the CRC of
   every record of the last file only (earlier files are walked by their headers); ``read``
