@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 
 
 class ComponentState(enum.Enum):
@@ -78,7 +79,7 @@ class Component:
     def _stop(self) -> None:
         """Release everything ``_start`` acquired. Must tolerate a partial start. Override."""
 
-    def spawn(self, target, name: str) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def spawn(self, target: Callable[[], object], name: str) -> threading.Thread:
         """Run ``target()`` in a daemon thread named after the role; log if it dies by an error."""
 
         def run() -> None:
@@ -92,7 +93,7 @@ class Component:
         thread.start()
         return thread
 
-    def run_every(self, interval_s: float, step, name: str) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def run_every(self, interval_s: float, step: Callable[[], object], name: str) -> threading.Thread:
         """Call ``step()`` every ``interval_s`` until stop; an error in one call is logged and
         the loop goes on."""
 

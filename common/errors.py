@@ -9,12 +9,29 @@ from __future__ import annotations
 
 
 class MilvusError(Exception):
-    """Base of every error that reaches a client as a Status."""
+    """Base of every error that reaches a client as a Status.
+
+    A subclass states its numbers as class keywords, e.g.
+    ``class CollectionNotFound(MilvusError, code=100, legacy_code=4, input_error=True)``;
+    a keyword it leaves out is inherited from its base.
+    """
 
     code: int = 65535
     legacy_code: int = 1  # UnexpectedError
     retriable: bool = False
     is_input_error: bool = False
+
+    def __init_subclass__(cls, *, code: int | None = None, legacy_code: int | None = None,
+                          input_error: bool | None = None, retriable: bool | None = None) -> None:
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+        if legacy_code is not None:
+            cls.legacy_code = legacy_code
+        if input_error is not None:
+            cls.is_input_error = input_error
+        if retriable is not None:
+            cls.retriable = retriable
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,52 +41,149 @@ class MilvusError(Exception):
         return self.message
 
 
-def _error(name: str, code: int, legacy_code: int = 1, *, input_error: bool = False,
-           retriable: bool = False) -> type[MilvusError]:
-    cls = type(name, (MilvusError,), {
-        "code": code, "legacy_code": legacy_code, "is_input_error": input_error,
-        "retriable": retriable, "__doc__": f"Milvus error {code}.",
-    })
-    return cls
+class ServiceNotReady(MilvusError, code=1, legacy_code=56, retriable=True):
+    """Milvus error 1."""
 
 
-ServiceNotReady = _error("ServiceNotReady", 1, 56, retriable=True)
-ServiceUnavailable = _error("ServiceUnavailable", 2, retriable=True)
-ServiceInternal = _error("ServiceInternal", 5)
-RateLimited = _error("RateLimited", 8, 49, retriable=True)
-Unimplemented = _error("Unimplemented", 10)
-Timeout = _error("Timeout", 11, retriable=True)
-CollectionNotFound = _error("CollectionNotFound", 100, 4, input_error=True)
-CollectionNotLoaded = _error("CollectionNotLoaded", 101, input_error=True)
-CollectionNumLimitExceeded = _error("CollectionNumLimitExceeded", 102, input_error=True)
-CollectionIllegalSchema = _error("CollectionIllegalSchema", 105, 5, input_error=True)
-CollectionAlreadyExists = _error("CollectionAlreadyExists", 1100, 5, input_error=True)
-PartitionNotFound = _error("PartitionNotFound", 200, input_error=True)
-PartitionNotLoaded = _error("PartitionNotLoaded", 201, input_error=True)
-ChannelNotFound = _error("ChannelNotFound", 500)
-SegmentNotFound = _error("SegmentNotFound", 600, 47)
-IndexNotFound = _error("IndexNotFound", 700, 25, input_error=True)
-IndexNotSupported = _error("IndexNotSupported", 701, 8, input_error=True)
-IndexDuplicate = _error("IndexDuplicate", 702, input_error=True)
-DatabaseNotFound = _error("DatabaseNotFound", 800, input_error=True)
-NodeNotFound = _error("NodeNotFound", 901)
-NodeNotAvailable = _error("NodeNotAvailable", 905, retriable=True)
-IoKeyNotFound = _error("IoKeyNotFound", 1000)
-IoFailed = _error("IoFailed", 1001, retriable=True)
-ParameterInvalid = _error("ParameterInvalid", 1100, 5, input_error=True)
-ParameterMissing = _error("ParameterMissing", 1101, 5, input_error=True)
-ParameterTooLarge = _error("ParameterTooLarge", 1102, 5, input_error=True)
-MetricNotFound = _error("MetricNotFound", 1200, 23, input_error=True)
-MqFailed = _error("MqFailed", 1300, retriable=True)
-FieldNotFound = _error("FieldNotFound", 1700, input_error=True)
-FieldInvalidName = _error("FieldInvalidName", 1701, input_error=True)
-AliasNotFound = _error("AliasNotFound", 1600, input_error=True)
-AliasCollectionNameConflict = _error("AliasCollectionNameConflict", 1601, input_error=True)
-AliasAlreadyExists = _error("AliasAlreadyExists", 1602, input_error=True)
-EmptyCollection = _error("EmptyCollection", 65535, 26)
-SchemaMismatch = _error("SchemaMismatch", 109, 62, input_error=True)
-UnexpectedError = _error("UnexpectedError", 65535)
+class ServiceUnavailable(MilvusError, code=2, retriable=True):
+    """Milvus error 2."""
 
 
-class ExpressionError(ParameterInvalid):  # type: ignore[misc, valid-type]
+class ServiceInternal(MilvusError, code=5):
+    """Milvus error 5."""
+
+
+class RateLimited(MilvusError, code=8, legacy_code=49, retriable=True):
+    """Milvus error 8."""
+
+
+class Unimplemented(MilvusError, code=10):
+    """Milvus error 10."""
+
+
+class Timeout(MilvusError, code=11, retriable=True):
+    """Milvus error 11."""
+
+
+class CollectionNotFound(MilvusError, code=100, legacy_code=4, input_error=True):
+    """Milvus error 100."""
+
+
+class CollectionNotLoaded(MilvusError, code=101, input_error=True):
+    """Milvus error 101."""
+
+
+class CollectionNumLimitExceeded(MilvusError, code=102, input_error=True):
+    """Milvus error 102."""
+
+
+class CollectionIllegalSchema(MilvusError, code=105, legacy_code=5, input_error=True):
+    """Milvus error 105."""
+
+
+class CollectionAlreadyExists(MilvusError, code=1100, legacy_code=5, input_error=True):
+    """Milvus error 1100."""
+
+
+class PartitionNotFound(MilvusError, code=200, input_error=True):
+    """Milvus error 200."""
+
+
+class PartitionNotLoaded(MilvusError, code=201, input_error=True):
+    """Milvus error 201."""
+
+
+class ChannelNotFound(MilvusError, code=500):
+    """Milvus error 500."""
+
+
+class SegmentNotFound(MilvusError, code=600, legacy_code=47):
+    """Milvus error 600."""
+
+
+class IndexNotFound(MilvusError, code=700, legacy_code=25, input_error=True):
+    """Milvus error 700."""
+
+
+class IndexNotSupported(MilvusError, code=701, legacy_code=8, input_error=True):
+    """Milvus error 701."""
+
+
+class IndexDuplicate(MilvusError, code=702, input_error=True):
+    """Milvus error 702."""
+
+
+class DatabaseNotFound(MilvusError, code=800, input_error=True):
+    """Milvus error 800."""
+
+
+class NodeNotFound(MilvusError, code=901):
+    """Milvus error 901."""
+
+
+class NodeNotAvailable(MilvusError, code=905, retriable=True):
+    """Milvus error 905."""
+
+
+class IoKeyNotFound(MilvusError, code=1000):
+    """Milvus error 1000."""
+
+
+class IoFailed(MilvusError, code=1001, retriable=True):
+    """Milvus error 1001."""
+
+
+class ParameterInvalid(MilvusError, code=1100, legacy_code=5, input_error=True):
+    """Milvus error 1100."""
+
+
+class ParameterMissing(MilvusError, code=1101, legacy_code=5, input_error=True):
+    """Milvus error 1101."""
+
+
+class ParameterTooLarge(MilvusError, code=1102, legacy_code=5, input_error=True):
+    """Milvus error 1102."""
+
+
+class MetricNotFound(MilvusError, code=1200, legacy_code=23, input_error=True):
+    """Milvus error 1200."""
+
+
+class MqFailed(MilvusError, code=1300, retriable=True):
+    """Milvus error 1300."""
+
+
+class FieldNotFound(MilvusError, code=1700, input_error=True):
+    """Milvus error 1700."""
+
+
+class FieldInvalidName(MilvusError, code=1701, input_error=True):
+    """Milvus error 1701."""
+
+
+class AliasNotFound(MilvusError, code=1600, input_error=True):
+    """Milvus error 1600."""
+
+
+class AliasCollectionNameConflict(MilvusError, code=1601, input_error=True):
+    """Milvus error 1601."""
+
+
+class AliasAlreadyExists(MilvusError, code=1602, input_error=True):
+    """Milvus error 1602."""
+
+
+class EmptyCollection(MilvusError, code=65535, legacy_code=26):
+    """Milvus error 65535."""
+
+
+class SchemaMismatch(MilvusError, code=109, legacy_code=62, input_error=True):
+    """Milvus error 109."""
+
+
+class UnexpectedError(MilvusError, code=65535):
+    """Milvus error 65535."""
+
+
+class ExpressionError(ParameterInvalid):
     """A filter expression that cannot be parsed or type-checked (code 1100)."""

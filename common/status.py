@@ -7,6 +7,7 @@ the same ``MilvusError`` class.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from common import errors
 from proto.milvus import common_pb2
@@ -37,8 +38,11 @@ def to_status(exc: BaseException) -> common_pb2.Status:
     if not isinstance(exc, errors.MilvusError):
         _log.exception("unexpected error in handler", exc_info=exc)
         exc = errors.UnexpectedError(f"unexpected error: {type(exc).__name__}: {exc}")
+    # legacy_code is a common.ErrorCode number (test_status checks every class); the stubs
+    # type the enum field as the enum class, protobuf takes the plain int.
+    legacy_code = cast(common_pb2.ErrorCode, exc.legacy_code)
     status = common_pb2.Status(
-        code=exc.code, error_code=exc.legacy_code, reason=exc.message, retriable=exc.retriable
+        code=exc.code, error_code=legacy_code, reason=exc.message, retriable=exc.retriable
     )
     if exc.is_input_error:
         status.extra_info["is_input_error"] = "true"

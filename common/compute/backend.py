@@ -11,9 +11,10 @@ Contracts:
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -45,9 +46,7 @@ def gpu_count() -> int:
 def array_module() -> ModuleType:
     """``cupy`` when a GPU is usable, else ``numpy``."""
     if gpu_count() > 0:
-        import cupy  # noqa: PLC0415
-
-        return cupy
+        return importlib.import_module("cupy")
     return np
 
 
@@ -59,14 +58,12 @@ def is_device_array(x: Any) -> bool:
 def array_module_of(x: Any) -> ModuleType:
     """The array module that owns ``x`` (``cupy`` for a CuPy array, else ``numpy``)."""
     if is_device_array(x):
-        import cupy  # noqa: PLC0415
-
-        return cupy
+        return importlib.import_module("cupy")
     return np
 
 
 def to_numpy(x: Any) -> np.ndarray:
     """``x`` as a NumPy array: CuPy arrays are copied to the host, NumPy arrays pass through."""
     if is_device_array(x):
-        return x.get()
+        return cast(np.ndarray, x.get())  # CuPy is untyped: get() copies to a host ndarray
     return np.asarray(x)

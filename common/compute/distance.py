@@ -226,7 +226,7 @@ class _FloatScorer:
                  base_sq_norms: Any | None) -> None:
         self.base, self.metric, self.xp = base, metric, xp
         self.chunk_rows = max(256, _CHUNK_ELEMS // max(1, queries.shape[0]))
-        self.norms = None
+        self.norms: Any = None  # (m,) per-row term of the key (numpy or cupy); set for L2 and COSINE
         if metric == "COSINE":
             self.queries = normalize(queries, xp)
         else:

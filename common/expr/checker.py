@@ -3,7 +3,7 @@ type rules once (so evaluation never meets a type error) and folds constant sub-
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NoReturn
+from typing import Any, Callable, Mapping, NoReturn
 
 from common.schema import CollectionSchema, FieldSchema
 from common.types import FLOAT_TYPES, INTEGER_TYPES, STRING_TYPES, DataType
@@ -106,7 +106,7 @@ class Checker:
         return out
 
     def check(self, node: S.Node) -> P.Node:
-        method = getattr(self, "_" + type(node).__name__)
+        method: Callable[[S.Node], P.Node] = getattr(self, "_" + type(node).__name__)
         return method(node)
 
     # ---- values ----
@@ -263,7 +263,7 @@ class Checker:
             if op not in ("==", "!="):
                 self.fail(f"operator {op} is not supported between {left.desc} and "
                           f"{right.desc}", col)
-            if isinstance(left, P.ArrayColumn):
+            if isinstance(left, P.ArrayColumn) and isinstance(right, P.Const):  # else failed above
                 right = const(self.coerce(left.elem_kind, right.value, left, col,
                                           drop_inexact=False), Kind.ARRAY)
         elif Kind.JSON in (lk, rk):
@@ -292,8 +292,8 @@ class Checker:
             return const(found != node.negate, Kind.BOOL)
         return P.InList(value, values, node.negate)
 
-    def coerce(self, kind: Kind, values: list, target: P.Node, col: int,
-               drop_inexact: bool = True) -> list:
+    def coerce(self, kind: Kind, values: list[Any], target: P.Node, col: int,
+               drop_inexact: bool = True) -> list[Any]:
         """Check constants against ``kind`` (error on a type mismatch) and convert them: an
         integral float becomes an int for an integer target; a fractional one can never match
         an integer and is dropped (kept when ``drop_inexact`` is False)."""
@@ -301,7 +301,7 @@ class Checker:
             return list(values)
         if kind is Kind.INT and all(type(v) is int for v in values):
             return list(values)
-        out: list = []
+        out: list[Any] = []
         for v in values:
             vk = kind_of_value(v)
             if kind is Kind.INT and vk is Kind.FLOAT:
@@ -368,7 +368,7 @@ def _path_text(path: tuple[str | int, ...]) -> str:
     return "".join(f"[{json.dumps(p)}]" for p in path)
 
 
-def extract_pk_values(root: P.Node | None, schema: CollectionSchema) -> list | None:
+def extract_pk_values(root: P.Node | None, schema: CollectionSchema) -> list[Any] | None:
     """The primary keys of a plan that is exactly ``pk in [...]`` or ``pk == v``, else None."""
     pk: FieldSchema | None = next((f for f in schema.fields if f.is_primary), None)
     if pk is None or root is None:

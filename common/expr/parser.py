@@ -72,36 +72,41 @@ def decode_int(token: str) -> int:
 
 # ---- the Lark transformer (applied while parsing) ----
 
-def _col(tok: Any) -> int:
+# The children of a grammar rule, as Lark hands them to a callback: Tokens, the Nodes already
+# built for sub-rules, and None for an absent optional part; each callback knows its layout.
+_Children = list[Any]
+
+
+def _col(tok: Token | S.Node) -> int:
     if isinstance(tok, Token):
         return tok.column or 1
     return tok.col
 
 
-class _ToSyntax(Transformer):  # type: ignore[type-arg]
+class _ToSyntax(Transformer[Token, S.Node]):
     def __init__(self, arrays: dict[str, tuple[int, list[Any]]]) -> None:
         super().__init__()
         self.arrays = arrays
 
-    def int_lit(self, c: list) -> S.Node:
+    def int_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), decode_int(str(c[0])))
 
-    def float_lit(self, c: list) -> S.Node:
+    def float_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), float(str(c[0])))
 
-    def string_lit(self, c: list) -> S.Node:
+    def string_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), decode_string(str(c[0])))
 
-    def raw_string_lit(self, c: list) -> S.Node:
+    def raw_string_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), str(c[0])[2:-1])
 
-    def true_lit(self, c: list) -> S.Node:
+    def true_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), True)
 
-    def false_lit(self, c: list) -> S.Node:
+    def false_lit(self, c: _Children) -> S.Node:
         return S.Literal(_col(c[0]), False)
 
-    def field(self, c: list) -> S.Node:
+    def field(self, c: _Children) -> S.Node:
         path: list[str | int] = []
         for tok in c[1:]:
             if tok.type == "INT":
@@ -112,56 +117,56 @@ class _ToSyntax(Transformer):  # type: ignore[type-arg]
                 path.append(decode_string(str(tok)))
         return S.FieldRef(_col(c[0]), str(c[0]), tuple(path))
 
-    def template(self, c: list) -> S.Node:
+    def template(self, c: _Children) -> S.Node:
         name = str(c[1])
         if name in self.arrays:
             col, values = self.arrays[name]
             return S.ConstList(col, values)
         return S.Template(_col(c[0]), name)
 
-    def array(self, c: list) -> S.Node:
+    def array(self, c: _Children) -> S.Node:
         return S.ArrayLit(_col(c[0]), tuple(x for x in c[1:] if x is not None))
 
-    def call(self, c: list) -> S.Node:
+    def call(self, c: _Children) -> S.Node:
         return S.Call(_col(c[0]), str(c[0]), tuple(x for x in c[1:] if x is not None))
 
-    def exists(self, c: list) -> S.Node:
+    def exists(self, c: _Children) -> S.Node:
         return S.Exists(_col(c[0]), c[0])
 
-    def sign(self, c: list) -> S.Node:
+    def sign(self, c: _Children) -> S.Node:
         return S.Sign(_col(c[0]), str(c[0]), c[1])
 
-    def arith(self, c: list) -> S.Node:
+    def arith(self, c: _Children) -> S.Node:
         return S.Arith(_col(c[0]), str(c[1]), c[0], c[2])
 
-    def compare(self, c: list) -> S.Node:
+    def compare(self, c: _Children) -> S.Node:
         return S.Compare(_col(c[0]), str(c[1]), c[0], c[2])
 
-    def range_(self, c: list) -> S.Node:
+    def range_(self, c: _Children) -> S.Node:
         return S.Range(_col(c[0]), c[0], str(c[1]), c[2], str(c[3]), c[4])
 
-    def in_(self, c: list) -> S.Node:
+    def in_(self, c: _Children) -> S.Node:
         return S.In(_col(c[0]), c[0], c[1], False)
 
-    def not_in(self, c: list) -> S.Node:
+    def not_in(self, c: _Children) -> S.Node:
         return S.In(_col(c[0]), c[0], c[1], True)
 
-    def like(self, c: list) -> S.Node:
+    def like(self, c: _Children) -> S.Node:
         return S.Like(_col(c[0]), c[0], c[1])
 
-    def is_null(self, c: list) -> S.Node:
+    def is_null(self, c: _Children) -> S.Node:
         return S.IsNull(_col(c[0]), c[0], False)
 
-    def is_not_null(self, c: list) -> S.Node:
+    def is_not_null(self, c: _Children) -> S.Node:
         return S.IsNull(_col(c[0]), c[0], True)
 
-    def not_(self, c: list) -> S.Node:
+    def not_(self, c: _Children) -> S.Node:
         return S.Not(_col(c[0]), c[0])
 
-    def and_(self, c: list) -> S.Node:
+    def and_(self, c: _Children) -> S.Node:
         return S.Logical(_col(c[0]), "and", c[0], c[1])
 
-    def or_(self, c: list) -> S.Node:
+    def or_(self, c: _Children) -> S.Node:
         return S.Logical(_col(c[0]), "or", c[0], c[1])
 
 
@@ -292,7 +297,7 @@ def _syntax_error(text: str, rewritten: str, err: UnexpectedInput) -> NoReturn:
             shown = "["  # the placeholder of a literal array
         detail = f"unexpected '{shown}' at column {tok.column}"
     elif isinstance(err, UnexpectedCharacters):
-        detail = f"unexpected '{text[err.pos_in_stream]}' at column {err.column}"
+        detail = f"unexpected '{err.char}' at column {err.column}"
     else:
         detail = f"unexpected end of expression at column {len(text.rstrip()) + 1}"
     expected = _accepted(err, rewritten)

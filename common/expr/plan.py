@@ -12,10 +12,12 @@ import abc
 import itertools
 import math
 import operator
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import numpy as np
+from numpy.typing import NDArray
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,11 +31,19 @@ from .values import (
 )
 
 Result = tuple[Any, "np.ndarray | None"]
+Mask = NDArray[np.bool_]  # one bool per row
 
 _NP_CMP: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
     ">": operator.gt, ">=": operator.ge,
 }
+
+
+def _cmp_column(op: str, col: np.ndarray, c: object) -> Mask:
+    """``col <op> c`` row by row (``operator`` is typed loosely: on an array it gives a mask)."""
+    return cast(Mask, _NP_CMP[op](col, c))
+
+
 FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
@@ -42,7 +52,7 @@ def _columns_of(f: FieldSchema) -> set[str]:
     return {f.name, valid_column(f.name)} if f.nullable else {f.name}
 
 
-def _and_valid(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+def _and_valid(a: Mask | None, b: Mask | None) -> Mask | None:
     if a is None:
         return b
     if b is None:
@@ -50,7 +60,7 @@ def _and_valid(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a & b
 
 
-def _full(n: int, value: bool) -> np.ndarray:
+def _full(n: int, value: bool) -> Mask:
     return np.ones(n, dtype=bool) if value else np.zeros(n, dtype=bool)
 
 
@@ -93,7 +103,9 @@ class EvalContext:
     def __init__(self, columns: Mapping[str, np.ndarray], n: int) -> None:
         self.columns = columns
         self.n = n
-        self.cache: dict[Any, Any] = {}
+        self.results: dict[int, Result] = {}  # by id() of the plan node
+        self.json_docs_cache: dict[str, tuple[NDArray[np.object_], Mask | None]] = {}
+        self.array_data_cache: dict[str, ArrayData] = {}
 
     def column(self, f: FieldSchema) -> np.ndarray | None:
         col = self.columns.get(f.name)
@@ -115,28 +127,26 @@ class EvalContext:
             v = np.asarray(v, dtype=bool)
             return None if v.all() else v
         if f.nullable and col.dtype == object:  # None cells are NULL
-            v = np.frompyfunc(operator.is_not, 2, 1)(col, None).astype(bool)
+            v = np.frompyfunc(lambda cell: cell is not None, 1, 1)(col).astype(bool)
             return None if v.all() else v
         return None
 
-    def json_docs(self, f: FieldSchema) -> tuple[np.ndarray, np.ndarray | None]:
-        key = ("json", f.name)
-        if key not in self.cache:
+    def json_docs(self, f: FieldSchema) -> tuple[NDArray[np.object_], Mask | None]:
+        if f.name not in self.json_docs_cache:
             col = self.column(f)
             valid = self.valid(f, col)
             cells = [MISSING] * self.n if col is None else loads_column(col)
             # fromiter, not slice assignment: equal-length lists must not become a 2-D array
             docs = np.fromiter(cells, dtype=object, count=self.n)
-            self.cache[key] = (docs, valid)
-        return self.cache[key]
+            self.json_docs_cache[f.name] = (docs, valid)
+        return self.json_docs_cache[f.name]
 
     def array_data(self, f: FieldSchema) -> ArrayData:
-        key = ("array", f.name)
-        if key not in self.cache:
+        if f.name not in self.array_data_cache:
             col = self.column(f)
             valid = self.valid(f, col)
-            self.cache[key] = ArrayData.build(col, valid, f.element_type, self.n)
-        return self.cache[key]
+            self.array_data_cache[f.name] = ArrayData.build(col, valid, f.element_type, self.n)
+        return self.array_data_cache[f.name]
 
 
 @dataclass
@@ -179,10 +189,10 @@ class Node(abc.ABC):
 
     def eval(self, ctx: EvalContext) -> Result:
         key = id(self)
-        hit = ctx.cache.get(key)
+        hit = ctx.results.get(key)
         if hit is None:
             hit = self._eval(ctx)
-            ctx.cache[key] = hit
+            ctx.results[key] = hit
         return hit
 
     @abc.abstractmethod
@@ -440,7 +450,7 @@ def _json_vs_const(op: str, values: np.ndarray, c: Any) -> np.ndarray | None:
                            dtype=np.float64, count=n)
         if np.any(np.abs(nums) > _EXACT_FLOAT_INT):
             return None
-        hit = nums == c if op in ("==", "!=") else _NP_CMP[op](nums, c)
+        hit: Mask = nums == c if op in ("==", "!=") else _cmp_column(op, nums, c)
     elif isinstance(c, str):
         is_str = np.fromiter((type(v) is str for v in values), dtype=bool, count=n)
         hit = np.zeros(n, dtype=bool)
@@ -456,7 +466,7 @@ def _int_vs_const(op: str, col: np.ndarray, c: int | float) -> np.ndarray:
     """Compare an integer column with a number exactly (no rounding through float64)."""
     if isinstance(c, float):
         if c != c or c in (float("inf"), float("-inf")):
-            return _NP_CMP[op](col.astype(np.float64), c)
+            return _cmp_column(op, col.astype(np.float64), c)
         if c != int(c):
             if op in ("==", "!="):
                 return _full(col.shape[0], op == "!=")
@@ -469,10 +479,10 @@ def _int_vs_const(op: str, col: np.ndarray, c: int | float) -> np.ndarray:
         truth = {"==": False, "!=": True, "<": above, "<=": above, ">": not above,
                  ">=": not above}[op]
         return _full(col.shape[0], truth)
-    return _NP_CMP[op](col, c)
+    return _cmp_column(op, col, c)
 
 
-def _array_equal(data: ArrayData, values: list, negate: bool, n: int) -> np.ndarray:
+def _array_equal(data: ArrayData, values: list[Any], negate: bool, n: int) -> np.ndarray:
     k = len(values)
     res = data.lengths == k
     rows = np.flatnonzero(res)
@@ -491,7 +501,7 @@ class InList(Node):
     """``value in [...]``; ``values`` are already coerced to the value's kind (JSON: any)."""
 
     value: Node
-    values: list
+    values: list[Any]
     negate: bool
     desc: str = "in"
 
@@ -501,25 +511,26 @@ class InList(Node):
     def _eval(self, ctx: EvalContext) -> Result:
         v, valid = self.value.eval(ctx)
         kind = self.value.kind
+        hit: np.ndarray | bool  # per row, or one answer for a constant
         if kind is Kind.JSON:
             keys = {json_key(x) for x in self.values}
-            res = _rowwise(lambda a: a is not MISSING and a is not None and json_key(a) in keys,
+            hit = _rowwise(lambda a: a is not MISSING and a is not None and json_key(a) in keys,
                            v)
         elif not isinstance(v, np.ndarray):
-            res = v in self.values
+            hit = v in self.values
         elif v.dtype.kind in "iu":
             info = np.iinfo(v.dtype)
-            res = isin_int(v, [x for x in self.values if info.min <= x <= info.max])
+            hit = isin_int(v, [x for x in self.values if info.min <= x <= info.max])
         elif v.dtype == object:
             if len(self.values) <= 4:
-                res = _full(ctx.n, False)
+                hit = _full(ctx.n, False)
                 for x in self.values:
-                    res |= v == x
+                    hit |= v == x
             else:
-                res = np.fromiter(map(set(self.values).__contains__, v), bool, ctx.n)
+                hit = np.fromiter(map(set(self.values).__contains__, v), bool, ctx.n)
         else:
-            res = np.isin(v, np.asarray(self.values, dtype=v.dtype)) if self.values else False
-        res = _bools(res, ctx.n)
+            hit = np.isin(v, np.asarray(self.values, dtype=v.dtype)) if self.values else False
+        res = _bools(hit, ctx.n)
         if self.negate:
             res = ~res
         if valid is not None:
@@ -554,7 +565,9 @@ class LikeNode(Node):
             hit = kernel(arrow, arg) if kernel is not None else pc.match_like(arrow, self.pattern)
             res = hit.fill_null(False).to_numpy(zero_copy_only=False)
         else:
-            res = np.not_equal(np.frompyfunc(arg.fullmatch, 1, 1)(v), None)
+            assert isinstance(arg, re.Pattern)  # the only matcher left: a regex
+            regex = arg
+            res = np.frompyfunc(lambda s: regex.fullmatch(s) is not None, 1, 1)(v)
         res = _bools(res, ctx.n)
         if valid is not None:
             res = res & valid
@@ -604,7 +617,7 @@ class Contains(Node):
 
     source: Node
     mode: str
-    values: list
+    values: list[Any]
     desc: str = "contains"
 
     def children(self) -> tuple[Node, ...]:
@@ -696,7 +709,7 @@ class ExprPlan:
     text: str
     root: Node | None
     referenced_fields: frozenset[str] = frozenset()  # the columns evaluation reads (incl. x$valid)
-    pk_values: list | None = None
+    pk_values: list[Any] | None = None
 
     @property
     def is_always_true(self) -> bool:

@@ -10,13 +10,16 @@ from enum import Enum
 from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from common.types import DataType
 
-try:  # orjson is optional: faster JSON parsing of $meta / JSON cells when installed
-    import orjson as _orjson
+# orjson is optional: faster JSON parsing of $meta / JSON cells when installed
+_orjson_loads: Callable[[bytes | bytearray | memoryview | str], Any] | None
+try:
+    from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - exercised only without orjson
-    _orjson = None
+    _orjson_loads = None
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -193,9 +196,9 @@ def loads(cell: Any) -> Any:
     if isinstance(cell, (bytes, bytearray, memoryview, str)):
         if len(cell) == 0:
             return MISSING
-        if _orjson is not None:
+        if _orjson_loads is not None:
             try:
-                return _orjson.loads(cell)
+                return _orjson_loads(cell)
             except Exception:  # orjson rejects some valid JSON (e.g. huge integers)
                 pass
         try:
@@ -205,11 +208,11 @@ def loads(cell: Any) -> Any:
     return cell
 
 
-def loads_column(cells: Any) -> list:
+def loads_column(cells: Any) -> list[Any]:
     """``loads`` of every cell of a JSON column (one orjson pass when every cell parses)."""
-    if _orjson is not None:
+    if _orjson_loads is not None:
         try:
-            return list(map(_orjson.loads, cells))
+            return list(map(_orjson_loads, cells))
         except Exception:  # a None/empty/odd cell: take the careful path for the column
             pass
     return [loads(c) for c in cells]
@@ -234,7 +237,7 @@ def walk(doc: Any, path: tuple[str | int, ...]) -> Any:
 
 # ---- LIKE ----
 
-def like_matcher(pattern: str) -> tuple[str, Any]:
+def like_matcher(pattern: str) -> tuple[str, str | re.Pattern[str]]:
     """Classify a LIKE pattern (``%`` any run, ``_`` one character, ``\\`` escapes the next
     character) as ``("eq"|"prefix"|"suffix"|"infix", text)`` or ``("regex", compiled)``."""
     parts: list[tuple[str, str]] = []  # ("lit", text) | ("any", "") | ("one", "")
@@ -281,19 +284,19 @@ def like_matcher(pattern: str) -> tuple[str, Any]:
     return ("regex", re.compile(regex, re.DOTALL))
 
 
-def like_scalar(matcher: tuple[str, Any], s: Any) -> bool:
+def like_scalar(matcher: tuple[str, str | re.Pattern[str]], s: object) -> bool:
     if not isinstance(s, str):
         return False
     how, arg = matcher
+    if isinstance(arg, re.Pattern):
+        return arg.fullmatch(s) is not None
     if how == "eq":
         return s == arg
     if how == "prefix":
         return s.startswith(arg)
     if how == "suffix":
         return s.endswith(arg)
-    if how == "infix":
-        return arg in s
-    return arg.fullmatch(s) is not None
+    return arg in s  # infix
 
 
 # ---- membership on integer columns ----
@@ -302,7 +305,7 @@ _TABLE_MAX = 1 << 22
 _HASH_BITS = 20
 
 
-def isin_int(x: np.ndarray, vals: list[int]) -> np.ndarray:
+def isin_int(x: NDArray[np.integer], vals: list[int]) -> NDArray[np.bool_]:
     """``np.isin`` for an integer column and integer values that fit its dtype, in a few passes:
     a direct table when the values span a small range, else a low-bits hash table as a
     pre-filter followed by an exact check of the (few) candidates."""
@@ -310,9 +313,9 @@ def isin_int(x: np.ndarray, vals: list[int]) -> np.ndarray:
     if not vals:
         return np.zeros(n, dtype=bool)
     if len(vals) <= 4:
-        out = x == vals[0]
-        for v in vals[1:]:
-            out |= x == v
+        out: NDArray[np.bool_] = x == vals[0]
+        for val in vals[1:]:
+            out |= x == val
         return out
     x = x.astype(np.int64, copy=False)
     v = np.unique(np.asarray(vals, dtype=np.int64))

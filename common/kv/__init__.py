@@ -6,6 +6,7 @@ from common.kv.base import (
     MetaKVError,
     WatchCallback,
     WatchEvent,
+    WatchKind,
 )
 from common.kv.memory import MemoryKV
 
@@ -17,5 +18,6 @@ __all__ = [
     "MetaKVError",
     "WatchCallback",
     "WatchEvent",
+    "WatchKind",
 ]
 # EtcdKV lives in common.kv.etcd; import it from there (it pulls in grpc and pyetcd).

@@ -27,7 +27,7 @@ from common.errors import IoFailed
 DEFAULT_MAX_TXN_OPS = 128
 
 
-class MetaKVError(IoFailed):  # type: ignore[misc, valid-type]
+class MetaKVError(IoFailed):
     """A metadata store operation failed (code 1001, retriable)."""
 
 
@@ -35,11 +35,14 @@ class LeaseNotFound(MetaKVError):
     """The lease does not exist: it expired, was revoked, or never existed."""
 
 
+WatchKind = Literal["put", "delete"]
+
+
 @dataclass(frozen=True)
 class WatchEvent:
     """One change seen by a watch. ``value`` is ``b""`` for deletes; ``key`` is relative."""
 
-    kind: Literal["put", "delete"]
+    kind: WatchKind
     key: str
     value: bytes
     revision: int = 0

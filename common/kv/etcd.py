@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 import pyetcd
@@ -38,6 +38,7 @@ from common.kv.base import (
     MetaKVError,
     WatchCallback,
     WatchEvent,
+    WatchKind,
     check_multi_save,
 )
 
@@ -146,7 +147,7 @@ class EtcdKV(MetaKV):
     def get(self, key: str) -> bytes | None:
         full = self.full_key(key)
         value, _meta = self._call("get", full, lambda: self._client.get(full))
-        return value
+        return cast("bytes | None", value)  # pyetcd is untyped: the value, None when absent
 
     def put(self, key: str, value: bytes, lease: int | None = None) -> None:
         full = self.full_key(key)
@@ -240,7 +241,7 @@ class EtcdKV(MetaKV):
         return cancel
 
     def _channel(self) -> grpc.Channel:
-        return self._client.channel
+        return cast(grpc.Channel, self._client.channel)  # pyetcd is untyped
 
     def close(self) -> None:
         with self._lock:
@@ -334,8 +335,8 @@ class _EtcdWatch:
         revision = int(ev.kv.mod_revision)
         if revision < self.next_revision or self._stop.is_set():
             return
-        kind = "delete" if ev.type == kv_pb2.Event.DELETE else "put"
-        event = WatchEvent(kind, self.kv.relative_key(ev.kv.key.decode()),  # type: ignore[arg-type]
+        kind: WatchKind = "delete" if ev.type == kv_pb2.Event.DELETE else "put"
+        event = WatchEvent(kind, self.kv.relative_key(ev.kv.key.decode()),
                            b"" if kind == "delete" else bytes(ev.kv.value), revision)
         try:
             self.callback(event)

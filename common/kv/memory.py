@@ -25,6 +25,7 @@ from common.kv.base import (
     MetaKVError,
     WatchCallback,
     WatchEvent,
+    WatchKind,
     check_multi_save,
 )
 
@@ -101,11 +102,10 @@ class MemoryStore:
         self._emit_locked("delete", key, b"")
 
     # -- watches -----------------------------------------------------------------------------
-    def _emit_locked(self, kind: str, full_key: str, value: bytes) -> None:
+    def _emit_locked(self, kind: WatchKind, full_key: str, value: bytes) -> None:
         for watch in self.watches:
             if full_key.startswith(watch.full_prefix):
-                event = WatchEvent(kind, watch.view.relative_key(full_key), value,  # type: ignore[arg-type]
-                                   self.revision)
+                event = WatchEvent(kind, watch.view.relative_key(full_key), value, self.revision)
                 self._events.append((watch, event))
                 self._pending += 1
         if self._events:

@@ -13,8 +13,8 @@ Durability protocol:
   not durable (and a server must not expose them) until ``sync`` returns.
 - ``sync`` fdatasyncs the active file (which covers its size, i.e. the appended records;
   unlike fsync it skips the mtime, which keeps the latency tail short) and, when files were
-  created since the last sync, fsyncs the directory (and its parent if the log created it). Afterwards ``durable_offset``
-  equals the ``end_offset`` seen when the sync began.
+  created since the last sync, fsyncs the directory (and its parent if the log created it).
+  Afterwards ``durable_offset`` equals the ``end_offset`` seen when the sync began.
 - When a file is rolled, the old file is fdatasynced *before* the new one is created, so a later
   file on disk implies every earlier file is complete. Opening therefore verifies the CRC of
   every record of the last file only (earlier files are walked by their headers); ``read``
@@ -40,6 +40,7 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from common.errors import MqFailed
@@ -59,7 +60,7 @@ _IOV_MAX = 512          # buffers per os.writev call (the kernel limit is 1024)
 _BIG_RECORD = 1 << 20   # records at least this large are read with their own pread
 
 
-class OffsetOutOfRange(MqFailed):  # type: ignore[misc, valid-type]
+class OffsetOutOfRange(MqFailed):
     """An offset below the log's start (truncated away) or beyond its end was requested."""
 
 
@@ -81,7 +82,7 @@ class _Segment:
 
     __slots__ = ("first", "path", "positions", "size")
 
-    def __init__(self, first: int, path: Path, positions: array, size: int) -> None:
+    def __init__(self, first: int, path: Path, positions: array[int], size: int) -> None:
         self.first = first
         self.path = path
         self.positions = positions   # array('Q'): file position of record first + i
@@ -104,6 +105,17 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass
+class _Run:
+    """The records of one append that go to one file."""
+
+    segment: _Segment | None    # the file's segment; None for a file the append creates
+    first: int                  # offset of the file's first record
+    size: int                   # bytes of records in the file once the run is written
+    positions: array[int] = field(default_factory=lambda: array("Q"))  # of the run's records
+    buffers: list[bytes | memoryview] = field(default_factory=list)     # headers and payloads
 
 
 def _write_all(fd: int, buffers: list[bytes | memoryview]) -> None:
@@ -229,13 +241,13 @@ class ChannelLog:
 
     # ---------------------------------------------------------------- writing
 
-    def append(self, records: Sequence[tuple[int, bytes]]) -> int:
+    def append(self, records: Sequence[tuple[int, bytes | memoryview]]) -> int:
         """Append ``(ts, payload)`` records; returns the offset given to the first one.
 
         The records are not durable until :meth:`sync` returns. On an I/O error nothing of the
         call remains (files are cut back) and ``MqFailed`` is raised.
         """
-        prepared = []
+        prepared: list[tuple[int, bytes | memoryview, int]] = []
         for ts, payload in records:
             if not isinstance(ts, int) or not 0 <= ts <= MAX_TS:
                 raise MqFailed(f"record timestamp must be an unsigned 64-bit int, got {ts!r}")
@@ -252,26 +264,23 @@ class ChannelLog:
             return self._append_locked(prepared)
 
     def _append_locked(self, prepared: list[tuple[int, bytes | memoryview, int]]) -> int:
-        # Plan: split the records into runs, one per file they go to: [segment (None for a
-        # new file), first offset of the file, size before, size after, positions, buffers].
+        # Plan: split the records into runs, one per file they go to.
         segs = self._segments
         first_offset = segs[-1].end if segs else 0
-        runs: list[list] = []
-        cur: list | None = None
-        if segs:
-            cur = [segs[-1], segs[-1].first, segs[-1].size, segs[-1].size, array("Q"), []]
+        runs: list[_Run] = []
+        cur = _Run(segs[-1], segs[-1].first, segs[-1].size) if segs else None
         offset = first_offset
         for ts, payload, n in prepared:
             rec_len = HEADER.size + n
-            if cur is None or (cur[3] > 0 and cur[3] + rec_len > self.segment_bytes):
-                if cur is not None and cur[4]:
+            if cur is None or (cur.size > 0 and cur.size + rec_len > self.segment_bytes):
+                if cur is not None and cur.positions:
                     runs.append(cur)
-                cur = [None, offset, 0, 0, array("Q"), []]
-            cur[4].append(cur[3])
-            cur[5].append(HEADER.pack(n, record_crc(ts, payload), ts))
+                cur = _Run(None, offset, 0)
+            cur.positions.append(cur.size)
+            cur.buffers.append(HEADER.pack(n, record_crc(ts, payload), ts))
             if n:
-                cur[5].append(payload)
-            cur[3] += rec_len
+                cur.buffers.append(payload)
+            cur.size += rec_len
             offset += 1
         assert cur is not None
         runs.append(cur)
@@ -282,14 +291,15 @@ class ChannelLog:
         old_size = segs[-1].size if segs else 0
         fd = old_fd
         try:
-            for seg, first, _before, _after, _pos, bufs in runs:
-                if seg is None:
+            for run in runs:
+                if run.segment is None:
                     if fd is not None:
                         os.fdatasync(fd)  # an earlier file is complete before a later one exists
-                    path = self.directory / f"{first:020d}.log"
+                    path = self.directory / f"{run.first:020d}.log"
                     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                     created.append((path, fd))
-                _write_all(fd, bufs)  # type: ignore[arg-type]
+                assert fd is not None  # a run without a segment created one just above
+                _write_all(fd, run.buffers)
         except OSError as e:
             for path, cfd in created:
                 os.close(cfd)
@@ -305,13 +315,13 @@ class ChannelLog:
 
         # Commit to the index.
         with self._rlock:
-            for seg, first, _before, size, pos, _bufs in runs:
-                if seg is None:
-                    self._segments.append(_Segment(first, self.directory / f"{first:020d}.log",
-                                                   pos, size))
+            for run in runs:
+                if run.segment is None:
+                    self._segments.append(_Segment(run.first, self.directory / f"{run.first:020d}.log",
+                                                   run.positions, run.size))
                 else:
-                    seg.positions.extend(pos)
-                    seg.size = size
+                    run.segment.positions.extend(run.positions)
+                    run.segment.size = run.size
             if created:
                 for _, cfd in created[:-1]:
                     os.close(cfd)

@@ -118,7 +118,7 @@ class BrokerServer:
         self._waiters: dict[str, list[_Waiter]] = {}
         self._deadlines: list[tuple[float, int, _Waiter]] = []
         self._seq = itertools.count()
-        self._router: zmq.Socket | None = None
+        self._router: zmq.Socket[bytes] | None = None
         self._sync_q: queue.SimpleQueue[_Commit | None] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------ lifecycle
@@ -243,7 +243,7 @@ class BrokerServer:
 
     # ------------------------------------------------------------------ loop
 
-    def _loop(self, router: zmq.Socket, wake: zmq.Socket) -> None:
+    def _loop(self, router: zmq.Socket[bytes], wake: zmq.Socket[bytes]) -> None:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(wake, zmq.POLLIN)

@@ -42,7 +42,7 @@ def _objects(rows: list) -> np.ndarray:
     return out
 
 
-COLUMNS = {
+COLUMNS: dict[str, np.ndarray] = {
     "id": np.array([1, 2, 3, 4, 5, 6], dtype=np.int64),
     "age": np.array([10, 20, 30, 40, 50, 60], dtype=np.int32),
     "price": np.array([0.1, 1.5, 2.5, 3.5, 4.5, -1.0], dtype=np.float32),

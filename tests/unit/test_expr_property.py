@@ -214,10 +214,10 @@ def predicate(draw: st.DrawFn, depth: int = 2) -> E:
             return (v in vals) != neg
         return E(f"{wrap(a, ADD, ex)} {'not in' if neg else 'in'} {vals}", REL, fn, "bool")
     if choice == 3:  # in on strings
-        vals = draw(st.lists(strings, max_size=7))
+        str_vals = draw(st.lists(strings, max_size=7))
         neg = draw(st.booleans())
-        text = f"s {'not in' if neg else 'in'} [{', '.join(quote(v) for v in vals)}]"
-        return E(text, REL, lambda r: (r["s"] in vals) != neg, "bool")
+        text = f"s {'not in' if neg else 'in'} [{', '.join(quote(v) for v in str_vals)}]"
+        return E(text, REL, lambda r: (r["s"] in str_vals) != neg, "bool")
     if choice == 4:  # like
         pat = draw(st.text(alphabet="ab%_", max_size=4))
         return E(f"s like {quote(pat)}", REL, lambda r: ref_like(r["s"], pat), "bool")
@@ -250,15 +250,18 @@ def predicate(draw: st.DrawFn, depth: int = 2) -> E:
         lit = draw(st.sampled_from(["true", "True", "TRUE"] if v else ["false", "False"]))
         return E(f"b {op} {lit}", EQ, lambda r: CMP[op](r["b"], v), "bool")
     if choice in (8, 9):  # dynamic JSON key
-        c = draw(st.one_of(small_ints, floats, strings, st.booleans()))
+        key_value = draw(st.one_of(small_ints, floats, strings, st.booleans()))
         if draw(st.booleans()):
             op = draw(st.sampled_from(list(CMP)))
-            lit = json.dumps(c) if not isinstance(c, bool) else ("true" if c else "false")
+            if isinstance(key_value, bool):
+                lit = "true" if key_value else "false"
+            else:
+                lit = json.dumps(key_value)
             return E(f"k {op} {lit}", EQ if op in ("==", "!=") else REL,
-                     lambda r: ref_json_cmp(op, r["k"], c), "bool")
-        vals = draw(st.lists(st.one_of(small_ints, strings, st.booleans()), max_size=4))
-        text = "k in [" + ", ".join(json.dumps(v) for v in vals) + "]"
-        return E(text, REL, lambda r: any(ref_json_cmp("==", r["k"], v) for v in vals), "bool")
+                     lambda r: ref_json_cmp(op, r["k"], key_value), "bool")
+        key_values = draw(st.lists(st.one_of(small_ints, strings, st.booleans()), max_size=4))
+        text = "k in [" + ", ".join(json.dumps(v) for v in key_values) + "]"
+        return E(text, REL, lambda r: any(ref_json_cmp("==", r["k"], v) for v in key_values), "bool")
     if choice == 10:
         e = draw(predicate(depth - 1))
         word = draw(st.sampled_from(["not ", "!", "NOT "]))
@@ -295,7 +298,7 @@ def tables(draw: st.DrawFn) -> tuple[dict[str, np.ndarray], list[Row]]:
     meta[:] = [json.dumps({} if r["k"] is ABSENT else {"k": r["k"]}).encode() for r in rows]
     strs = np.empty(n, dtype=object)
     strs[:] = [r["s"] for r in rows]
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "i": np.array([r["i"] for r in rows], dtype=np.int64),
         "j": np.array([0 if r["j"] is None else r["j"] for r in rows], dtype=np.int32),
         "j$valid": np.array([r["j"] is not None for r in rows], dtype=bool),
@@ -327,9 +330,9 @@ def test_redundant_parentheses_do_not_change_the_plan(expr: E) -> None:
     meta[:] = [json.dumps({"k": int(v)}).encode() for v in rng.integers(-3, 3, n)]
     strs = np.empty(n, dtype=object)
     strs[:] = ["".join(rng.choice(list("ab"), rng.integers(0, 3))) for _ in range(n)]
-    columns = {"i": rng.integers(-20, 20, n), "j": rng.integers(-20, 20, n).astype(np.int32),
-               "f": rng.integers(-8, 8, n) / 2, "s": strs, "b": rng.random(n) < 0.5,
-               "$meta": meta}
+    columns: dict[str, np.ndarray] = {
+        "i": rng.integers(-20, 20, n), "j": rng.integers(-20, 20, n).astype(np.int32),
+        "f": rng.integers(-8, 8, n) / 2, "s": strs, "b": rng.random(n) < 0.5, "$meta": meta}
     a = compile_expr(expr.text, SCHEMA).evaluate(columns, n)
     b = compile_expr(wrapped, SCHEMA).evaluate(columns, n)
     assert a.tolist() == b.tolist()

@@ -318,7 +318,7 @@ def test_bad_requests_get_error_replies(broker) -> None:
     for name in ["../etc", "a/b", "", ".hidden", "x" * 300, "sp ace"]:
         with pytest.raises(MqFailed, match="invalid channel name"):
             c.produce(name, [(1, b"x")])
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     raw = ctx.socket(zmq.DEALER)
     raw.linger = 0
     raw.connect(server.endpoint)

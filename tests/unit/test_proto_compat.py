@@ -159,34 +159,34 @@ def _compare(ours: _Index, theirs: _Index) -> list[str]:
         if our_nested != their_nested:
             diffs.append(f"message {name}: nested types {our_nested} != pymilvus {their_nested}")
     for name, e in sorted(ours.enums.items()):
-        t = theirs.enums.get(name)
-        if t is None:
+        te = theirs.enums.get(name)
+        if te is None:
             diffs.append(f"enum {name}: not in pymilvus")
             continue
-        a = [(v.name, v.number, v.options.deprecated) for v in e.value]
-        b = [(v.name, v.number, v.options.deprecated) for v in t.value]
-        if a != b:
+        our_values = [(v.name, v.number, v.options.deprecated) for v in e.value]
+        their_values = [(v.name, v.number, v.options.deprecated) for v in te.value]
+        if our_values != their_values:
             diffs.append(
-                f"enum {name}: values differ: only ours {sorted(set(a) - set(b))}, "
-                f"only pymilvus {sorted(set(b) - set(a))}"
+                f"enum {name}: values differ: only ours {sorted(set(our_values) - set(their_values))}, "
+                f"only pymilvus {sorted(set(their_values) - set(our_values))}"
             )
-        if e.options.SerializeToString() != t.options.SerializeToString():
-            diffs.append(f"enum {name}: options differ: ours {e.options} pymilvus {t.options}")
+        if e.options.SerializeToString() != te.options.SerializeToString():
+            diffs.append(f"enum {name}: options differ: ours {e.options} pymilvus {te.options}")
     for sname, s in sorted(ours.services.items()):
-        t = theirs.services.get(sname)
-        if t is None:
+        ts = theirs.services.get(sname)
+        if ts is None:
             diffs.append(f"service {sname}: not in pymilvus")
             continue
-        their_methods = {mm.name: mm for mm in t.method}
+        their_methods = {mm.name: mm for mm in ts.method}
         for mm in s.method:
             tm = their_methods.get(mm.name)
             if tm is None:
                 diffs.append(f"rpc {sname}.{mm.name}: not in pymilvus")
                 continue
-            a = (mm.input_type, mm.output_type, mm.client_streaming, mm.server_streaming)
-            b = (tm.input_type, tm.output_type, tm.client_streaming, tm.server_streaming)
-            if a != b:
-                diffs.append(f"rpc {sname}.{mm.name}: (in, out, cstream, sstream) {a} != {b}")
+            our_sig = (mm.input_type, mm.output_type, mm.client_streaming, mm.server_streaming)
+            their_sig = (tm.input_type, tm.output_type, tm.client_streaming, tm.server_streaming)
+            if our_sig != their_sig:
+                diffs.append(f"rpc {sname}.{mm.name}: (in, out, cstream, sstream) {our_sig} != {their_sig}")
     return diffs
 
 

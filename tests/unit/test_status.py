@@ -7,6 +7,7 @@ from common import errors
 from common.rpc import guard_servicer
 from common.status import check, from_status, success, to_status
 from proto.internal import rootcoord_pb2, rootcoord_pb2_grpc
+from proto.milvus import common_pb2
 
 
 @pytest.mark.parametrize(("error", "code", "legacy"), [
@@ -21,6 +22,20 @@ def test_error_becomes_status_with_both_codes(error: errors.MilvusError, code: i
     assert (status.code, status.error_code, status.reason) == (code, legacy, error.message)
     assert status.retriable == error.retriable
     assert (status.extra_info.get("is_input_error") == "true") == error.is_input_error
+
+
+def test_every_error_class_has_a_defined_legacy_code() -> None:
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.MilvusError)]
+    assert len(classes) > 30
+    for cls in classes:
+        assert cls.legacy_code in common_pb2.ErrorCode.values(), cls.__name__
+
+
+def test_error_class_keywords_are_inherited_unless_restated() -> None:
+    assert (errors.ExpressionError.code, errors.ExpressionError.legacy_code) == (1100, 5)
+    assert errors.ExpressionError.is_input_error and not errors.ExpressionError.retriable
+    assert errors.RateLimited.retriable and not errors.RateLimited.is_input_error
+    assert (errors.Timeout.code, errors.Timeout.legacy_code) == (11, 1)
 
 
 def test_unexpected_exception_becomes_65535() -> None:
