@@ -60,12 +60,24 @@ def run_protoc(src_root: Path, out_root: Path, protos: list[Path]) -> None:
         raise RuntimeError(f"protoc failed with exit code {rc}: {' '.join(args)}")
 
 
+def drop_unnameable_stubs(out_root: Path) -> None:
+    """Remove the stub lines of enum values named ``None`` (``PlaceholderType.None``,
+    ``DataType.None``): ``None: ...`` is not valid Python, so type checkers could not read the
+    .pyi at all. At runtime such a value is only reachable through ``Value("None")``."""
+    for stub in (out_root / "proto").rglob("*_pb2.pyi"):
+        lines = stub.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.lstrip().startswith("None: ")]
+        if kept != lines:
+            stub.write_text("".join(kept))
+
+
 def generate(out_root: Path) -> list[Path]:
     """Generate code for every proto of the repo into ``out_root`` (mirroring proto/)."""
     protos = proto_files()
     if not protos:
         raise RuntimeError(f"no .proto files under {PROTO_DIR}")
     run_protoc(REPO_ROOT, out_root, protos)
+    drop_unnameable_stubs(out_root)
     return protos
 
 

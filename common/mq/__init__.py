@@ -6,9 +6,9 @@
 - :class:`BrokerClient`, :class:`Subscription` (``client.py``): the thread-safe client.
 """
 from common.mq.client import BrokerClient, Subscription
-from common.mq.log import ChannelLog, OffsetOutOfRange, Record
+from common.mq.log import ChannelLog, OffsetOutOfRange
 from common.mq.protocol import validate_channel
 from common.mq.server import BrokerServer
 
-__all__ = ["BrokerClient", "BrokerServer", "ChannelLog", "OffsetOutOfRange", "Record",
-           "Subscription", "validate_channel"]
+__all__ = ["BrokerClient", "BrokerServer", "ChannelLog", "OffsetOutOfRange", "Subscription",
+           "validate_channel"]

@@ -104,7 +104,6 @@ class SegmentLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 
 class PlaceholderType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    None: _ClassVar[PlaceholderType]
     BinaryVector: _ClassVar[PlaceholderType]
     FloatVector: _ClassVar[PlaceholderType]
     Float16Vector: _ClassVar[PlaceholderType]
@@ -477,7 +476,6 @@ Legacy: SegmentLevel
 L0: SegmentLevel
 L1: SegmentLevel
 L2: SegmentLevel
-None: PlaceholderType
 BinaryVector: PlaceholderType
 FloatVector: PlaceholderType
 Float16Vector: PlaceholderType

@@ -11,7 +11,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    None: _ClassVar[DataType]
     Bool: _ClassVar[DataType]
     Int8: _ClassVar[DataType]
     Int16: _ClassVar[DataType]
@@ -49,7 +48,6 @@ class FieldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FieldCreating: _ClassVar[FieldState]
     FieldDropping: _ClassVar[FieldState]
     FieldDropped: _ClassVar[FieldState]
-None: DataType
 Bool: DataType
 Int8: DataType
 Int16: DataType
