@@ -79,8 +79,8 @@ def guard_servicer(service: ServiceDescriptor) -> Callable[[type], type]:
     return decorate
 
 
-def _returns_status(response_cls: type) -> bool:
-    return response_cls.DESCRIPTOR.full_name == STATUS  # type: ignore[attr-defined, no-any-return]
+def _returns_status(response_cls: Any) -> bool:
+    return bool(response_cls.DESCRIPTOR.full_name == STATUS)
 
 
 def _guard(impl: Callable[..., Any], response_cls: type) -> Callable[..., Any]:
@@ -104,7 +104,7 @@ def method_name(rpc: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", rpc).lower()
 
 
-def _protocol_handler(func: Handler, response_cls: type) -> Handler:
+def _protocol_handler(func: Handler, response_cls: Any) -> Handler:
     """``func(request)`` as a handler that never raises: None becomes a success Status (for an
     RPC answering ``common.Status``), an exception the Status of the answer."""
     if _returns_status(response_cls):
@@ -127,8 +127,8 @@ def _protocol_handler(func: Handler, response_cls: type) -> Handler:
 
 
 class _Types(NamedTuple):
-    request: type
-    response: type
+    request: Any  # message classes
+    response: Any
 
 
 class ProtocolService:
@@ -156,8 +156,8 @@ class ProtocolService:
         """Serve every RPC of the service on ``server``."""
         rpc_handlers = {
             name: grpc.unary_unary_rpc_method_handler(
-                _grpc_handler(handler), request_deserializer=self.types[name].request.FromString,  # type: ignore[attr-defined]
-                response_serializer=self.types[name].response.SerializeToString)  # type: ignore[attr-defined]
+                _grpc_handler(handler), request_deserializer=self.types[name].request.FromString,
+                response_serializer=self.types[name].response.SerializeToString)
             for name, handler in self.handlers.items()
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.service.full_name, rpc_handlers),))
@@ -233,7 +233,7 @@ class RpcClient:
             response = rpc(connection.stub)(request, timeout=timeout_s or self.timeout_s)
         except grpc.RpcError as exc:
             raise NodeNotAvailable(f"{self._service} {type(request).__name__} to {connection.address} failed: "
-                                   f"{exc.code().name} {exc.details()}") from None  # type: ignore[attr-defined]
+                                   f"{exc.code().name} {exc.details()}") from None
         check(response if response.DESCRIPTOR.full_name == STATUS else response.status)
         return response
 

@@ -433,7 +433,8 @@ class QueryCoord(BalanceMixin, RoleComponent):
                         item.CopyFrom(seg)
                         item.node_id = node_id
                         out.append(item)
-            return querycoord_pb2.LoadedSegmentsResponse(segments=sorted(out, key=lambda s: (s.segment_id, s.node_id)))
+            out.sort(key=lambda s: (s.segment_id, s.node_id))
+            return querycoord_pb2.LoadedSegmentsResponse(segments=out)
 
     def loaded_collections(self) -> list[int]:
         with self._lock:

@@ -18,7 +18,7 @@ from nodes.querynode.delete_record import DeleteRecord
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2, milvus_pb2
 from tests.support.datacluster import DataCluster, wait_for
-from tests.support.minicluster import MiniCluster
+from tests.support.minicluster import WIRINGS, MiniCluster
 from tests.unit.test_datacoord import _fake_datanode, _flush_result, _heartbeat, _index
 from tests.support.mini_requests import DIM, count_rows, create_collection, insert, ok, search_ids
 from tests.support.mini_requests import wait_until as mini_wait
@@ -147,9 +147,9 @@ def test_shard_switches_from_sources_to_target_in_one_step(tmp_path) -> None:  #
 
 
 # -------------------------------------------------------------------------------- whole flow
-@pytest.fixture()
-def mini(tmp_path):  # type: ignore[no-untyped-def]
-    cluster = MiniCluster(tmp_path).start()
+@pytest.fixture(params=WIRINGS)
+def mini(tmp_path, request):  # type: ignore[no-untyped-def]
+    cluster = MiniCluster(tmp_path, wiring=request.param).start()
     yield cluster
     cluster.stop()
 

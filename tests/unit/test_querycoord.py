@@ -64,12 +64,12 @@ def env():
     kv.close()
 
 
-def progress(coord: QueryCoord) -> tuple[bool, int]:
+def load_progress(coord: QueryCoord) -> tuple[bool, int]:
     answer = coord.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID))
     return answer.loaded, answer.progress
 
 
-def leaders(coord: QueryCoord) -> list[querycoord_pb2.ShardLeader]:
+def shard_leaders(coord: QueryCoord) -> list[querycoord_pb2.ShardLeader]:
     return list(coord.get_shard_leaders(datacoord_pb2.CollectionRequest(collection_id=CID)).leaders)
 
 
@@ -130,7 +130,7 @@ def test_targets_progress_and_shard_leaders(env):
     datacoord.infos[CID] = recovery()
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
-    assert progress(coord) == (True, 0)
+    assert load_progress(coord) == (True, 0)
     coord.refresh()
     placed = coord.assignments(CID)
     ch0, ch1 = f"by-dev-dml-{CID}-0", f"by-dev-dml-{CID}-1"
@@ -144,21 +144,21 @@ def test_targets_progress_and_shard_leaders(env):
     assert [d.path for d in t1.delta_logs] == ["d/1"] and t1.checkpoint.offset == 0
 
     with pytest.raises(ServiceUnavailable):
-        leaders(coord)
+        shard_leaders(coord)
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100])
-    loaded, progress = progress(coord)
+    loaded, progress = load_progress(coord)
     assert loaded and 0 < progress < 100
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101])
     heartbeat(coord, placed[ch1], channels=[ch1], sealed=[102])
-    assert progress(coord) == (True, 100)
-    leaders = {l.channel: (l.node_id, l.address) for l in leaders(coord)}
+    assert load_progress(coord) == (True, 100)
+    leaders = {l.channel: (l.node_id, l.address) for l in shard_leaders(coord)}
     assert leaders == {ch: (n, f"127.0.0.1:{9000 + n}") for ch, n in placed.items()}
     # a shard whose target predates the collection's indexes (e.g. of an earlier load) leads nothing
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101], index_ids=())
     with pytest.raises(ServiceUnavailable):
-        leaders(coord)
+        shard_leaders(coord)
     heartbeat(coord, placed[ch1])  # the node lost its shard: progress stays 100 once reached
-    assert progress(coord) == (True, 100)
+    assert load_progress(coord) == (True, 100)
 
 
 def test_dead_node_channels_move_to_live_nodes(env):
@@ -204,7 +204,7 @@ def test_load_without_live_nodes_places_channels_when_one_appears(env):
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
     assert set(coord.assignments(CID).values()) == {0}
-    assert progress(coord)[1] < 100
+    assert load_progress(coord)[1] < 100
     late = Session(kv, "querynode", 13, "127.0.0.1:9013", ttl_s=5)
     late.register()
     try:
@@ -246,12 +246,12 @@ def test_partition_loads_targets_progress_and_release(env):
     assert [s.segment.segment_id for s in target.sealed_segments] == [201]
     # a node serving every partition does not count: it must serve exactly the loaded ones
     _serve(coord, node, ch, None, sealed=[201])
-    assert progress(coord)[1] < 100
+    assert load_progress(coord)[1] < 100
     with pytest.raises(ServiceUnavailable):
-        leaders(coord)
+        shard_leaders(coord)
     _serve(coord, node, ch, [2], sealed=[201])
-    assert progress(coord) == (True, 100)
-    assert [l.node_id for l in leaders(coord)] == [node]
+    assert load_progress(coord) == (True, 100)
+    assert [l.node_id for l in shard_leaders(coord)] == [node]
     shown = show_loaded(coord, [CID], [1, 2, 3])[0]
     assert shown.partition_load and [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
     coord.stop()
@@ -263,9 +263,9 @@ def test_partition_loads_targets_progress_and_release(env):
     coord.refresh()
     target = _serve(coord, node, ch, [2], sealed=[201])[ch]
     assert list(target.partition_ids) == [2, 3] and [s.segment.segment_id for s in target.sealed_segments] == [201, 202]
-    assert progress(coord)[1] < 100
+    assert load_progress(coord)[1] < 100
     _serve(coord, node, ch, [2, 3], sealed=[201, 202])
-    assert progress(coord) == (True, 100)
+    assert load_progress(coord) == (True, 100)
 
     # LoadCollection turns it into a load of every partition
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=coll))

@@ -688,7 +688,7 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
     cluster.datacoord.set(CID, datacoord_pb2.RecoveryInfo(checkpoints=[meta_pb2.ChannelCheckpoint(channel=ch)]))
     qc = cluster.querycoord.logic
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART]))
-    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="partition loaded")
+    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="partition loaded")
     node = cluster.leader(ch)
     insert(cluster, info, ch, rows(range(0, 10)), ts=10, segment_id=960, partition_id=PART)
     insert(cluster, info, ch, rows(range(5, 25)), ts=11, segment_id=961, partition_id=PART2)  # pks 5..9 in both
@@ -697,7 +697,7 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
         query_rows(node, query_request(ch, strong=True, count_only=True, partitions=[PART2]))
 
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
-    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="second partition loaded")
+    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="second partition loaded")
     assert count(node, ch, strong=True) == 30
     assert count(node, ch, strong=True, partitions=[PART2]) == 20
     # a delete scoped to PART2 leaves the same pks of PART alone
