@@ -97,8 +97,6 @@ def _guard(impl: Callable[..., Any], response_cls: type) -> Callable[..., Any]:
     return handler
 
 
-
-
 def method_name(rpc: str) -> str:
     """The Protocol method serving RPC ``rpc``: its snake_case (``AllocID`` -> ``alloc_id``)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", rpc).lower()

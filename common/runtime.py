@@ -92,10 +92,6 @@ class InProcessPeers:
         with self._lock:
             self._servers.append(server)
 
-    def remove(self, server: RoleServer) -> None:
-        with self._lock:
-            self._servers.remove(server)
-
     def core(self, role: str) -> Any:
         """The running core of ``role``. Raises NodeNotAvailable."""
         with self._lock:
@@ -167,7 +163,8 @@ class RoleContext:
                     client = self._querynodes[address] = QueryNodeClient(address)
         return client
 
-    def _coordinator(self, role: str, client_cls: Callable[..., RpcClient], timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
+    def _coordinator(self, role: str, client_cls: Callable[..., RpcClient],
+                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
         if self._peers is not None:
             return self._peers.core(role)
         key = (role, timeout_s)
