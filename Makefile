@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test unit e2e protos bench bench-filter bench-concurrency
+.PHONY: install run test unit e2e typecheck protos bench bench-filter bench-concurrency
 install: $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +28,10 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
+
+# The role interfaces are checked strictly (config: [tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict common/interfaces/
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py

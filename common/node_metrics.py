@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 
 from common.compute.backend import gpu_count
-from common.rpc import guard_servicer
+from common.rpc import DEFAULT_TIMEOUT_S, RpcClient
 from common.status import success
-from proto.internal import metrics_pb2, metrics_pb2_grpc
+from proto.internal import meta_pb2, metrics_pb2, metrics_pb2_grpc
 
 
 def _iso(ms: float) -> str:
@@ -103,9 +103,12 @@ def error_info(role: str, node_id: int, address: str, reason: str) -> dict[str, 
                       "id": node_id, "address": address}}
 
 
-@guard_servicer(metrics_pb2.DESCRIPTOR.services_by_name["NodeMetrics"])
-class NodeMetricsService(metrics_pb2_grpc.NodeMetricsServicer):
-    """Answers GetNodeMetrics for the role ``server`` runs (a RoleServer)."""
+SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["NodeMetrics"]
+
+
+class NodeMetricsService:
+    """Answers GetNodeMetrics for the role ``server`` runs (a RoleServer); served by
+    ``common.rpc.ProtocolService(SERVICE, ...)``."""
 
     def __init__(self, server: Any) -> None:
         self._server = server
@@ -114,9 +117,19 @@ class NodeMetricsService(metrics_pb2_grpc.NodeMetricsServicer):
         self._process.cpu_percent(interval=None)  # the first reading only starts the measurement
         psutil.cpu_percent(interval=None)
 
-    def GetNodeMetrics(self, request, context):
+    def get_node_metrics(self, request: meta_pb2.Empty) -> metrics_pb2.NodeMetricsResponse:
         server = self._server
         metrics = getattr(server.logic, "metrics", None)
         info = node_info(self._process, server.role, server.context.node_id, server.session_address(), self._started_ms,
                          str(server.context.config.data_dir()), metrics() if callable(metrics) else None)
         return metrics_pb2.NodeMetricsResponse(status=success(), info_json=json.dumps(info))
+
+
+class NodeMetricsClient(RpcClient):
+    """GetNodeMetrics of the node at ``address`` over gRPC (see ``RpcClient``)."""
+
+    def __init__(self, address: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        super().__init__(metrics_pb2_grpc.NodeMetricsStub, address, timeout_s)
+
+    def get_node_metrics(self, request: meta_pb2.Empty) -> metrics_pb2.NodeMetricsResponse:
+        return self._call(lambda s: s.GetNodeMetrics, request)

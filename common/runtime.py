@@ -1,6 +1,7 @@
-"""What a role needs to run: its context (config, etcd, object storage, broker, node id), the
-discovery of other roles through their etcd sessions, and ``RoleServer``, which runs one role's
-logic behind its gRPC service under an etcd session.
+"""What a role needs to run: its context (config, etcd, object storage, the log, node id, typed
+peers), the discovery of other roles through their etcd sessions, ``RoleComponent`` (the base
+of a role's core) and ``RoleServer``, which runs one role's core behind its gRPC service under
+an etcd session.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -18,13 +19,19 @@ from common.component import Component
 from common.config import Config
 from common.errors import NodeNotAvailable, ServiceNotReady
 from common.fastrpc import FastRpcServer
-from common.node_metrics import NodeMetricsService
+from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV
-from common.rpc import InternalClient, bind, make_server
+from common.mq.client import BrokerClient
+from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
+from common.rpc import DEFAULT_TIMEOUT_S, ProtocolService, RpcClient, bind, make_server
 from common.session import Session, list_sessions
 from common.storage.base import ObjectStorage
 from common.tso import IDAllocator
-from proto.internal.metrics_pb2_grpc import add_NodeMetricsServicer_to_server
+from coordinators.datacoord.client import DataCoordClient
+from coordinators.querycoord.client import QueryCoordClient
+from coordinators.rootcoord.client import RootCoordClient
+from nodes.querynode.client import QueryNodeClient
+from proto.internal import meta_pb2
 
 
 def make_kv(config: Config) -> MetaKV:
@@ -70,82 +77,120 @@ def wait_for_address(kv: MetaKV, role: str, timeout_s: float = 60.0) -> str:
         time.sleep(0.05)
 
 
-class RoleClient:
-    """A client of a role found through etcd: re-resolves the address when the peer is gone,
-    so a restarted coordinator on a new port is found again. Thread-safe."""
+class InProcessPeers:
+    """The roles of an in-process cluster (tests): a RoleContext given one calls the cores of
+    its peers directly instead of over gRPC. Coordinators are found by role (the newest one
+    added), querynodes by their gRPC address, as querycoord hands it out. A peer whose core is
+    not running raises NodeNotAvailable, like an unreachable one over gRPC."""
 
-    def __init__(self, kv: MetaKV, role: str, stub_cls: type, timeout_s: float = 30.0) -> None:
-        self._kv = kv
-        self._role = role
-        self._stub_cls = stub_cls
-        self._timeout_s = timeout_s
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._client: InternalClient | None = None
+        self._servers: list[RoleServer] = []
 
-    def _current(self) -> InternalClient:
+    def add(self, server: RoleServer) -> None:
+        """Make ``server``'s core reachable (its address may be assigned later, on start)."""
         with self._lock:
-            if self._client is None:
-                self._client = InternalClient(wait_for_address(self._kv, self._role), self._stub_cls, self._timeout_s)
-            return self._client
+            self._servers.append(server)
 
-    def call(self, method: str, request: Any, timeout_s: float | None = None) -> Any:
-        """Call ``method``; on an unreachable peer, look the role up again and retry once."""
-        client = self._current()
-        try:
-            return client.call(method, request, timeout_s)
-        except NodeNotAvailable:
-            with self._lock:
-                if self._client is client:
-                    self._client = None
-                    client.close()
-            return self._current().call(method, request, timeout_s)
-
-    def close(self) -> None:
+    def core(self, role: str) -> Any:
+        """The running core of ``role``. Raises NodeNotAvailable."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            servers = [s for s in self._servers if s.role == role]
+        if not servers or not servers[-1].logic.healthy:
+            raise NodeNotAvailable(f"no running {role} in this process")
+        return servers[-1].logic
+
+    def querynode(self, address: str) -> Any:
+        """The running querynode core serving gRPC at ``address``. Raises NodeNotAvailable."""
+        with self._lock:
+            found = [s.logic for s in self._servers if s.role == "querynode" and s.address == address]
+        if not found or not found[-1].healthy:
+            raise NodeNotAvailable(f"no running querynode at {address} in this process")
+        return found[-1]
 
 
 class RoleContext:
-    """Everything a role's logic may need, created lazily and closed once."""
+    """Everything a role's core may need, created lazily and closed once: config, etcd, object
+    storage, the log, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
+    ``querynode(address)``). Peers are clients over gRPC (coordinators found through their
+    etcd sessions), or, with ``peers``, the in-process cores themselves."""
 
-    def __init__(self, config: Config, kv: MetaKV, node_id: int) -> None:
+    def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: InProcessPeers | None = None) -> None:
         self.config = config
         self.kv = kv
         self.node_id = node_id
-        self._clients: dict[str, RoleClient] = {}
+        self._peers = peers
+        self._coordinators: dict[tuple[str, float], RpcClient] = {}
+        self._querynodes: dict[str, QueryNodeClient] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     @cached_property
     def storage(self) -> ObjectStorage:
         return make_storage(self.config)
 
     @cached_property
-    def broker(self):  # type: ignore[no-untyped-def]
-        """A BrokerClient to the cluster's broker (found through its etcd session)."""
-        from common.mq.client import BrokerClient
-
+    def log(self) -> Log:
+        """The cluster's log: a BrokerClient to the broker found through its etcd session."""
         return BrokerClient(wait_for_address(self.kv, "broker"))
 
-    def client(self, role: str) -> RoleClient:
-        """The shared client of coordinator ``role`` (rootcoord, datacoord or querycoord)."""
-        from proto.internal import datacoord_pb2_grpc, querycoord_pb2_grpc, rootcoord_pb2_grpc
+    @property
+    def rootcoord(self) -> RootCoord:
+        return cast(RootCoord, self._coordinator("rootcoord", RootCoordClient))
 
-        stubs = {"rootcoord": rootcoord_pb2_grpc.RootCoordStub, "datacoord": datacoord_pb2_grpc.DataCoordStub,
-                 "querycoord": querycoord_pb2_grpc.QueryCoordStub}
-        with self._lock:
-            if role not in self._clients:
-                self._clients[role] = RoleClient(self.kv, role, stubs[role])
-            return self._clients[role]
+    @property
+    def datacoord(self) -> DataCoord:
+        return cast(DataCoord, self._coordinator("datacoord", DataCoordClient))
+
+    @property
+    def querycoord(self) -> QueryCoord:
+        return cast(QueryCoord, self._coordinator("querycoord", QueryCoordClient))
+
+    def querycoord_with_timeout(self, timeout_s: float) -> QueryCoord:
+        """querycoord, each call waiting at most ``timeout_s`` for its answer over gRPC."""
+        return cast(QueryCoord, self._coordinator("querycoord", QueryCoordClient, timeout_s))
+
+    def querynode(self, address: str) -> QueryNode:
+        """The querynode serving gRPC at ``address`` (one shared client per address)."""
+        if self._peers is not None:
+            return cast(QueryNode, self._peers.querynode(address))
+        client = self._querynodes.get(address)
+        if client is None:
+            with self._lock:
+                self._check_open()
+                client = self._querynodes.get(address)
+                if client is None:
+                    client = self._querynodes[address] = QueryNodeClient(address)
+        return client
+
+    def _coordinator(self, role: str, client_cls: Callable[..., RpcClient],
+                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
+        if self._peers is not None:
+            return self._peers.core(role)
+        key = (role, timeout_s)
+        client = self._coordinators.get(key)
+        if client is None:
+            with self._lock:
+                self._check_open()
+                client = self._coordinators.get(key)
+                if client is None:
+                    client = self._coordinators[key] = client_cls(lambda: wait_for_address(self.kv, role), timeout_s)
+        return client
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NodeNotAvailable(f"the context of node {self.node_id} is closed")
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
-        if "broker" in self.__dict__:
-            self.broker.close()
+            self._closed = True
+            clients: list[RpcClient] = [*self._coordinators.values(), *self._querynodes.values()]
+            self._coordinators.clear()
+            self._querynodes.clear()
+        for client in clients:
+            client.close()
+        if "log" in self.__dict__:
+            self.log.close()
 
 
 def allocate_node_id(kv: MetaKV) -> int:
@@ -168,25 +213,37 @@ def _advertised(config: Config, bind_host: str) -> str:
     return bind_host
 
 
+class RoleComponent(Component):
+    """The base of a role's core: a Component of node ``node_id`` that reports its health as
+    the role's GetComponentState answers it (common/interfaces/base.py)."""
+
+    def __init__(self, node_id: int) -> None:
+        super().__init__()
+        self.node_id = node_id
+
+    def get_component_state(self, request: meta_pb2.Empty) -> meta_pb2.ComponentStateResponse:
+        return meta_pb2.ComponentStateResponse(role=self.role, server_id=self.node_id, state=self.state.value)
+
+
 class RoleServer(Component):
-    """Runs one role: starts its logic, serves its gRPC service on ``host:port`` (0 = free port),
-    then registers its session in etcd so others can find it; stops in the reverse order.
+    """Runs one role: starts its core, serves its gRPC service(s) on ``host:port`` (0 = free
+    port; ``serve`` adds them to the server), then registers its session in etcd so others can
+    find it; stops in the reverse order.
 
     With ``fast_methods``, those methods of ``fast_service`` are also served over plain TCP
     (common/fastrpc.py) on ``fast_port``, at most ``fast_concurrency`` at once; ``fast_endpoint``
     is then its ``tcp://`` address.
     """
 
-    def __init__(self, logic: Component, add_servicer: Callable[[Any, grpc.Server], None], servicer: Any,
-                 context: RoleContext, host: str = "127.0.0.1", port: int = 0,
-                 advertise_host: str | None = None, fast_service: ServiceDescriptor | None = None,
-                 fast_methods: Sequence[str] = (), fast_port: int = 0, fast_concurrency: int = 8) -> None:
+    def __init__(self, logic: Component, serve: Callable[[grpc.Server], None], context: RoleContext,
+                 host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None,
+                 fast_service: ProtocolService | None = None, fast_methods: Sequence[str] = (),
+                 fast_port: int = 0, fast_concurrency: int = 8) -> None:
         self.role = logic.role
         super().__init__()
         self.logic = logic
         self.context = context
-        self._add_servicer = add_servicer
-        self._servicer = servicer
+        self._serve = serve
         self._host = host
         self._port = port
         self._advertise_host = advertise_host or _advertised(context.config, host)
@@ -194,15 +251,15 @@ class RoleServer(Component):
         self._session: Session | None = None
         self._fast: FastRpcServer | None = None
         if fast_service is not None and fast_methods:
-            self._fast = FastRpcServer(servicer, fast_service, fast_methods, host, fast_port,
+            self._fast = FastRpcServer(fast_service, fast_methods, host, fast_port,
                                        advertise_host=self._advertise_host, concurrency=fast_concurrency)
         self.address = ""
         self.fast_endpoint = ""
 
     def _start(self) -> None:
         self._server = make_server()
-        self._add_servicer(self._servicer, self._server)
-        add_NodeMetricsServicer_to_server(NodeMetricsService(self), self._server)
+        self._serve(self._server)
+        ProtocolService(NODE_METRICS, NodeMetricsService(self)).add_to(self._server)
         bound = bind(self._server, self._host, self._port)
         self.address = f"{self._advertise_host}:{bound}"
         self._server.start()
@@ -227,3 +284,9 @@ class RoleServer(Component):
             self._server.stop(grace=1.0)
         self.logic.stop()
         self.context.close()
+
+
+def serve_core(core: RoleComponent, service: ServiceDescriptor, context: RoleContext, host: str = "127.0.0.1",
+               port: int = 0) -> RoleServer:
+    """The RoleServer of ``core``, which implements the Protocol of gRPC ``service``."""
+    return RoleServer(core, ProtocolService(service, core).add_to, context, host=host, port=port)

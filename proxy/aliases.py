@@ -13,25 +13,28 @@ class AliasTasks:
         self._env = env
 
     def create_alias(self, request: milvus_pb2.CreateAliasRequest) -> common_pb2.Status:
-        self._change("CreateAlias", request, request.alias, request.collection_name)
+        self._env.context.rootcoord.create_alias(request)
+        self._forget(request.alias, request.collection_name)
         return success()
 
     def drop_alias(self, request: milvus_pb2.DropAliasRequest) -> common_pb2.Status:
-        self._change("DropAlias", request, request.alias)
+        self._env.context.rootcoord.drop_alias(request)
+        self._forget(request.alias)
         return success()
 
     def alter_alias(self, request: milvus_pb2.AlterAliasRequest) -> common_pb2.Status:
-        self._change("AlterAlias", request, request.alias, request.collection_name)
+        self._env.context.rootcoord.alter_alias(request)
+        self._forget(request.alias, request.collection_name)
         return success()
 
     def describe_alias(self, request: milvus_pb2.DescribeAliasRequest) -> milvus_pb2.DescribeAliasResponse:
-        return self._env.coord("rootcoord").call("DescribeAlias", request)
+        return self._env.context.rootcoord.describe_alias(request)
 
     def list_aliases(self, request: milvus_pb2.ListAliasesRequest) -> milvus_pb2.ListAliasesResponse:
-        return self._env.coord("rootcoord").call("ListAliases", request)
+        return self._env.context.rootcoord.list_aliases(request)
 
-    def _change(self, method: str, request, alias: str, collection_name: str = "") -> None:  # type: ignore[no-untyped-def]
-        self._env.coord("rootcoord").call(method, request)
+    def _forget(self, alias: str, collection_name: str = "") -> None:
+        """Drop the cache entries a change of ``alias`` made stale."""
         self._env.cache.invalidate_alias(alias)
         if collection_name:
             self._env.cache.invalidate(collection_name)

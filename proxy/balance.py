@@ -24,10 +24,11 @@ class BalanceTasks:
         if request.src_nodeID <= 0:
             raise ParameterInvalid(f"invalid source node id {request.src_nodeID}")
         collection = self._env.cache.get(request.collectionName)
-        response = self._env.coord("querycoord").call("LoadBalance", querycoord_pb2.LoadBalanceRequest(
+        querycoord = self._env.context.querycoord_with_timeout(BALANCE_TIMEOUT_S + 10)
+        response = querycoord.load_balance(querycoord_pb2.LoadBalanceRequest(
             collection_id=collection.collection_id, source_node_id=request.src_nodeID,
             target_node_ids=request.dst_nodeIDs, segment_ids=request.sealed_segmentIDs,
-            timeout_s=BALANCE_TIMEOUT_S), timeout_s=BALANCE_TIMEOUT_S + 10)
+            timeout_s=BALANCE_TIMEOUT_S))
         if not response.done:
             moving = sorted(m.segment_id for m in response.moves)
             raise ServiceInternal(f"moving segments {moving} did not finish within {BALANCE_TIMEOUT_S:.0f} s; "

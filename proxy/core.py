@@ -38,5 +38,4 @@ class Proxy(Component):
         self.balance = BalanceTasks(self.env)
 
     def _stop(self) -> None:
-        self.env.router.close()
         self.env.cache.close()

@@ -23,7 +23,7 @@ class DdlTasks:
     def create_collection(self, request: milvus_pb2.CreateCollectionRequest) -> common_pb2.Status:
         validate_name(request.collection_name, "collection")
         self._env.cache.invalidate(request.collection_name)
-        self._env.coord("rootcoord").call("CreateCollection", request)
+        self._env.context.rootcoord.create_collection(request)
         return success()
 
     def drop_collection(self, request: milvus_pb2.DropCollectionRequest) -> common_pb2.Status:
@@ -39,19 +39,18 @@ class DdlTasks:
                 f"{list(collection.info.aliases)}, please remove all aliases before dropping the collection")
         collection_request = datacoord_pb2.CollectionRequest(collection_id=collection.collection_id,
                                                              collection=collection.info)
-        self._env.coord("querycoord").call("ReleaseCollection", collection_request)
-        self._env.coord("rootcoord").call("DropCollection", request)
+        self._env.context.querycoord.release_collection(collection_request)
+        self._env.context.rootcoord.drop_collection(request)
         self._env.cache.invalidate(request.collection_name)
         self._env.router.forget(collection.collection_id)
         self._env.indexes.invalidate(collection.collection_id)
-        self._env.coord("datacoord").call("DropCollection", collection_request)
+        self._env.context.datacoord.drop_collection(collection_request)
         return success()
 
     def describe_collection(self, request: milvus_pb2.DescribeCollectionRequest) -> milvus_pb2.DescribeCollectionResponse:
         if request.collectionID and not request.collection_name:
-            info = self._env.coord("rootcoord").call(
-                "DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_id=request.collectionID)
-            ).collection
+            info = self._env.context.rootcoord.describe_collection(
+                rootcoord_pb2.DescribeCollectionRequest(collection_id=request.collectionID)).collection
         else:
             info = self._env.cache.get(request.collection_name).info
         physical_ms, _ = parse_ts(info.created_ts)
@@ -68,7 +67,7 @@ class DdlTasks:
         """Whether the collection (or alias) exists; with ``time_stamp``, whether it existed then
         (created at or before it and not yet dropped)."""
         validate_name(request.collection_name, "collection")
-        return self._env.coord("rootcoord").call("HasCollection", milvus_pb2.HasCollectionRequest(
+        return self._env.context.rootcoord.has_collection(milvus_pb2.HasCollectionRequest(
             collection_name=request.collection_name, time_stamp=request.time_stamp))
 
     def show_collections(self, request: milvus_pb2.ShowCollectionsRequest) -> milvus_pb2.ShowCollectionsResponse:
@@ -78,8 +77,7 @@ class DdlTasks:
         if in_memory and request.collection_names:
             infos = [self._env.cache.get(name).info for name in request.collection_names]
         else:
-            infos = list(self._env.coord("rootcoord").call(
-                "ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections)
+            infos = list(self._env.context.rootcoord.show_collections(rootcoord_pb2.ShowCollectionsRequest()).collections)
         progress: dict[int, int] = {}
         if in_memory:
             loads = self._loading.show_loaded([i.collection_id for i in infos] if request.collection_names else [])
@@ -103,9 +101,8 @@ class DdlTasks:
     def get_collection_statistics(self, request: milvus_pb2.GetCollectionStatisticsRequest
                                   ) -> milvus_pb2.GetCollectionStatisticsResponse:
         collection = self._env.cache.get(request.collection_name)
-        stats = self._env.coord("datacoord").call(
-            "GetStatistics", datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)
-        )
+        stats = self._env.context.datacoord.get_statistics(
+            datacoord_pb2.CollectionRequest(collection_id=collection.collection_id))
         return milvus_pb2.GetCollectionStatisticsResponse(
             status=success(), stats=[common_pb2.KeyValuePair(key="row_count", value=str(stats.row_count))]
         )
@@ -115,7 +112,7 @@ class DdlTasks:
         response = milvus_pb2.FlushResponse(status=success(), db_name=request.db_name or "default")
         for name in request.collection_names:
             collection = self._env.cache.get(name)
-            result = self._env.coord("datacoord").call("Flush", datacoord_pb2.FlushRequest(collection=collection.info))
+            result = self._env.context.datacoord.flush(datacoord_pb2.FlushRequest(collection=collection.info))
             # As Milvus: the segments this flush seals, and those flushed before it.
             response.coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=result.sealed_segment_ids))
             response.flush_coll_segIDs[name].CopyFrom(schema_pb2.LongArray(data=result.segment_ids))
@@ -127,6 +124,6 @@ class DdlTasks:
         if not request.collection_name:
             raise ParameterInvalid("GetFlushState needs collection_name (pymilvus >= 2.3 sends it)")
         collection = self._env.cache.get(request.collection_name)
-        state = self._env.coord("datacoord").call("GetFlushState", datacoord_pb2.GetFlushStateRequest(
+        state = self._env.context.datacoord.get_flush_state(datacoord_pb2.GetFlushStateRequest(
             collection_id=collection.collection_id, flush_ts=request.flush_ts))
         return milvus_pb2.GetFlushStateResponse(status=success(), flushed=state.flushed)

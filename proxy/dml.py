@@ -111,7 +111,7 @@ class DmlTasks:
         channels = dict.fromkeys(channel for batch in batches for channel in batch)
         for channel in channels:
             records = [(timestamp, batch[channel]) for batch in batches if channel in batch]
-            self._env.context.broker.produce(channel, records)
+            self._env.context.log.produce(channel, records)
 
     def _insert_messages(self, collection: CachedCollection, partition_id: int, columns: dict[str, np.ndarray],
                          num_rows: int, timestamp: int, sent: list[schema_pb2.FieldData]) -> dict[str, bytes]:

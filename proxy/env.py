@@ -1,15 +1,13 @@
-"""What every proxy task needs: config, the metadata cache, coordinator clients, the broker,
-batched id allocation and timestamps."""
+"""What every proxy task needs: config, the metadata cache, the shard leaders, the typed peers
+and the log (``context``), batched id allocation and timestamps."""
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from common.config import Config
 from common.runtime import RoleContext
 from common.tso import compose_ts
-from nodes.querynode.client import NodeClients, QueryNodeClient
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
 from proto.internal.datacoord_pb2 import CollectionRequest
 from proxy.meta_cache import CachedCollection, MetaCache
@@ -31,7 +29,7 @@ class IdPool:
         with self._lock:
             if self._end - self._next < count:
                 want = max(count, ID_BATCH)
-                response = self._context.client("rootcoord").call("AllocID", rootcoord_pb2.AllocRequest(count=want))
+                response = self._context.rootcoord.alloc_id(rootcoord_pb2.AllocRequest(count=want))
                 self._next, self._end = response.begin, response.begin + response.count
             first = self._next
             self._next += count
@@ -39,14 +37,13 @@ class IdPool:
 
 
 class ShardRouter:
-    """Where each channel of a loaded collection is served: leaders from querycoord (cached
-    until a call fails) and one client per querynode address."""
+    """Where each channel of a loaded collection is served: leaders from querycoord, cached
+    until a call fails (the querynodes themselves are ``context.querynode(address)``)."""
 
     def __init__(self, context: RoleContext) -> None:
         self._context = context
         self._lock = threading.Lock()
         self._leaders: dict[int, list[querycoord_pb2.ShardLeader]] = {}
-        self._clients = NodeClients()
 
     def leaders(self, collection: CachedCollection) -> list[querycoord_pb2.ShardLeader]:
         """One leader per channel. Raises CollectionNotLoaded when the collection is not loaded."""
@@ -54,23 +51,15 @@ class ShardRouter:
             cached = self._leaders.get(collection.collection_id)
         if cached is not None:
             return cached
-        response = self._context.client("querycoord").call(
-            "GetShardLeaders", CollectionRequest(collection_id=collection.collection_id)
-        )
+        response = self._context.querycoord.get_shard_leaders(CollectionRequest(collection_id=collection.collection_id))
         leaders = list(response.leaders)
         with self._lock:
             self._leaders[collection.collection_id] = leaders
         return leaders
 
-    def node(self, address: str) -> QueryNodeClient:
-        return self._clients.node(address)
-
     def forget(self, collection_id: int) -> None:
         with self._lock:
             self._leaders.pop(collection_id, None)
-
-    def close(self) -> None:
-        self._clients.close()
 
 
 class IndexCache:
@@ -92,7 +81,7 @@ class IndexCache:
             entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self._ttl_s:
             return entry[1]
-        indexes = self._context.client("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+        indexes = self._context.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
             collection_id=collection_id, field_name=field_name)).indexes
         index = indexes[0].index if indexes else None
         with self._lock:
@@ -111,17 +100,14 @@ class ProxyEnv:
     def __init__(self, context: RoleContext) -> None:
         self.context = context
         self.config: Config = context.config
-        self.cache = MetaCache(context.client("rootcoord"), context.kv)
+        self.cache = MetaCache(context)
         self.ids = IdPool(context)
         self.router = ShardRouter(context)
         self.indexes = IndexCache(context)
 
-    def coord(self, role: str) -> Any:
-        return self.context.client(role)
-
     def alloc_timestamp(self) -> int:
         """A fresh TSO timestamp from rootcoord (strictly after every earlier one)."""
-        return self.coord("rootcoord").call("AllocTimestamp", rootcoord_pb2.AllocRequest(count=1)).timestamp
+        return self.context.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
 
     @staticmethod
     def local_timestamp(lag_s: float = 0.0) -> int:

@@ -46,9 +46,8 @@ class IndexTasks:
             user_params=request.extra_params,
         )
         self._env.indexes.invalidate(collection.collection_id)
-        self._env.coord("datacoord").call(
-            "CreateIndex", datacoord_pb2.CreateIndexRequest(collection=collection.info, index=index)
-        )
+        self._env.context.datacoord.create_index(datacoord_pb2.CreateIndexRequest(collection=collection.info,
+                                                                                 index=index))
         return success()
 
     def describe_index(self, request: milvus_pb2.DescribeIndexRequest) -> milvus_pb2.DescribeIndexResponse:
@@ -83,7 +82,7 @@ class IndexTasks:
         collection = self._env.cache.get(request.collection_name)
         if self._load.loaded(collection) is not None:
             raise ParameterInvalid("index cannot be dropped, collection is loaded, please release it first")
-        self._env.coord("datacoord").call("DropIndex", datacoord_pb2.DropIndexRequest(
+        self._env.context.datacoord.drop_index(datacoord_pb2.DropIndexRequest(
             collection_id=collection.collection_id, index_name=request.index_name, field_name=request.field_name))
         self._env.indexes.invalidate(collection.collection_id)
         return success()
@@ -92,7 +91,7 @@ class IndexTasks:
     def _progress(self, collection_name: str, index_name: str, field_name: str) -> list[datacoord_pb2.IndexProgress]:
         """Datacoord's progress of the selected indexes (at least one; IndexNotFound otherwise)."""
         collection = self._env.cache.get(collection_name)
-        indexes = list(self._env.coord("datacoord").call("DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+        indexes = list(self._env.context.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
             collection_id=collection.collection_id, index_name=index_name, field_name=field_name)).indexes)
         if not indexes:
             raise IndexNotFound(f"index not found[collection={collection_name}][index={index_name or field_name}]")

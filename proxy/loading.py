@@ -31,19 +31,22 @@ class LoadTasks:
     def load_collection(self, request: milvus_pb2.LoadCollectionRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
         self._check_indexed(collection, request.collection_name)
-        self._querycoord("LoadCollection", collection)
+        self._env.context.querycoord.load_collection(self._request(collection))
+        self._env.router.forget(collection.collection_id)
         return success()
 
     def release_collection(self, request: milvus_pb2.ReleaseCollectionRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
-        self._querycoord("ReleaseCollection", collection)
+        self._env.context.querycoord.release_collection(self._request(collection))
+        self._env.router.forget(collection.collection_id)
         return success()
 
     def load_partitions(self, request: milvus_pb2.LoadPartitionsRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
         partition_ids = self._partition_ids(collection, request.partition_names)
         self._check_indexed(collection, request.collection_name)
-        self._querycoord("LoadPartitions", collection, partition_ids)
+        self._env.context.querycoord.load_partitions(self._request(collection, partition_ids))
+        self._env.router.forget(collection.collection_id)
         return success()
 
     def release_partitions(self, request: milvus_pb2.ReleasePartitionsRequest) -> common_pb2.Status:
@@ -51,18 +54,19 @@ class LoadTasks:
         self._env.cache.invalidate(request.collection_name)
         collection = self._env.cache.get(request.collection_name)
         partition_ids = self._partition_ids(collection, request.partition_names)
-        self._querycoord("ReleasePartitions", collection, partition_ids)
+        self._env.context.querycoord.release_partitions(self._request(collection, partition_ids))
+        self._env.router.forget(collection.collection_id)
         return success()
 
-    def _querycoord(self, method: str, collection: CachedCollection, partition_ids: Sequence[int] = ()) -> None:
-        self._env.coord("querycoord").call(method, datacoord_pb2.CollectionRequest(
-            collection_id=collection.collection_id, collection=collection.info, partition_ids=partition_ids))
-        self._env.router.forget(collection.collection_id)
+    @staticmethod
+    def _request(collection: CachedCollection, partition_ids: Sequence[int] = ()) -> datacoord_pb2.CollectionRequest:
+        return datacoord_pb2.CollectionRequest(collection_id=collection.collection_id, collection=collection.info,
+                                               partition_ids=partition_ids)
 
     def _check_indexed(self, collection: CachedCollection, name: str) -> None:
         """Raise IndexNotFound unless every vector field has an index (Milvus loads indexed data only)."""
-        indexes = self._env.coord("datacoord").call(
-            "DescribeIndex", datacoord_pb2.DescribeIndexRequest(collection_id=collection.collection_id)).indexes
+        indexes = self._env.context.datacoord.describe_index(
+            datacoord_pb2.DescribeIndexRequest(collection_id=collection.collection_id)).indexes
         indexed = {p.index.field_name for p in indexes}
         for field in collection.schema.vector_fields:
             if field.name not in indexed:
@@ -86,7 +90,7 @@ class LoadTasks:
     def show_loaded(self, collection_ids: Sequence[int],
                     partition_ids: Sequence[int] = ()) -> list[querycoord_pb2.LoadedCollection]:
         """The loaded ones of ``collection_ids`` (every loaded collection when empty)."""
-        return list(self._env.coord("querycoord").call("ShowLoaded", querycoord_pb2.ShowLoadedRequest(
+        return list(self._env.context.querycoord.show_loaded(querycoord_pb2.ShowLoadedRequest(
             collection_ids=collection_ids, partition_ids=partition_ids)).collections)
 
     def _progress(self, collection: CachedCollection, partition_names: Sequence[str]) -> int:

@@ -13,8 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from common.errors import PartitionNotFound
-from common.kv.base import MetaKV
-from common.runtime import RoleClient
+from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from coordinators.rootcoord.catalog_watch import watch_catalog
@@ -44,14 +43,15 @@ class CachedCollection:
 
 
 class MetaCache:
-    """Thread-safe name → CachedCollection cache backed by rootcoord's DescribeCollection."""
+    """Thread-safe name → CachedCollection cache backed by rootcoord's DescribeCollection (the
+    context's rootcoord), watching the catalog in the context's KV."""
 
-    def __init__(self, rootcoord: RoleClient, kv: MetaKV | None = None) -> None:
-        self._rootcoord = rootcoord
+    def __init__(self, context: RoleContext) -> None:
+        self._context = context
         self._lock = threading.Lock()
         self._entries: dict[str, CachedCollection] = {}
         self._generation = 0  # bumped by every catalog change seen
-        self._cancel_watch = watch_catalog(kv, self._on_catalog_change) if kv is not None else None
+        self._cancel_watch = watch_catalog(context.kv, self._on_catalog_change)
 
     def _on_catalog_change(self) -> None:
         with self._lock:
@@ -60,8 +60,7 @@ class MetaCache:
 
     def close(self) -> None:
         """Stop watching the catalog."""
-        if self._cancel_watch is not None:
-            self._cancel_watch()
+        self._cancel_watch()
 
     def get(self, name: str) -> CachedCollection:
         """The collection called ``name``. Raises CollectionNotFound (code 100) when it does not exist."""
@@ -70,9 +69,7 @@ class MetaCache:
             generation = self._generation
         if entry is not None:
             return entry
-        response = self._rootcoord.call(
-            "DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_name=name)
-        )
+        response = self._context.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(collection_name=name))
         entry = CachedCollection(response.collection, schema_from_proto(response.collection.schema))
         with self._lock:
             if generation == self._generation:

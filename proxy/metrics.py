@@ -8,11 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from common.errors import MilvusError, ParameterInvalid
-from common.node_metrics import error_info
-from common.rpc import InternalClient
+from common.node_metrics import NodeMetricsClient, error_info
 from common.session import SessionInfo, list_sessions
 from common.status import success
-from proto.internal import meta_pb2, metrics_pb2_grpc
+from proto.internal import meta_pb2
 from proto.milvus import milvus_pb2
 from proxy.env import ProxyEnv
 
@@ -60,9 +59,9 @@ def _current(sessions: list[SessionInfo]) -> list[SessionInfo]:
 
 def _ask(session: SessionInfo) -> dict[str, Any]:
     address = session.grpc_address or session.address
-    client = InternalClient(address, metrics_pb2_grpc.NodeMetricsStub, timeout_s=NODE_TIMEOUT_S)
+    client = NodeMetricsClient(address, timeout_s=NODE_TIMEOUT_S)
     try:
-        return json.loads(client.call("GetNodeMetrics", meta_pb2.Empty()).info_json)  # type: ignore[no-any-return]
+        return json.loads(client.get_node_metrics(meta_pb2.Empty()).info_json)  # type: ignore[no-any-return]
     except (MilvusError, ValueError) as exc:
         return error_info(session.role, session.server_id, address, str(exc))
     finally:

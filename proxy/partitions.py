@@ -21,7 +21,7 @@ class PartitionTasks:
 
     def create_partition(self, request: milvus_pb2.CreatePartitionRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
-        self._env.coord("rootcoord").call("CreatePartition", milvus_pb2.CreatePartitionRequest(
+        self._env.context.rootcoord.create_partition(milvus_pb2.CreatePartitionRequest(
             collection_name=collection.info.name, partition_name=request.partition_name))
         self._forget(collection, request.collection_name)
         return success()
@@ -36,10 +36,10 @@ class PartitionTasks:
         if load is not None and load.partitions[0].progress >= 0:
             raise ParameterInvalid("partition cannot be dropped, partition is loaded, please release it first"
                                    f"[partition={request.partition_name}]")
-        dropped = self._env.coord("rootcoord").call("DropPartition", milvus_pb2.DropPartitionRequest(
+        dropped = self._env.context.rootcoord.drop_partition(milvus_pb2.DropPartitionRequest(
             collection_name=collection.info.name, partition_name=request.partition_name))
         self._forget(collection, request.collection_name)
-        self._env.coord("datacoord").call("DropPartition", datacoord_pb2.CollectionRequest(
+        self._env.context.datacoord.drop_partition(datacoord_pb2.CollectionRequest(
             collection_id=collection.collection_id, partition_ids=[dropped.partition.partition_id]))
         return success()
 
@@ -53,7 +53,7 @@ class PartitionTasks:
         """Every partition (``type`` All); with ``InMemory`` the loaded ones (or the named ones,
         which must be loaded) with their loading progress."""
         if request.collectionID and not request.collection_name:
-            info = self._env.coord("rootcoord").call("DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(
+            info = self._env.context.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(
                 collection_id=request.collectionID)).collection
             collection = self._env.cache.get(info.name)
         else:
@@ -88,7 +88,7 @@ class PartitionTasks:
         collection = self._env.cache.get(request.collection_name)
         _require_name(request.partition_name)
         partition_id = collection.partition_id(request.partition_name)
-        stats = self._env.coord("datacoord").call("GetStatistics", datacoord_pb2.CollectionRequest(
+        stats = self._env.context.datacoord.get_statistics(datacoord_pb2.CollectionRequest(
             collection_id=collection.collection_id, partition_ids=[partition_id]))
         return milvus_pb2.GetPartitionStatisticsResponse(
             status=success(), stats=[common_pb2.KeyValuePair(key="row_count", value=str(stats.row_count))])

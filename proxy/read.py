@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from common.compute.distance import metric_is_ascending
 from common.errors import (ChannelNotFound, CollectionNotLoaded, NodeNotAvailable, ParameterInvalid,
                            ServiceUnavailable)
 from common.expr import compile_expr
+from common.interfaces import QueryNode
 from common.index.params import default_metric, validate_search_params
 from common.schema import FieldSchema
 from common.status import success
@@ -40,6 +41,7 @@ MAX_SEARCH_PLANS = 256
 EVENTUALLY_TS = 2
 # How long a read waits for a shard leader to become serviceable (e.g. after a restart).
 SHARD_WAIT_S = 30.0
+_Read = TypeVar("_Read", querynode_pb2.ShardSearchRequest, querynode_pb2.ShardQueryRequest)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class ReadTasks:
             scope=scope, anns_field=field.name, placeholder_group=request.placeholder_group, nq=nq, topk=k,
             metric_type=plan.metric, params_json=plan.params_json,
         )
-        answers = self._fan_out(collection, "Search", shard_request)
+        answers = self._fan_out(collection, _search, shard_request)
         results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(plan.metric),
                                        offset=params.offset)
         if params.round_decimal >= 0:
@@ -137,7 +139,7 @@ class ReadTasks:
                             [] if count_only else output.fetch, request)
         limit = params.limit + params.offset if params.limit > 0 else -1
         shard_request = querynode_pb2.ShardQueryRequest(scope=scope, limit=limit, count_only=count_only)
-        answers = self._fan_out(collection, "Query", shard_request)
+        answers = self._fan_out(collection, _query, shard_request)
         response = milvus_pb2.QueryResults(status=success(), collection_name=collection.info.name,
                                            primary_field_name=schema.primary_field.name, session_ts=scope.read_ts)
         if count_only:
@@ -204,8 +206,9 @@ class ReadTasks:
             return max(guarantee_ts, self._env.local_timestamp()), True
         return self._env.local_timestamp(), False
 
-    def _fan_out(self, collection: CachedCollection, method: str, request: Any) -> list[Any]:
-        """The answers to ``method`` with ``request`` (its ``scope.channel`` set per shard) from
+    def _fan_out(self, collection: CachedCollection, read: Callable[[QueryNode, _Read], Any],
+                 request: _Read) -> list[Any]:
+        """The answers to ``read`` of ``request`` (its ``scope.channel`` set per shard) from
         every shard leader, in parallel. While a shard has no
         serviceable leader (a node recovering after a restart) or a node cannot be reached, it
         retries with fresh leaders for up to ``SHARD_WAIT_S`` before giving up."""
@@ -218,8 +221,8 @@ class ReadTasks:
                     raise CollectionNotLoaded(f"collection not loaded[collection={collection.info.name}]")
                 if len(leaders) == 1:  # the common case: no copy, no thread hop
                     request.scope.channel = leaders[0].channel
-                    return [self._env.router.node(leaders[0].address).call(method, request)]
-                futures = [self._pool.submit(self._env.router.node(leader.address).call, method,
+                    return [read(self._env.context.querynode(leaders[0].address), request)]
+                futures = [self._pool.submit(read, self._env.context.querynode(leader.address),
                                              _for_channel(request, leader.channel)) for leader in leaders]
                 return [f.result() for f in futures]
             except (NodeNotAvailable, ServiceUnavailable, ChannelNotFound):  # leaders moved or recovering
@@ -230,7 +233,15 @@ class ReadTasks:
                 delay = min(delay * 2, 0.5)
 
 
-def _for_channel(request: Any, channel: str) -> Any:
+def _search(node: QueryNode, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
+    return node.search(request)
+
+
+def _query(node: QueryNode, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
+    return node.query(request)
+
+
+def _for_channel(request: _Read, channel: str) -> _Read:
     copy = type(request)()
     copy.CopyFrom(request)
     copy.scope.channel = channel

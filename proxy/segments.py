@@ -30,8 +30,8 @@ class SegmentTasks:
                                     ) -> milvus_pb2.GetPersistentSegmentInfoResponse:
         """The collection's flushed segments (compacted-away ones excluded)."""
         collection = self._env.cache.get(request.collectionName)
-        segments = self._env.coord("datacoord").call(
-            "GetSegmentInfo", datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)).segments
+        segments = self._env.context.datacoord.get_segment_info(
+            datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)).segments
         out = milvus_pb2.GetPersistentSegmentInfoResponse(status=success())
         for seg in segments:
             out.infos.add(segmentID=seg.segment_id, collectionID=seg.collection_id, partitionID=seg.partition_id,
@@ -44,8 +44,8 @@ class SegmentTasks:
         """The sealed segments of a loaded collection held by querynodes, with their memory
         size, index and nodes. Raises CollectionNotFound, CollectionNotLoaded (101)."""
         collection = self._env.cache.get(request.collectionName)
-        held = self._env.coord("querycoord").call(
-            "GetSegmentInfo", datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)).segments
+        held = self._env.context.querycoord.get_segment_info(
+            datacoord_pb2.CollectionRequest(collection_id=collection.collection_id)).segments
         out = milvus_pb2.GetQuerySegmentInfoResponse(status=success())
         by_id: dict[int, milvus_pb2.QuerySegmentInfo] = {}
         for seg in held:  # one entry per (segment, node), sorted by segment id
@@ -65,7 +65,7 @@ class SegmentTasks:
         if request.collection_name:
             info = self._env.cache.get(request.collection_name).info
         elif request.collectionID:
-            info = self._env.coord("rootcoord").call("DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(
+            info = self._env.context.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(
                 collection_id=request.collectionID)).collection
         else:
             raise ParameterInvalid("ManualCompaction needs collection_name or collectionID")
@@ -74,7 +74,7 @@ class SegmentTasks:
                                    f"collection {info.name} has none")
         if request.target_size < 0:
             raise ParameterInvalid(f"target_size must be positive, got {request.target_size}")
-        result = self._env.coord("datacoord").call("ManualCompaction", datacoord_pb2.ManualCompactionRequest(
+        result = self._env.context.datacoord.manual_compaction(datacoord_pb2.ManualCompactionRequest(
             collection=info, partition_id=request.partition_id, channel=request.channel,
             segment_ids=request.segment_ids, target_size_mb=request.target_size))
         return milvus_pb2.ManualCompactionResponse(status=success(), compactionID=result.compaction_id,
@@ -97,8 +97,8 @@ class SegmentTasks:
         return out
 
     def _tasks(self, compaction_id: int) -> list[CompactionTask]:
-        return list(self._env.coord("datacoord").call(
-            "GetCompactionState", datacoord_pb2.CompactionStateRequest(compaction_id=compaction_id)).tasks)
+        return list(self._env.context.datacoord.get_compaction_state(
+            datacoord_pb2.CompactionStateRequest(compaction_id=compaction_id)).tasks)
 
 
 def _state(tasks: list[CompactionTask]) -> int:

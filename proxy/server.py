@@ -13,7 +13,8 @@ class ProxyServer(RoleServer):
 
     def __init__(self, context: RoleContext, host: str, port: int, http_port: int) -> None:
         proxy = Proxy(context)
-        super().__init__(proxy, milvus_pb2_grpc.add_MilvusServiceServicer_to_server, MilvusService(proxy),
+        service = MilvusService(proxy)
+        super().__init__(proxy, lambda server: milvus_pb2_grpc.add_MilvusServiceServicer_to_server(service, server),
                          context, host=host, port=port)
         self._http = HealthServer(host, http_port, lambda: self.healthy)
         self.http_port = self._http.port

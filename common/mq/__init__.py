@@ -9,9 +9,9 @@
   client does not pull in the gRPC runtime.
 """
 from common.mq.client import BrokerClient, Subscription
-from common.mq.log import ChannelLog, OffsetOutOfRange, Record
+from common.mq.log import ChannelLog, OffsetOutOfRange
 from common.mq.protocol import validate_channel
 from common.mq.server import BrokerServer
 
-__all__ = ["BrokerClient", "BrokerServer", "ChannelLog", "OffsetOutOfRange", "Record",
-           "Subscription", "validate_channel"]
+__all__ = ["BrokerClient", "BrokerServer", "ChannelLog", "OffsetOutOfRange", "Subscription",
+           "validate_channel"]

@@ -17,17 +17,16 @@ from typing import Any
 import zmq
 
 from common.errors import MqFailed
+from common.interfaces.log import DEFAULT_MAX_BYTES, Record
 from common.mq import protocol as p
-from common.mq.log import OffsetOutOfRange, Record
+from common.mq.log import OffsetOutOfRange
 
 __all__ = ["BrokerClient", "Subscription"]
 
-DEFAULT_MAX_BYTES = 64 << 20
-
 
 class BrokerClient:
-    """Talks to the broker at ``endpoint``; every call waits at most ``timeout_s`` (plus the
-    long-poll wait of a FETCH) for its answer."""
+    """The ``Log`` (common/interfaces/log.py) of the broker at ``endpoint``; every call waits at
+    most ``timeout_s`` (plus the long-poll wait of a FETCH) for its answer."""
 
     def __init__(self, endpoint: str, timeout_s: float = 10.0) -> None:
         self.endpoint = endpoint

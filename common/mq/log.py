@@ -41,11 +41,11 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from common.errors import MqFailed
+from common.interfaces.log import Record
 
-__all__ = ["ChannelLog", "Record", "OffsetOutOfRange", "HEADER", "MAX_TS", "MAX_PAYLOAD",
+__all__ = ["ChannelLog", "OffsetOutOfRange", "HEADER", "MAX_TS", "MAX_PAYLOAD",
            "DEFAULT_SEGMENT_BYTES", "record_crc"]
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,6 @@ _BIG_RECORD = 1 << 20   # records at least this large are read with their own pr
 
 class OffsetOutOfRange(MqFailed):
     """An offset below the log's start (truncated away) or beyond its end was requested."""
-
-
-class Record(NamedTuple):
-    """One record of a channel: its offset, the producer's timestamp and the payload."""
-
-    offset: int
-    ts: int
-    payload: bytes
 
 
 def record_crc(ts: int, payload: bytes | memoryview) -> int:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.component import Component
 from common.mq.server import BrokerServer
-from common.rpc import guard_servicer
-from common.runtime import RoleContext, RoleServer
-from proto.internal import broker_pb2, broker_pb2_grpc
-from proto.internal.meta_pb2 import ComponentStateResponse
+from common.rpc import ProtocolService
+from common.runtime import RoleComponent, RoleContext, RoleServer
+from proto.internal import broker_pb2
 
 
-class Broker(Component):
+class Broker(RoleComponent):
+    """Runs the ZeroMQ BrokerServer; its gRPC service answers only GetComponentState."""
+
     role = "broker"
 
-    def __init__(self, data_dir: Path, bind: str) -> None:
-        super().__init__()
+    def __init__(self, data_dir: Path, bind: str, node_id: int) -> None:
+        super().__init__(node_id)
         self._server = BrokerServer(data_dir, bind)
         self.endpoint = ""
 
@@ -25,16 +25,6 @@ class Broker(Component):
 
     def _stop(self) -> None:
         self._server.stop()
-
-
-@guard_servicer(broker_pb2.DESCRIPTOR.services_by_name["Broker"])
-class BrokerService(broker_pb2_grpc.BrokerServicer):
-    def __init__(self, broker: Broker, node_id: int) -> None:
-        self._broker = broker
-        self._node_id = node_id
-
-    def GetComponentState(self, request, context):
-        return ComponentStateResponse(role="broker", server_id=self._node_id, state=self._broker.state.value)
 
 
 class BrokerRoleServer(RoleServer):
@@ -53,6 +43,6 @@ class BrokerRoleServer(RoleServer):
 def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) -> RoleServer:
     config = context.config
     data_dir = Path(config.get("broker", "data_dir") or config.data_dir() / "broker")
-    broker = Broker(data_dir, config.get("broker", "bind"))
-    return BrokerRoleServer(broker, broker_pb2_grpc.add_BrokerServicer_to_server,
-                            BrokerService(broker, context.node_id), context, host=host, port=port)
+    broker = Broker(data_dir, config.get("broker", "bind"), context.node_id)
+    service = ProtocolService(broker_pb2.DESCRIPTOR.services_by_name["Broker"], broker)
+    return BrokerRoleServer(broker, service.add_to, context, host=host, port=port)

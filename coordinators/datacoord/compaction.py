@@ -267,10 +267,12 @@ class CompactionMixin:
     _completed_at: dict[int, float]  # plan_id -> time.monotonic() when seen completed
 
     # ------------------------------------------------------------------------ planning
-    def manual_compaction(self: Any, req: datacoord_pb2.ManualCompactionRequest) -> tuple[int, int]:
-        """Plan a compaction; returns (compaction id, plan count), (-1, 0) when there is
-        nothing to compact. Raises CollectionNotFound, PartitionNotFound, ChannelNotFound,
-        SegmentNotFound (a named segment that is not a flushed segment of the collection)."""
+    def manual_compaction(self: Any, req: datacoord_pb2.ManualCompactionRequest
+                          ) -> datacoord_pb2.ManualCompactionResponse:
+        """Plan a compaction; answers its id and plan count, (-1, 0) when there is nothing to
+        compact. Raises CollectionNotFound, PartitionNotFound, ChannelNotFound, SegmentNotFound
+        (a named segment that is not a flushed segment of the collection)."""
+        self.require_ready()
         coll = self._ensure_collection(req.collection.collection_id, req.collection)
         cid = coll.collection_id
         if req.channel and req.channel not in coll.channels:
@@ -290,7 +292,7 @@ class CompactionMixin:
             newest, until = delete_horizons(self._delta_logs, cid)
         groups = plan_groups(candidates, self._segment_max_rows, req.target_size_mb << 20, newest)
         if not groups:
-            return -1, 0
+            return datacoord_pb2.ManualCompactionResponse(compaction_id=-1, plan_count=0)
         begin = self._alloc_ids(1 + 2 * len(groups))  # the compaction id, then (plan id, target id) per plan
         start_ts = self._alloc_ts()
         tasks = new_tasks(groups, begin, cid, start_ts, until)
@@ -298,19 +300,22 @@ class CompactionMixin:
             busy = busy_segments(self._compactions.values(), cid)
             tasks = [t for t in tasks if all(self._is_live(i) and i not in busy for i in t.sources)]
             if not tasks:
-                return -1, 0
+                return datacoord_pb2.ManualCompactionResponse(compaction_id=-1, plan_count=0)
             self._catalog.save_compactions(tasks)
             for task in tasks:
                 self._compactions[task.plan_id] = task
         self.log.info("collection %d: compaction %d planned: %s", cid, begin,
                       {t.target_id: list(t.sources) for t in tasks})
-        return begin, len(tasks)
+        return datacoord_pb2.ManualCompactionResponse(compaction_id=begin, plan_count=len(tasks))
 
-    def compaction_tasks(self: Any, compaction_id: int) -> list[datacoord_pb2.CompactionTask]:
+    def get_compaction_state(self: Any, request: datacoord_pb2.CompactionStateRequest
+                             ) -> datacoord_pb2.CompactionStateResponse:
         """The plans of a compaction (none for an unknown id), by plan id."""
+        self.require_ready()
         with self._lock:
-            return sorted((t for t in self._compactions.values() if t.compaction_id == compaction_id),
-                          key=lambda t: t.plan_id)
+            return datacoord_pb2.CompactionStateResponse(tasks=sorted(
+                (t for t in self._compactions.values() if t.compaction_id == request.compaction_id),
+                key=lambda t: t.plan_id))
 
     def _is_live(self: Any, segment_id: int) -> bool:
         seg = self._segments.get(segment_id)
@@ -340,6 +345,7 @@ class CompactionMixin:
         """Commit (or fail) a plan from its datanode's report. A report of a plan that is not
         EXECUTING (late, repeated, or of a dropped collection) changes nothing; its file is
         removed unless it is the committed target's."""
+        self.require_ready()
         remove = ""
         committed = None
         with self._lock:

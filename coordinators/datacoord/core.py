@@ -11,7 +11,7 @@ from the catalog on start.
   round-robin among equals); a channel whose datanode session is gone moves to a live one. A
   datanode learns its channels from ``DataNodeHeartbeat``. ``SaveFlushResult`` is accepted only
   from the datanode the channel is assigned to (a fenced-off node cannot move a checkpoint).
-- **Partitions**: ``drop_partitions`` tombstones a partition (late flushes of its rows are
+- **Partitions**: ``DropPartition`` tombstones a partition (late flushes of its rows are
   discarded, their files removed), publishes a DropPartitionMsg on every channel, then removes
   its segment files, index files and records (finished at the next sync round after a crash).
   Statistics count the flushed rows of the whole collection or of given partitions.
@@ -33,9 +33,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
-from common.component import Component, ComponentState
+from common.component import ComponentState
 from common.errors import (
     ChannelNotFound,
     CollectionNotFound,
@@ -43,7 +42,7 @@ from common.errors import (
     ParameterInvalid,
     ServiceNotReady,
 )
-from common.runtime import RoleContext
+from common.runtime import RoleComponent, RoleContext
 from common.session import list_sessions
 from common.storage.layout import (
     delta_log_prefix,
@@ -68,14 +67,15 @@ FLUSH_SEAL_WAIT_S = 2.0
 SEAL_REPORTS_KEPT = 64
 
 
-class DataCoord(CompactionMixin, IndexMixin, Component):
-    """See the module docstring. Thread-safe."""
+class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
+    """See the module docstring. Implements ``common.interfaces.DataCoord``; every method of it
+    but ``get_component_state`` raises ServiceNotReady until started. Thread-safe."""
 
     role = "datacoord"
 
     def __init__(self, context: RoleContext, catalog: DataCoordCatalog) -> None:
         """``catalog`` holds datacoord's records; ``context.kv`` is used for sessions only."""
-        super().__init__()
+        super().__init__(context.node_id)
         self._context = context
         self._kv = context.kv
         self._catalog = catalog
@@ -151,14 +151,11 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
             raise ServiceNotReady(f"datacoord is not ready (state {self.state.value})")
 
     # ------------------------------------------------------------------------ helpers
-    def _rootcoord(self, method: str, request: Any) -> Any:
-        return self._context.client("rootcoord").call(method, request)
-
     def _alloc_ts(self) -> int:
-        return int(self._rootcoord("AllocTimestamp", rootcoord_pb2.AllocRequest(count=1)).timestamp)
+        return self._context.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
 
     def _alloc_ids(self, count: int) -> int:
-        return int(self._rootcoord("AllocID", rootcoord_pb2.AllocRequest(count=count)).begin)
+        return self._context.rootcoord.alloc_id(rootcoord_pb2.AllocRequest(count=count)).begin
 
     def _collection_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
         """Every segment record of the collection, compacted-away (DROPPED) ones included."""
@@ -192,8 +189,8 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
         if not self._complete(info):
             if not collection_id:
                 raise ParameterInvalid("the request names no collection")
-            info = self._rootcoord("DescribeCollection",
-                                   rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id)).collection
+            info = self._context.rootcoord.describe_collection(
+                rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id)).collection
         assert info is not None
         return self._add_collection(info)
 
@@ -227,16 +224,16 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
         """Learn new collections from rootcoord, drop the ones it forgot, finish interrupted
         drops and create missing index build tasks."""
         for cid in list(self._pending_drops):
-            self.drop_collection(cid)
+            self._drop_collection(cid)
         with self._lock:
             leftovers: dict[int, set[int]] = {}
             for seg in self._segments.values():
                 if seg.partition_id in self._dropped_partitions:
                     leftovers.setdefault(seg.collection_id, set()).add(seg.partition_id)
         for cid, pids in leftovers.items():  # a drop_partitions interrupted by a crash
-            self.drop_partitions(cid, pids)
+            self._drop_partitions(cid, pids)
         t0 = self._alloc_ts()
-        listed = self._rootcoord("ShowCollections", rootcoord_pb2.ShowCollectionsRequest()).collections
+        listed = self._context.rootcoord.show_collections(rootcoord_pb2.ShowCollectionsRequest()).collections
         seen = set()
         for info in listed:
             seen.add(info.collection_id)
@@ -253,10 +250,10 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                     gone.append(cid)
         for cid in gone:
             try:  # ask for it by id: ShowCollections may one day list one database only
-                self._rootcoord("DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_id=cid))
+                self._context.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(collection_id=cid))
             except CollectionNotFound:
                 self.log.info("collection %d is gone from rootcoord: dropping its data", cid)
-                self.drop_collection(cid)
+                self._drop_collection(cid)
             else:
                 self._missing.pop(cid, None)
         for cid in list(self._collections):
@@ -281,10 +278,12 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                     self._channels[rec.channel] = rec
 
     # ------------------------------------------------------------------------ datanodes
-    def datanode_heartbeat(self, node_id: int, seals: Iterable[datacoord_pb2.SealReport] = (),
-                           consuming: Iterable[str] = ()) -> datacoord_pb2.DataNodeHeartbeatResponse:
+    def data_node_heartbeat(self, request: datacoord_pb2.DataNodeHeartbeatRequest
+                            ) -> datacoord_pb2.DataNodeHeartbeatResponse:
         """Record the node's seal reports; answer its channels and their compaction plans."""
-        self._record_seals(seals, consuming)
+        self.require_ready()
+        node_id = request.node_id
+        self._record_seals(request.seals, request.channels)
         with self._lock:
             unassigned = any(rec.node_id == 0 for rec in self._channels.values())
         if unassigned:
@@ -325,6 +324,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
 
     def save_flush_result(self, req: datacoord_pb2.SaveFlushResultRequest) -> None:
         """Record a datanode's flush: idempotent, and only from the channel's datanode."""
+        self.require_ready()
         cid = req.collection_id
         with self._lock:
             dropped = cid in self._dropped
@@ -388,17 +388,18 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                 self.log.warning("creating index tasks of collection %d failed: %s", cid, exc)
 
     # ------------------------------------------------------------------------ flush
-    def flush(self, info: meta_pb2.CollectionInfo) -> tuple[int, list[int], list[int]]:
-        """Seal every growing segment of the collection; returns (flush_ts, ids of the segments
-        flushed before, ids of the growing segments this flush sealed). The sealed ids are
-        those the channels' datanodes report within ``FLUSH_SEAL_WAIT_S`` (a channel without
-        a live consumer is not waited for)."""
-        coll = self._ensure_collection(info.collection_id, info)
+    def flush(self, request: datacoord_pb2.FlushRequest) -> datacoord_pb2.FlushResponse:
+        """Seal every growing segment of the collection; answers flush_ts, the ids of the
+        segments flushed before and of the growing segments this flush sealed. The sealed ids
+        are those the channels' datanodes report within ``FLUSH_SEAL_WAIT_S`` (a channel
+        without a live consumer is not waited for)."""
+        self.require_ready()
+        coll = self._ensure_collection(request.collection.collection_id, request.collection)
         with self._lock:
             flushed = [s.segment_id for s in self._live_segments(coll.collection_id)]
         ts = self._alloc_ts()
         payload = dml_pb2.DmlMsg(seal=dml_pb2.SealMsg(collection_id=coll.collection_id, timestamp=ts)).SerializeToString()
-        offsets = {channel: self._context.broker.produce(channel, [(ts, payload)]) for channel in coll.channels}
+        offsets = {channel: self._context.log.produce(channel, [(ts, payload)]) for channel in coll.channels}
         deadline = time.monotonic() + FLUSH_SEAL_WAIT_S
         with self._seal_reported:
             while True:
@@ -412,25 +413,24 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
         if waiting:
             self.log.warning("flush of collection %d: no seal report from the datanodes of %s within %.1f s",
                              coll.collection_id, waiting, FLUSH_SEAL_WAIT_S)
-        return ts, flushed, sealed
+        return datacoord_pb2.FlushResponse(flush_ts=ts, segment_ids=flushed, sealed_segment_ids=sealed)
 
-    def get_flush_state(self, collection_id: int, flush_ts: int) -> bool:
-        coll = self._ensure_collection(collection_id)
+    def get_flush_state(self, request: datacoord_pb2.GetFlushStateRequest) -> datacoord_pb2.GetFlushStateResponse:
+        self.require_ready()
+        coll = self._ensure_collection(request.collection_id)
         with self._lock:
-            for channel in coll.channels:
-                cp = self._checkpoints.get(channel)
-                if cp is None or cp.flush_ts < flush_ts:
-                    return False
-        return True
+            flushed = all((cp := self._checkpoints.get(channel)) is not None and cp.flush_ts >= request.flush_ts
+                          for channel in coll.channels)
+        return datacoord_pb2.GetFlushStateResponse(flushed=flushed)
 
     # ------------------------------------------------------------------------ recovery
-    def get_recovery_info(self, collection_id: int,
-                          info: meta_pb2.CollectionInfo | None = None) -> datacoord_pb2.RecoveryInfo:
+    def get_recovery_info(self, request: datacoord_pb2.CollectionRequest) -> datacoord_pb2.RecoveryInfo:
         """What readers of the collection load: the visible segments (a compaction's target
         only once it is indexed) with their finished index builds, the channel spans of every
         flushed segment (compacted-away ones included, with ``compacted_to`` and ``channel``),
         delete logs, checkpoints and indexes."""
-        coll = self._ensure_collection(collection_id, info)
+        self.require_ready()
+        coll = self._ensure_collection(request.collection_id, request.collection)
         cid = coll.collection_id
         out = datacoord_pb2.RecoveryInfo()
         with self._lock:
@@ -454,23 +454,29 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
             out.indexes.extend(self._collection_indexes(cid))
         return out
 
-    def get_statistics(self, collection_id: int, info: meta_pb2.CollectionInfo | None = None,
-                       partition_ids: Iterable[int] = ()) -> int:
+    def get_statistics(self, request: datacoord_pb2.CollectionRequest) -> datacoord_pb2.StatisticsResponse:
         """Rows in the flushed segments of the collection (of ``partition_ids`` when given)."""
-        coll = self._ensure_collection(collection_id, info)
-        wanted = set(partition_ids)
+        self.require_ready()
+        coll = self._ensure_collection(request.collection_id, request.collection)
+        wanted = set(request.partition_ids)
         with self._lock:
-            return sum(s.num_rows for s in self._live_segments(coll.collection_id)
+            rows = sum(s.num_rows for s in self._live_segments(coll.collection_id)
                        if not wanted or s.partition_id in wanted)
+        return datacoord_pb2.StatisticsResponse(row_count=rows)
 
-    def get_segment_info(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+    def get_segment_info(self, request: datacoord_pb2.CollectionRequest) -> datacoord_pb2.SegmentInfoResponse:
         """The collection's flushed segments (compacted-away ones excluded), by id."""
-        coll = self._ensure_collection(collection_id)
+        self.require_ready()
+        coll = self._ensure_collection(request.collection_id or request.collection.collection_id)
         with self._lock:
-            return self._live_segments(coll.collection_id)
+            return datacoord_pb2.SegmentInfoResponse(segments=self._live_segments(coll.collection_id))
 
     # ------------------------------------------------------------------------ drop partition
-    def drop_partitions(self, collection_id: int, partition_ids: Iterable[int]) -> None:
+    def drop_partition(self, request: datacoord_pb2.CollectionRequest) -> None:
+        self.require_ready()
+        self._drop_partitions(request.collection_id or request.collection.collection_id, request.partition_ids)
+
+    def _drop_partitions(self, collection_id: int, partition_ids: Iterable[int]) -> None:
         """Drop the data of partitions (idempotent): tombstone them (so flushes of their rows
         still in flight are discarded), tell every channel's consumers to discard their growing
         rows (DropPartitionMsg), then forget their flushed segments and index builds and remove
@@ -488,7 +494,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
             payload = dml_pb2.DmlMsg(drop_partition=dml_pb2.DropPartitionMsg(
                 collection_id=cid, partition_id=pid, timestamp=ts)).SerializeToString()
             for channel in coll.channels:
-                self._context.broker.produce(channel, [(ts, payload)])
+                self._context.log.produce(channel, [(ts, payload)])
         with self._lock:
             segments = [s for s in self._collection_segments(cid) if s.partition_id in dropped]
             ids = {s.segment_id for s in segments}
@@ -510,7 +516,11 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
         self.log.info("collection %d: dropped partitions %s (%d flushed segments)", cid, dropped, len(segments))
 
     # ------------------------------------------------------------------------ drop
-    def drop_collection(self, collection_id: int) -> None:
+    def drop_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
+        self.require_ready()
+        self._drop_collection(request.collection_id or request.collection.collection_id)
+
+    def _drop_collection(self, collection_id: int) -> None:
         """Forget the collection and delete its channels, files and records (idempotent)."""
         with self._lock:
             info = self._collections.pop(collection_id, None)
@@ -537,7 +547,7 @@ class DataCoord(CompactionMixin, IndexMixin, Component):
                 self._forget_task(build_id)
         stored_builds = builds + self._catalog.build_ids(collection_id)
         for name in channels:
-            self._context.broker.drop(name)
+            self._context.log.drop(name)
         storage = self._context.storage
         storage.remove_prefix(insert_log_prefix(collection_id))
         storage.remove_prefix(delta_log_prefix(collection_id))

@@ -57,10 +57,12 @@ class IndexMixin:
         self._attempts.pop(build_id, None)
 
     # ------------------------------------------------------------------------ indexes
-    def create_index(self, info: meta_pb2.CollectionInfo, index: meta_pb2.IndexInfo) -> meta_pb2.IndexInfo:
+    def create_index(self, request: datacoord_pb2.CreateIndexRequest) -> None:
         """Validate and record an index; same definition again is a no-op. Raises
         FieldNotFound, IndexNotSupported (scalar field), ParameterInvalid (bad type, metric or
         parameter), IndexDuplicate."""
+        self.require_ready()
+        info, index = request.collection, request.index
         coll = self._ensure_collection(info.collection_id or index.collection_id, info)
         schema = schema_from_proto(coll.schema)
         field = schema.field(index.field_name) if index.field_name else next(
@@ -83,25 +85,22 @@ class IndexMixin:
             field_name=field.name, index_type=normalized["index_type"], metric_type=normalized["metric_type"],
             params_json=json.dumps(build_params, sort_keys=True), user_params=index.user_params,
         )
-        existing = self._find_duplicate(candidate)
-        if existing is not None:
-            return existing
+        if self._find_duplicate(candidate) is not None:
+            return
         index_id = self._alloc_ids(1)
         candidate.create_ts = self._alloc_ts()
         candidate.index_id = index_id
         with self._lock:
             if coll.collection_id not in self._collections:
                 raise CollectionNotFound(f"collection not found[collection={coll.collection_id}]")
-            existing = self._find_duplicate(candidate)
-            if existing is not None:
-                return existing
+            if self._find_duplicate(candidate) is not None:
+                return
             self._catalog.save_index(candidate)
             self._indexes[index_id] = candidate
         self.log.info("collection %d: created index %s (%d) on %s: %s %s %s", coll.collection_id,
                       candidate.index_name, index_id, field.name, candidate.index_type, candidate.metric_type,
                       candidate.params_json)
         self._ensure_tasks(coll.collection_id)
-        return candidate
 
     def _find_duplicate(self, candidate: meta_pb2.IndexInfo) -> meta_pb2.IndexInfo | None:
         with self._lock:
@@ -131,9 +130,10 @@ class IndexMixin:
             return [i for i in indexes if i.field_name == field_name]
         return indexes
 
-    def describe_index(self, collection_id: int, index_name: str = "",
-                       field_name: str = "") -> list[datacoord_pb2.IndexProgress]:
-        coll = self._ensure_collection(collection_id)
+    def describe_index(self, request: datacoord_pb2.DescribeIndexRequest) -> datacoord_pb2.DescribeIndexResponse:
+        self.require_ready()
+        index_name, field_name = request.index_name, request.field_name
+        coll = self._ensure_collection(request.collection_id)
         with self._lock:
             selected = self._select_indexes(coll.collection_id, index_name, field_name)
             if not selected:
@@ -161,12 +161,14 @@ class IndexMixin:
                     state = IndexState.InProgress
                 out.append(datacoord_pb2.IndexProgress(index=index, state=state, indexed_rows=indexed,
                                                        total_rows=total, fail_reason=failed))
-        return out
+        return datacoord_pb2.DescribeIndexResponse(indexes=out)
 
-    def drop_index(self, collection_id: int, index_name: str = "", field_name: str = "") -> None:
+    def drop_index(self, request: datacoord_pb2.DropIndexRequest) -> None:
         """Drop the index (and its builds and files); no error when there is none."""
+        self.require_ready()
+        collection_id = request.collection_id
         with self._lock:
-            selected = self._select_indexes(collection_id, index_name, field_name)
+            selected = self._select_indexes(collection_id, request.index_name, request.field_name)
             if not selected:
                 return
             if len(selected) > 1:
@@ -205,7 +207,9 @@ class IndexMixin:
                     self._tasks[task.build_id] = task
                     self._task_of[(task.segment_id, task.index_id)] = task.build_id
 
-    def acquire_index_task(self, node_id: int) -> datacoord_pb2.AcquireIndexTaskResponse:
+    def acquire_index_task(self, request: datacoord_pb2.AcquireIndexTaskRequest
+                           ) -> datacoord_pb2.AcquireIndexTaskResponse:
+        self.require_ready()
         with self._lock:
             for build_id in sorted(self._tasks):
                 task = self._tasks[build_id]
@@ -218,12 +222,13 @@ class IndexMixin:
                     continue
                 task.state = IndexState.InProgress
                 self._catalog.save_tasks([task])
-                self._leases[build_id] = node_id
+                self._leases[build_id] = request.node_id
                 return datacoord_pb2.AcquireIndexTaskResponse(has_task=True, build_id=build_id, segment=seg,
                                                               index=index, collection=coll)
         return datacoord_pb2.AcquireIndexTaskResponse(has_task=False)
 
     def report_index_task(self, req: datacoord_pb2.ReportIndexTaskRequest) -> None:
+        self.require_ready()
         stale = False
         with self._lock:
             task = self._tasks.get(req.build_id)

@@ -26,9 +26,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from common.component import Component
 from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInvalid
-from common.runtime import RoleContext
+from common.runtime import RoleComponent, RoleContext
 from common.session import list_sessions
 from coordinators.querycoord import balance
 from coordinators.querycoord.balance import BalanceMixin
@@ -40,14 +39,15 @@ from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb
 WARN_EVERY_S = 5.0
 
 
-class QueryCoord(BalanceMixin, Component):
-    """Load/release, channel placement and targets. Thread-safe."""
+class QueryCoord(BalanceMixin, RoleComponent):
+    """Load/release, channel placement and targets. Implements ``common.interfaces.QueryCoord``.
+    Thread-safe."""
 
     role = "querycoord"
 
     def __init__(self, context: RoleContext, catalog: QueryCoordCatalog) -> None:
         """``catalog`` holds the load records; ``context.kv`` is used for sessions only."""
-        super().__init__()
+        super().__init__(context.node_id)
         self._context = context
         self._kv = context.kv
         self._catalog = catalog
@@ -132,7 +132,7 @@ class QueryCoord(BalanceMixin, Component):
             if kept is None:
                 return
             if not kept:
-                self.release_collection(collection_id)
+                self._release(collection_id)
                 return
             load.partition_load = True
             del load.partition_ids[:]
@@ -141,9 +141,12 @@ class QueryCoord(BalanceMixin, Component):
         self.log.info("collection %d: released partitions %s, still loaded %s", collection_id, sorted(released), kept)
         self._wake.set()
 
-    def release_collection(self, collection_id: int) -> None:
+    def release_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
         """Forget the collection (no error when it is not loaded); querynodes drop its channels
         on their next heartbeat."""
+        self._release(request.collection_id or request.collection.collection_id)
+
+    def _release(self, collection_id: int) -> None:
         with self._lock:
             if self._loads.pop(collection_id, None) is not None:
                 self._catalog.delete_load(collection_id)
@@ -155,8 +158,8 @@ class QueryCoord(BalanceMixin, Component):
         collection_id = request.collection_id or request.collection.collection_id
         if not collection_id:
             raise ParameterInvalid("LoadCollection needs a collection id")
-        response = self._context.client("rootcoord").call(
-            "DescribeCollection", rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id))
+        response = self._context.rootcoord.describe_collection(
+            rootcoord_pb2.DescribeCollectionRequest(collection_id=collection_id))
         if not response.collection.channels:
             raise CollectionNotFound(f"collection {collection_id} has no channels")
         return response.collection
@@ -198,9 +201,8 @@ class QueryCoord(BalanceMixin, Component):
         for load, collection in fetches:
             collection_id = collection.collection_id
             try:
-                info = self._context.client("datacoord").call(
-                    "GetRecoveryInfo", datacoord_pb2.CollectionRequest(collection=collection,
-                                                                       collection_id=collection_id))
+                info = self._context.datacoord.get_recovery_info(
+                    datacoord_pb2.CollectionRequest(collection=collection, collection_id=collection_id))
             except CollectionNotFound:
                 with self._lock:  # keep a target we have; none yet: a new collection, nothing flushed
                     if self._loads.get(collection_id) is load and collection_id not in self._targets:
@@ -226,14 +228,14 @@ class QueryCoord(BalanceMixin, Component):
                     self.log.info("collection %d is fully loaded", load.collection.collection_id)
 
     # ------------------------------------------------------------------------ progress
-    def get_load_progress(self, collection_id: int) -> tuple[bool, int]:
-        """(loaded, progress 0..100)."""
+    def get_load_progress(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.LoadProgressResponse:
+        """Whether the collection is loaded, and the progress 0..100."""
         live = self._live_nodes()
         with self._lock:
-            load = self._loads.get(collection_id)
+            load = self._loads.get(request.collection_id or request.collection.collection_id)
             if load is None:
-                return False, 0
-            return True, self._load_progress(load, live)
+                return querycoord_pb2.LoadProgressResponse(loaded=False, progress=0)
+            return querycoord_pb2.LoadProgressResponse(loaded=True, progress=self._load_progress(load, live))
 
     def _load_progress(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> int:
         """Progress of the whole load; once 100 it stays 100 (until released or extended).
@@ -246,11 +248,11 @@ class QueryCoord(BalanceMixin, Component):
             self._persist(load)
         return progress
 
-    def show_loaded(self, collection_ids: list[int],
-                    partition_ids: list[int]) -> list[querycoord_pb2.LoadedCollection]:
+    def show_loaded(self, request: querycoord_pb2.ShowLoadedRequest) -> querycoord_pb2.ShowLoadedResponse:
         """The loaded ones of ``collection_ids`` (every loaded collection when empty) with their
         progress. With one collection, each of ``partition_ids`` gets its progress (-1: not
         loaded); without, a partition load lists its partitions."""
+        collection_ids, partition_ids = list(request.collection_ids), list(request.partition_ids)
         if partition_ids and len(collection_ids) != 1:
             raise ParameterInvalid("partition progress can be asked for one collection at a time")
         live = self._live_nodes()
@@ -271,21 +273,24 @@ class QueryCoord(BalanceMixin, Component):
                             load, self._targets.get(collection_id), self._nodes, live, {pid})
                     item.partitions.add(partition_id=pid, progress=part)
                 out.append(item)
-        return out
+        return querycoord_pb2.ShowLoadedResponse(collections=out)
 
-    def get_shard_leaders(self, collection_id: int) -> list[querycoord_pb2.ShardLeader]:
+    def get_shard_leaders(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.ShardLeadersResponse:
         """Each channel's serviceable leader. Raises CollectionNotLoaded, or ServiceUnavailable
         (retriable) when a channel has no serviceable leader at the moment."""
+        collection_id = request.collection_id or request.collection.collection_id
         live = self._live_nodes()
         with self._lock:
             load = self._loads.get(collection_id)
             if load is None:
                 raise CollectionNotLoaded(f"collection not loaded[collection={collection_id}]")
-            return shard_leaders(load, self._targets.get(collection_id), self._nodes, live)
+            return querycoord_pb2.ShardLeadersResponse(
+                leaders=shard_leaders(load, self._targets.get(collection_id), self._nodes, live))
 
     # ------------------------------------------------------------------------ heartbeat
-    def heartbeat(self, request: querycoord_pb2.QueryNodeHeartbeatRequest) -> list[querycoord_pb2.ChannelTarget]:
-        """Record what the node holds; return the channels it should lead and their targets."""
+    def query_node_heartbeat(self, request: querycoord_pb2.QueryNodeHeartbeatRequest
+                             ) -> querycoord_pb2.QueryNodeHeartbeatResponse:
+        """Record what the node holds; answer the channels it should lead and their targets."""
         with self._lock:
             targets = []
             for collection_id, load in self._loads.items():
@@ -302,12 +307,13 @@ class QueryCoord(BalanceMixin, Component):
                 sealed_segment_ids=set(request.sealed_segment_ids),
                 indexed_build_ids=set(request.indexed_build_ids), last_seen=time.monotonic(),
                 segments=list(request.segments))
-            return targets
+            return querycoord_pb2.QueryNodeHeartbeatResponse(targets=targets)
 
     # ------------------------------------------------------------------------ introspection
-    def segment_info(self, collection_id: int) -> list[querycoord_pb2.LoadedSegment]:
+    def get_segment_info(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.LoadedSegmentsResponse:
         """The sealed segments of a loaded collection that live querynodes reported holding,
         one entry per (segment, node), ``node_id`` set. Raises CollectionNotLoaded."""
+        collection_id = request.collection_id or request.collection.collection_id
         live = self._live_nodes()
         with self._lock:
             if collection_id not in self._loads:
@@ -322,7 +328,8 @@ class QueryCoord(BalanceMixin, Component):
                         item.CopyFrom(seg)
                         item.node_id = node_id
                         out.append(item)
-            return sorted(out, key=lambda s: (s.segment_id, s.node_id))
+            out.sort(key=lambda s: (s.segment_id, s.node_id))
+            return querycoord_pb2.LoadedSegmentsResponse(segments=out)
 
     def loaded_collections(self) -> list[int]:
         with self._lock:

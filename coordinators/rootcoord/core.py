@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 
-from common.component import Component
 from common.config import Config
 from common.errors import CollectionAlreadyExists, ParameterInvalid
 from common.kv.base import MetaKV
+from common.runtime import RoleComponent
 from common.schema_proto import complete_schema
 from common.tso import IDAllocator, TimestampOracle
 from coordinators.rootcoord.catalog import RootCoordCatalog
 from coordinators.rootcoord.meta_table import DEFAULT_PARTITION, MetaTable
-from proto.internal import meta_pb2
+from proto.internal import meta_pb2, rootcoord_pb2
 from proto.milvus import milvus_pb2, schema_pb2
 
 MAX_SHARDS = 16
@@ -24,21 +24,22 @@ def channel_name(cluster: str, collection_id: int, shard: int) -> str:
     return f"{cluster}-dml-{collection_id}-{shard}"
 
 
-class RootCoord(Component):
+class RootCoord(RoleComponent):
     """Owns collections, partitions, aliases and schemas; hands out timestamps and ids.
-    Thread-safe: catalog changes are serialised by one lock."""
+    Implements ``common.interfaces.RootCoord``. Thread-safe: catalog changes are serialised by
+    one lock."""
 
     role = "rootcoord"
 
-    def __init__(self, config: Config, kv: MetaKV, catalog: RootCoordCatalog) -> None:
+    def __init__(self, config: Config, kv: MetaKV, catalog: RootCoordCatalog, node_id: int = 0) -> None:
         """``kv`` holds the TSO and id allocator; ``catalog`` the collection records."""
-        super().__init__()
+        super().__init__(node_id)
         self._config = config
         self._kv = kv
         self._lock = threading.Lock()
         self._tso = TimestampOracle(kv, key="tso")
         self._ids = IDAllocator(kv, key="idalloc")
-        self.meta = MetaTable(catalog, self.alloc_id, self.alloc_timestamp,
+        self.meta = MetaTable(catalog, self._new_id, self._new_timestamp,
                               max_partitions=int(config.get("rootcoord", "max_partition_num")),
                               history_retention_s=float(config.get("rootcoord", "history_retention_s")))
 
@@ -46,17 +47,25 @@ class RootCoord(Component):
         with self._lock:
             self.meta.load()
 
-    def alloc_timestamp(self, count: int = 1) -> int:
+    def _new_timestamp(self, count: int = 1) -> int:
         """The first of ``count`` strictly increasing hybrid timestamps."""
         return self._tso.alloc(max(count, 1))
 
-    def alloc_id(self, count: int = 1) -> int:
+    def _new_id(self, count: int = 1) -> int:
         """The first of ``count`` unique ids."""
         start, _ = self._ids.alloc(max(count, 1))
         return start
 
+    def alloc_timestamp(self, request: rootcoord_pb2.AllocRequest) -> rootcoord_pb2.AllocTimestampResponse:
+        count = max(request.count, 1)
+        return rootcoord_pb2.AllocTimestampResponse(timestamp=self._new_timestamp(count), count=count)
+
+    def alloc_id(self, request: rootcoord_pb2.AllocRequest) -> rootcoord_pb2.AllocIDResponse:
+        count = max(request.count, 1)
+        return rootcoord_pb2.AllocIDResponse(begin=self._new_id(count), count=count)
+
     # -- collections -------------------------------------------------------------------------
-    def create_collection(self, request: milvus_pb2.CreateCollectionRequest) -> meta_pb2.CollectionInfo:
+    def create_collection(self, request: milvus_pb2.CreateCollectionRequest) -> None:
         """Create a collection with its ``_default`` partition. Creating an existing name with
         the identical schema succeeds (idempotent); with another schema it raises
         CollectionAlreadyExists; a name used by an alias raises AliasCollectionNameConflict."""
@@ -72,12 +81,12 @@ class RootCoord(Component):
             existing = self.meta.by_name(request.collection_name)
             if existing is not None:
                 if existing.schema == schema and existing.shards_num == shards:
-                    return existing
+                    return
                 raise CollectionAlreadyExists(
                     f"collection already exists with a different schema[collection={request.collection_name}]"
                 )
-            collection_id = self.alloc_id()
-            now = self.alloc_timestamp()
+            collection_id = self._new_id()
+            now = self._new_timestamp()
             cluster = self._config.get("cluster", "name")
             info = meta_pb2.CollectionInfo(
                 collection_id=collection_id, name=request.collection_name, db_name="default", schema=schema,
@@ -85,58 +94,66 @@ class RootCoord(Component):
                 consistency_level=request.consistency_level, properties=request.properties,
                 created_ts=now, update_ts=now,
             )
-            info.partitions.add(partition_id=self.alloc_id(), name=DEFAULT_PARTITION, created_ts=now)
+            info.partitions.add(partition_id=self._new_id(), name=DEFAULT_PARTITION, created_ts=now)
             self.meta.add_collection(info)
-            return info
 
-    def drop_collection(self, name: str) -> meta_pb2.CollectionInfo:
-        """Remove a collection from the catalog and return what it was. Raises
-        CollectionNotFound, or ParameterInvalid for an alias or a collection with aliases."""
+    def drop_collection(self, request: milvus_pb2.DropCollectionRequest) -> None:
+        """Remove a collection from the catalog. Raises CollectionNotFound, or ParameterInvalid
+        for an alias or a collection with aliases."""
         with self._lock:
-            return self.meta.drop_collection(name)
+            self.meta.drop_collection(request.collection_name)
 
-    def describe_collection(self, name: str = "", collection_id: int = 0) -> meta_pb2.CollectionInfo:
-        """The collection with ``collection_id`` (or else ``name`` or alias). Raises CollectionNotFound."""
+    def describe_collection(self, request: rootcoord_pb2.DescribeCollectionRequest
+                            ) -> rootcoord_pb2.DescribeCollectionResponse:
+        """The collection with ``collection_id`` (or else ``collection_name`` or alias). Raises
+        CollectionNotFound."""
         with self._lock:
-            return self.meta.get(name, collection_id)
+            info = self.meta.get(request.collection_name, request.collection_id)
+        return rootcoord_pb2.DescribeCollectionResponse(collection=info)
 
-    def has_collection(self, name: str, ts: int = 0) -> bool:
-        """True when collection (or alias) ``name`` exists; with ``ts``, when it existed at ``ts``."""
+    def has_collection(self, request: milvus_pb2.HasCollectionRequest) -> milvus_pb2.BoolResponse:
+        """Whether collection (or alias) ``collection_name`` exists; with ``time_stamp``,
+        whether it existed then."""
         with self._lock:
-            return self.meta.existed_at(name, ts)
+            return milvus_pb2.BoolResponse(value=self.meta.existed_at(request.collection_name, request.time_stamp))
 
-    def list_collections(self) -> list[meta_pb2.CollectionInfo]:
+    def show_collections(self, request: rootcoord_pb2.ShowCollectionsRequest
+                         ) -> rootcoord_pb2.ShowCollectionsResponse:
         """All collections, oldest first."""
         with self._lock:
-            return self.meta.collections()
+            return rootcoord_pb2.ShowCollectionsResponse(collections=self.meta.collections())
 
     # -- partitions and aliases (see MetaTable for the rules) --------------------------------
-    def create_partition(self, collection_name: str, partition_name: str
-                         ) -> tuple[meta_pb2.CollectionInfo, meta_pb2.PartitionInfo]:
+    def create_partition(self, request: milvus_pb2.CreatePartitionRequest) -> rootcoord_pb2.PartitionResponse:
         with self._lock:
-            return self.meta.create_partition(collection_name, partition_name)
+            info, partition = self.meta.create_partition(request.collection_name, request.partition_name)
+        return rootcoord_pb2.PartitionResponse(collection=info, partition=partition)
 
-    def drop_partition(self, collection_name: str, partition_name: str
-                       ) -> tuple[meta_pb2.CollectionInfo, meta_pb2.PartitionInfo]:
+    def drop_partition(self, request: milvus_pb2.DropPartitionRequest) -> rootcoord_pb2.PartitionResponse:
         with self._lock:
-            return self.meta.drop_partition(collection_name, partition_name)
+            info, partition = self.meta.drop_partition(request.collection_name, request.partition_name)
+        return rootcoord_pb2.PartitionResponse(collection=info, partition=partition)
 
-    def create_alias(self, alias: str, collection_name: str) -> None:
+    def create_alias(self, request: milvus_pb2.CreateAliasRequest) -> None:
         with self._lock:
-            self.meta.create_alias(alias, collection_name)
+            self.meta.create_alias(request.alias, request.collection_name)
 
-    def drop_alias(self, alias: str) -> None:
+    def drop_alias(self, request: milvus_pb2.DropAliasRequest) -> None:
         with self._lock:
-            self.meta.drop_alias(alias)
+            self.meta.drop_alias(request.alias)
 
-    def alter_alias(self, alias: str, collection_name: str) -> None:
+    def alter_alias(self, request: milvus_pb2.AlterAliasRequest) -> None:
         with self._lock:
-            self.meta.alter_alias(alias, collection_name)
+            self.meta.alter_alias(request.alias, request.collection_name)
 
-    def describe_alias(self, alias: str) -> meta_pb2.CollectionInfo:
+    def describe_alias(self, request: milvus_pb2.DescribeAliasRequest) -> milvus_pb2.DescribeAliasResponse:
         with self._lock:
-            return self.meta.describe_alias(alias)
+            info = self.meta.describe_alias(request.alias)
+        return milvus_pb2.DescribeAliasResponse(db_name=info.db_name or "default", alias=request.alias,
+                                                collection=info.name)
 
-    def list_aliases(self, collection_name: str = "") -> list[str]:
+    def list_aliases(self, request: milvus_pb2.ListAliasesRequest) -> milvus_pb2.ListAliasesResponse:
         with self._lock:
-            return self.meta.list_aliases(collection_name)
+            aliases = self.meta.list_aliases(request.collection_name)
+        return milvus_pb2.ListAliasesResponse(db_name="default", collection_name=request.collection_name,
+                                              aliases=aliases)

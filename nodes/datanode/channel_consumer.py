@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import ChannelNotFound, CollectionNotFound, ParameterInvalid
-from common.mq.log import Record
+from common.interfaces.log import Record
 from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
@@ -246,11 +246,11 @@ class ChannelConsumer:
     def _run(self) -> None:
         self.log.info("channel %s: consuming from offset %d", self.channel, self.offset)
         try:
-            self._replay_end = self._retry(lambda: self._context.broker.end_offset(self.channel), "end_offset")
+            self._replay_end = self._retry(lambda: self._context.log.end_offset(self.channel), "end_offset")
             while not self._stop.is_set():
                 try:
-                    records = self._context.broker.fetch(self.channel, self.offset, max_records=FETCH_RECORDS,
-                                                         wait_ms=FETCH_WAIT_MS)
+                    records = self._context.log.fetch(self.channel, self.offset, max_records=FETCH_RECORDS,
+                                                      wait_ms=FETCH_WAIT_MS)
                 except Exception as exc:  # noqa: BLE001 - the broker may be restarting
                     self.log.warning("channel %s: fetch at %d failed: %s", self.channel, self.offset, exc)
                     self._stop.wait(RETRY_MAX_S / 4)
@@ -320,7 +320,7 @@ class ChannelConsumer:
 
     def _save(self, request: datacoord_pb2.SaveFlushResultRequest) -> None:
         try:
-            self._context.client("datacoord").call("SaveFlushResult", request)
+            self._context.datacoord.save_flush_result(request)
         except (ChannelNotFound, CollectionNotFound) as exc:
             self.fenced = True
             self.log.warning("channel %s: datacoord refused the flush, stopping: %s", self.channel, exc)
@@ -335,10 +335,9 @@ class ChannelConsumer:
             if max_rows <= 0 or seg.num_rows < max_rows or seg.seal_requested:
                 continue
             try:
-                ts = int(self._context.client("rootcoord").call(
-                    "AllocTimestamp", rootcoord_pb2.AllocRequest(count=1)).timestamp)
+                ts = self._context.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
                 seal = dml_pb2.SealMsg(collection_id=self.collection_id, segment_ids=[seg.segment_id], timestamp=ts)
-                self._context.broker.produce(self.channel, [(ts, dml_pb2.DmlMsg(seal=seal).SerializeToString())])
+                self._context.log.produce(self.channel, [(ts, dml_pb2.DmlMsg(seal=seal).SerializeToString())])
             except Exception as exc:  # noqa: BLE001 - tried again after the next fetch
                 self.log.warning("channel %s: sealing full segment %d failed: %s", self.channel, seg.segment_id, exc)
                 continue

@@ -156,7 +156,7 @@ class Compactor:
         delay = RETRY_MIN_S
         while not self._stop.is_set():
             try:
-                self._context.client("datacoord").call("ReportCompaction", report)
+                self._context.datacoord.report_compaction(report)
                 self.completed += 1
                 return
             except Exception as exc:  # noqa: BLE001 - retried: the work is done

@@ -13,8 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from common.component import Component
-from common.runtime import RoleContext
+from common.runtime import RoleComponent, RoleContext
 from nodes.datanode.channel_consumer import ChannelConsumer
 from nodes.datanode.compactor import Compactor
 from proto.internal import datacoord_pb2
@@ -23,11 +22,13 @@ STOP_JOIN_S = 10.0
 WARN_EVERY_S = 5.0
 
 
-class DataNode(Component):
+class DataNode(RoleComponent):
+    """Implements ``common.interfaces.DataNode`` (health only)."""
+
     role = "datanode"
 
     def __init__(self, context: RoleContext) -> None:
-        super().__init__()
+        super().__init__(context.node_id)
         self._context = context
         self._interval = float(context.config.get("common", "heartbeat_interval_s"))
         self._max_rows = int(context.config.get("datacoord", "segment_max_rows"))
@@ -36,10 +37,6 @@ class DataNode(Component):
         self._last_warning = 0.0
         self._wake = threading.Event()
         self.compactor = Compactor(context, self.log)
-
-    @property
-    def node_id(self) -> int:
-        return self._context.node_id
 
     def channels(self) -> dict[str, ChannelConsumer]:
         """The consumers now running (or stopping), by channel."""
@@ -84,7 +81,7 @@ class DataNode(Component):
             for offset, segment_ids in consumer.buffer.recent_seals:
                 request.seals.add(channel=name, offset=offset, segment_ids=segment_ids)
         try:
-            response = self._context.client("datacoord").call("DataNodeHeartbeat", request)
+            response = self._context.datacoord.data_node_heartbeat(request)
         except Exception as exc:  # noqa: BLE001 - datacoord restarting: consumers go on meanwhile
             if time.monotonic() - self._last_warning > WARN_EVERY_S and not self._stopping.is_set():
                 self._last_warning = time.monotonic()

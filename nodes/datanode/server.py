@@ -1,13 +1,12 @@
-"""Builds DataNode's RoleServer."""
+"""Builds DataNode's RoleServer: the core serves the
+DataNode gRPC service itself (common.rpc.ProtocolService)."""
 from __future__ import annotations
 
-from common.runtime import RoleContext, RoleServer
+from common.runtime import RoleContext, RoleServer, serve_core
 from nodes.datanode.core import DataNode
-from nodes.datanode.service import DataNodeService
-from proto.internal import datanode_pb2_grpc
+from proto.internal import datanode_pb2
 
 
 def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) -> RoleServer:
-    core = DataNode(context)
-    return RoleServer(core, datanode_pb2_grpc.add_DataNodeServicer_to_server,
-                      DataNodeService(core, context.node_id), context, host=host, port=port)
+    return serve_core(DataNode(context),
+                      datanode_pb2.DESCRIPTOR.services_by_name["DataNode"], context, host=host, port=port)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-from common.component import Component
 from common.index.faiss_index import build_index
-from common.runtime import RoleContext
+from common.runtime import RoleComponent, RoleContext
 from common.schema_proto import schema_from_proto
 from common.storage.layout import index_file_path
 from dataplane.segment_file import read_segment_file
@@ -23,11 +22,13 @@ IDLE_POLL_S = 0.2
 RETRY_MAX_S = 2.0
 
 
-class IndexNode(Component):
+class IndexNode(RoleComponent):
+    """Implements ``common.interfaces.IndexNode`` (health only)."""
+
     role = "indexnode"
 
     def __init__(self, context: RoleContext) -> None:
-        super().__init__()
+        super().__init__(context.node_id)
         self._context = context
         self.builds = 0  # builds finished by this node (for tests and logs)
 
@@ -37,8 +38,8 @@ class IndexNode(Component):
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                task = self._context.client("datacoord").call(
-                    "AcquireIndexTask", datacoord_pb2.AcquireIndexTaskRequest(node_id=self._context.node_id))
+                task = self._context.datacoord.acquire_index_task(
+                    datacoord_pb2.AcquireIndexTaskRequest(node_id=self._context.node_id))
             except Exception as exc:  # noqa: BLE001 - datacoord may be restarting
                 self.log.warning("AcquireIndexTask failed: %s", exc)
                 self._stopping.wait(RETRY_MAX_S)
@@ -78,7 +79,7 @@ class IndexNode(Component):
         delay = 0.05
         while not self._stopping.is_set():
             try:
-                self._context.client("datacoord").call("ReportIndexTask", report)
+                self._context.datacoord.report_index_task(report)
                 return
             except Exception as exc:  # noqa: BLE001 - retried: the build is done
                 self.log.warning("ReportIndexTask(%d) failed: %s", report.build_id, exc)

@@ -1,13 +1,12 @@
-"""Builds IndexNode's RoleServer."""
+"""Builds IndexNode's RoleServer: the core serves the
+IndexNode gRPC service itself (common.rpc.ProtocolService)."""
 from __future__ import annotations
 
-from common.runtime import RoleContext, RoleServer
+from common.runtime import RoleContext, RoleServer, serve_core
 from nodes.indexnode.core import IndexNode
-from nodes.indexnode.service import IndexNodeService
-from proto.internal import indexnode_pb2_grpc
+from proto.internal import indexnode_pb2
 
 
 def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) -> RoleServer:
-    core = IndexNode(context)
-    return RoleServer(core, indexnode_pb2_grpc.add_IndexNodeServicer_to_server,
-                      IndexNodeService(core, context.node_id), context, host=host, port=port)
+    return serve_core(IndexNode(context),
+                      indexnode_pb2.DESCRIPTOR.services_by_name["IndexNode"], context, host=host, port=port)

@@ -12,46 +12,50 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from typing import Any, TypeVar
 
-from common.component import Component
 from common.errors import ChannelNotFound
-from common.runtime import RoleContext
+from common.interfaces import QueryNode as QueryNodePeer
+from common.runtime import RoleComponent, RoleContext
 from common.compute.distance import metric_is_ascending
 from nodes.querynode import executor
-from nodes.querynode.client import NodeClients
 from dataplane.reduce import merge_query_results, merge_search_results, row_count
 from nodes.querynode.shard import Shard
-from proto.internal import querycoord_pb2, querynode_pb2
+from proto.internal import meta_pb2, querycoord_pb2, querynode_pb2
 
 READY_TIMEOUT_S = 10.0
 LATEST_TIMEOUT_S = 10.0
 HEARTBEAT_WARN_EVERY_S = 5.0
+_Read = TypeVar("_Read", querynode_pb2.ShardSearchRequest, querynode_pb2.ShardQueryRequest)
 
 
-class QueryNode(Component):
-    """A querynode; ``address`` is where its gRPC service listens (set by the server)."""
+class QueryNode(RoleComponent):
+    """A querynode; implements ``common.interfaces.QueryNode``. ``address`` is where its gRPC
+    service listens and ``fast_endpoint`` where its TCP hot path does (set by the server)."""
 
     role = "querynode"
 
-    def __init__(self, context: RoleContext, address: str | Callable[[], str] = "") -> None:
-        super().__init__()
+    def __init__(self, context: RoleContext, address: str | Callable[[], str] = "",
+                 fast_endpoint: Callable[[], str] = lambda: "") -> None:
+        super().__init__(context.node_id)
         self._context = context
         self._address = address
+        self._fast_endpoint = fast_endpoint
         self._interval = float(context.config.get("common", "heartbeat_interval_s"))
         self._lock = threading.Lock()
         self._shards: dict[str, Shard] = {}
         self._heartbeat_lock = threading.Lock()
         self._last_warning = 0.0
-        self._holders = NodeClients()  # nodes holding remote segments of the shards led here
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="querynode-holders")
-
-    @property
-    def node_id(self) -> int:
-        return self._context.node_id
 
     @property
     def address(self) -> str:
         return self._address() if callable(self._address) else self._address
+
+    def get_component_state(self, request: meta_pb2.Empty) -> meta_pb2.ComponentStateResponse:
+        state = super().get_component_state(request)
+        state.fast_endpoint = self._fast_endpoint()
+        return state
 
     # ------------------------------------------------------------------------ lifecycle
     def _start(self) -> None:
@@ -71,7 +75,6 @@ class QueryNode(Component):
             shards, self._shards = list(self._shards.values()), {}
         for shard in shards:
             shard.stop()
-        self._holders.close()
         self._pool.shutdown(wait=False)
 
     # ------------------------------------------------------------------------ heartbeat
@@ -86,8 +89,8 @@ class QueryNode(Component):
                 request.sealed_segment_ids.extend(shard.sealed_segment_ids())
                 request.indexed_build_ids.extend(shard.indexed_build_ids())
                 request.segments.extend(shard.loaded_segments())
-            response = self._context.client("querycoord").call("QueryNodeHeartbeat", request,
-                                                               timeout_s=max(5.0, self._interval * 10))
+            querycoord = self._context.querycoord_with_timeout(max(5.0, self._interval * 10))
+            response = querycoord.query_node_heartbeat(request)
             if not self._stopping.is_set():
                 self.reconcile(response.targets)
 
@@ -104,7 +107,7 @@ class QueryNode(Component):
             for channel, target in wanted.items():
                 shard = self._shards.get(channel)
                 if shard is None:
-                    shard = Shard(target, self._context.storage, self._context.broker)
+                    shard = Shard(target, self._context.storage, self._context.log)
                     self._shards[channel] = shard
                     shard.start()
                     self.log.info("querynode %d leads channel %s from offset %d", self.node_id, channel,
@@ -140,35 +143,36 @@ class QueryNode(Component):
             raise ChannelNotFound(f"channel {scope.channel} is not led by querynode {self.node_id}")
         return shard, shard.read_view(scope.partition_ids, scope.segment_ids)
 
-    def search(self, request: querynode_pb2.ShardSearchRequest):  # type: ignore[no-untyped-def]
+    def search(self, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
         """Top-k over the shard: its own segments, merged with what the nodes holding its
         remote segments answer."""
         shard, view = self._view(request.scope)
         local = executor.search(view, shard.schema, request, shard.indexes())
         if not view.remote:
-            return local
-        answers = self._ask_holders(view, request, "Search")
+            return querynode_pb2.ShardSearchResult(results=local)
+        answers = self._ask_holders(view, request, _search)
         metric = executor.search_metric(shard.schema, request, shard.indexes())
-        return merge_search_results([local, *(a.results for a in answers)], int(request.nq) or len(local.topks),
-                                    int(request.topk), metric_is_ascending(metric))
+        merged = merge_search_results([local, *(a.results for a in answers)], int(request.nq) or len(local.topks),
+                                      int(request.topk), metric_is_ascending(metric))
+        return querynode_pb2.ShardSearchResult(results=merged)
 
-    def query(self, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:
-        """(fields_data, count) over the shard, its remote segments included."""
+    def query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
+        """The rows (fields_data, count) of the shard, its remote segments included."""
         shard, view = self._view(request.scope)
         fields_data, count = executor.query(view, shard.schema, request)
         if not view.remote:
-            return fields_data, count
-        answers = self._ask_holders(view, request, "Query")
+            return querynode_pb2.ShardQueryResult(fields_data=fields_data, count=count)
+        answers = self._ask_holders(view, request, _query)
         if request.count_only:
-            return [], count + sum(a.count for a in answers)
+            return querynode_pb2.ShardQueryResult(count=count + sum(a.count for a in answers))
         pk_name = shard.schema.primary_field.name
         merged = merge_query_results([fields_data, *(a.fields_data for a in answers)], pk_name, int(request.limit))
         if not merged:
-            return fields_data, 0
-        return merged, row_count(merged, pk_name)
+            return querynode_pb2.ShardQueryResult(fields_data=fields_data, count=0)
+        return querynode_pb2.ShardQueryResult(fields_data=merged, count=row_count(merged, pk_name))
 
-    def _ask_holders(self, view, request, method: str) -> list:  # type: ignore[no-untyped-def]
-        """``method`` on every node holding some of the view's remote segments, each asked for
+    def _ask_holders(self, view: Any, request: _Read, read: Callable[[QueryNodePeer, _Read], Any]) -> list[Any]:
+        """``read`` on every node holding some of the view's remote segments, each asked for
         its segments once it has consumed as far as this leader had."""
         by_node: dict[str, list[int]] = {}
         for remote in view.remote:
@@ -183,6 +187,14 @@ class QueryNode(Component):
             requests.append((address, copy))
         if len(requests) == 1:
             address, copy = requests[0]
-            return [self._holders.node(address).call(method, copy)]
-        futures = [self._pool.submit(self._holders.node(address).call, method, copy) for address, copy in requests]
+            return [read(self._context.querynode(address), copy)]
+        futures = [self._pool.submit(read, self._context.querynode(address), copy) for address, copy in requests]
         return [f.result() for f in futures]
+
+
+def _search(node: QueryNodePeer, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
+    return node.search(request)
+
+
+def _query(node: QueryNodePeer, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
+    return node.query(request)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import MilvusError, MqFailed, PartitionNotLoaded, ServiceUnavailable, Timeout
+from common.interfaces.log import Log
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.base import ObjectStorage
@@ -76,7 +77,7 @@ class ReadView:
 class Shard:
     """Growing + sealed segments and deletes of one channel; see the module doc."""
 
-    def __init__(self, target: querycoord_pb2.ChannelTarget, storage: ObjectStorage, broker) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, target: querycoord_pb2.ChannelTarget, storage: ObjectStorage, broker: Log) -> None:
         self.channel = target.channel
         self.collection = target.collection
         self.collection_id = target.collection.collection_id

@@ -22,7 +22,7 @@ from common.types import DataType
 from dataplane.fielddata import field_data_from_column
 from dataplane.ids import ids_to_proto
 from dataplane.segment_file import read_segment_file
-from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
+from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import milvus_pb2, schema_pb2
 
 DIM = 8
@@ -73,8 +73,11 @@ class DataCluster:
         self.broker_session.stop()
         self.broker_server.stop()
 
-    def call(self, role: str, method: str, request: Any) -> Any:
-        return self.ctx.client(role).call(method, request)
+    def alloc_id(self) -> int:
+        return self.ctx.rootcoord.alloc_id(rootcoord_pb2.AllocRequest(count=1)).begin
+
+    def alloc_timestamp(self) -> int:
+        return self.ctx.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
 
     # -- data helpers ------------------------------------------------------------------------
     def create_collection(self, name: str = "c1", shards: int = 1, dim: int = DIM) -> meta_pb2.CollectionInfo:
@@ -84,8 +87,10 @@ class DataCluster:
         tag.type_params.add(key="max_length", value="32")
         vec = schema.fields.add(name="vec", data_type=schema_pb2.FloatVector)
         vec.type_params.add(key="dim", value=str(dim))
-        return self.rootcoord.logic.create_collection(milvus_pb2.CreateCollectionRequest(
+        self.ctx.rootcoord.create_collection(milvus_pb2.CreateCollectionRequest(
             collection_name=name, schema=schema.SerializeToString(), shards_num=shards))
+        return self.ctx.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(
+            collection_name=name)).collection
 
     def insert(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, *, shard: int = 0, partition_id: int = 0,
                segment_id: int = 0) -> int:
@@ -96,31 +101,31 @@ class DataCluster:
         columns = {"id": ids, "tag": np.array([f"t{i}" for i in ids], dtype=object),
                    "vec": rng.random((len(ids), schema.field("vec").dim), dtype=np.float32)}
         msg = dml_pb2.InsertMsg(collection_id=info.collection_id, partition_id=partition_id or info.partitions[0].partition_id,
-                                segment_id=segment_id or self.rootcoord.logic.alloc_id(),
-                                timestamp=self.rootcoord.logic.alloc_timestamp(), num_rows=len(ids))
+                                segment_id=segment_id or self.alloc_id(),
+                                timestamp=self.alloc_timestamp(), num_rows=len(ids))
         for name, column in columns.items():
             msg.fields_data.append(field_data_from_column(schema.field(name), column))
         return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(insert=msg).SerializeToString())])
 
     def delete(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, shard: int = 0) -> int:
         msg = dml_pb2.DeleteMsg(collection_id=info.collection_id, primary_keys=ids_to_proto(ids, DataType.INT64),
-                                timestamp=self.rootcoord.logic.alloc_timestamp())
+                                timestamp=self.alloc_timestamp())
         return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(delete=msg).SerializeToString())])
 
     def seal(self, info: meta_pb2.CollectionInfo, segment_ids: list[int], shard: int = 0) -> int:
-        ts = self.rootcoord.logic.alloc_timestamp()
+        ts = self.alloc_timestamp()
         msg = dml_pb2.SealMsg(collection_id=info.collection_id, segment_ids=segment_ids, timestamp=ts)
         return self.broker.produce(info.channels[shard], [(ts, dml_pb2.DmlMsg(seal=msg).SerializeToString())])
 
     def flush(self, info: meta_pb2.CollectionInfo, timeout_s: float = 20.0) -> int:
         """Flush through datacoord and wait for GetFlushState; returns flush_ts."""
-        flush_ts = self.call("datacoord", "Flush", datacoord_pb2.FlushRequest(collection=info)).flush_ts
-        wait_for(lambda: self.call("datacoord", "GetFlushState", datacoord_pb2.GetFlushStateRequest(
+        flush_ts = self.ctx.datacoord.flush(datacoord_pb2.FlushRequest(collection=info)).flush_ts
+        wait_for(lambda: self.ctx.datacoord.get_flush_state(datacoord_pb2.GetFlushStateRequest(
             collection_id=info.collection_id, flush_ts=flush_ts)).flushed, timeout_s)
         return flush_ts
 
     def recovery(self, info: meta_pb2.CollectionInfo) -> datacoord_pb2.RecoveryInfo:
-        return self.call("datacoord", "GetRecoveryInfo", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+        return self.ctx.datacoord.get_recovery_info(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
 
     def flushed_rows(self, info: meta_pb2.CollectionInfo) -> dict[str, np.ndarray]:
         """Every row of every flushed segment, concatenated."""

@@ -1,6 +1,10 @@
 """A whole cluster in one process for fast tests: every role on free ports, one shared
 in-memory KV, local-disk storage and an in-process broker. Query nodes can be added while it
-runs. Uses the same RoleServers as the real processes."""
+runs. Uses the same RoleServers as the real processes.
+
+``wiring`` says how the roles call each other: ``"grpc"`` (as separate processes do) or
+``"direct"`` (each role's context resolves its peers to their in-process cores; every role
+still serves gRPC, and the tests talk to the proxy's MilvusService over it)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +14,20 @@ import grpc
 from common.config import Config, load_config
 from common.kv.memory import MemoryKV
 from common.rpc import make_channel
-from common.runtime import RoleContext, RoleServer
+from common.runtime import InProcessPeers, RoleContext, RoleServer
 from launcher.roles import START_ORDER, build_role
 from proto.milvus import milvus_pb2_grpc
 
 
+WIRINGS = ("grpc", "direct")
+
+
 class MiniCluster:
-    def __init__(self, data_dir: Path, **overrides: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, data_dir: Path, wiring: str = "grpc", **overrides: dict) -> None:  # type: ignore[type-arg]
+        if wiring not in WIRINGS:
+            raise ValueError(f"wiring must be one of {WIRINGS}, not {wiring!r}")
+        self.wiring = wiring
+        self._peers = InProcessPeers() if wiring == "direct" else None
         settings = {"common": {"data_dir": str(data_dir), "heartbeat_interval_s": 0.05},
                     "proxy": {"port": 0, "http_port": 0}, "etcd": {"endpoints": "memory"}}
         for section, values in overrides.items():
@@ -29,9 +40,11 @@ class MiniCluster:
 
     def add(self, role: str) -> RoleServer:
         """Start one more ``role`` (e.g. a second querynode) and return its server."""
-        context = RoleContext(self.config, self.kv, self._next_node_id)
+        context = RoleContext(self.config, self.kv, self._next_node_id, peers=self._peers)
         self._next_node_id += 1
         server = build_role(role, context)
+        if self._peers is not None:
+            self._peers.add(server)
         server.start()
         self.servers.append(server)
         return server

@@ -18,7 +18,7 @@ from nodes.datanode.compactor import merge_rows
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2, milvus_pb2
 from tests.support.datacluster import DataCluster, wait_for
-from tests.support.minicluster import MiniCluster
+from tests.support.minicluster import WIRINGS, MiniCluster
 from tests.unit.test_datacoord import _fake_datanode, _flush_result, _heartbeat, _index
 from tests.support.mini_requests import DIM, count_rows, create_collection, insert, ok, search_ids
 from tests.support.mini_requests import wait_until as mini_wait
@@ -147,9 +147,9 @@ def test_shard_switches_from_sources_to_target_in_one_step(tmp_path) -> None:  #
 
 
 # -------------------------------------------------------------------------------- whole flow
-@pytest.fixture()
-def mini(tmp_path):  # type: ignore[no-untyped-def]
-    cluster = MiniCluster(tmp_path).start()
+@pytest.fixture(params=WIRINGS)
+def mini(tmp_path, request):  # type: ignore[no-untyped-def]
+    cluster = MiniCluster(tmp_path, wiring=request.param).start()
     yield cluster
     cluster.stop()
 
@@ -262,21 +262,19 @@ def test_segment_and_compaction_errors(mini: MiniCluster) -> None:
 def _build_all(cluster: DataCluster) -> list[int]:
     """Play an indexnode: finish every index task handed out; their segment ids."""
     built = []
-    while (task := cluster.call("datacoord", "AcquireIndexTask",
-                                datacoord_pb2.AcquireIndexTaskRequest(node_id=8001))).has_task:
-        cluster.call("datacoord", "ReportIndexTask", datacoord_pb2.ReportIndexTaskRequest(
+    while (task := cluster.ctx.datacoord.acquire_index_task(datacoord_pb2.AcquireIndexTaskRequest(node_id=8001))).has_task:
+        cluster.ctx.datacoord.report_index_task(datacoord_pb2.ReportIndexTaskRequest(
             node_id=8001, build_id=task.build_id, state=common_pb2.IndexState.Finished, index_path="index_files/x"))
         built.append(task.segment.segment_id)
     return built
 
 
 def _plans(cluster: DataCluster, node_id: int) -> list[datacoord_pb2.CompactionPlan]:
-    return list(cluster.call("datacoord", "DataNodeHeartbeat",
-                             datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id)).compactions)
+    return list(cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id)).compactions)
 
 
 def _states(cluster: DataCluster, compaction_id: int) -> list[int]:
-    return [t.state for t in cluster.call("datacoord", "GetCompactionState", datacoord_pb2.CompactionStateRequest(
+    return [t.state for t in cluster.ctx.datacoord.get_compaction_state(datacoord_pb2.CompactionStateRequest(
         compaction_id=compaction_id)).tasks]
 
 
@@ -285,33 +283,33 @@ def test_datacoord_commits_a_plan_and_shows_the_target_once_indexed(tmp_path, mo
     session = _fake_datanode(cluster, 9001)
     try:
         info = cluster.create_collection()
-        cluster.call("datacoord", "GetStatistics", datacoord_pb2.CollectionRequest(collection=info))
+        cluster.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(collection=info))
         wait_for(lambda: _heartbeat(cluster, 9001) == [info.channels[0]])
         for seg_id, offset in ((77, 5), (78, 9)):
             request = _flush_result(info, 9001, seg_id, 40, seal_offset=offset)
             cluster.storage.put(request.segments[0].insert_log, b"source")
-            cluster.call("datacoord", "SaveFlushResult", request)
-        cluster.call("datacoord", "CreateIndex", _index(info, "FLAT"))
+            cluster.ctx.datacoord.save_flush_result(request)
+        cluster.ctx.datacoord.create_index(_index(info, "FLAT"))
         assert sorted(_build_all(cluster)) == [77, 78]
         request = datacoord_pb2.ManualCompactionRequest(collection=info)
 
-        first = cluster.call("datacoord", "ManualCompaction", request)
+        first = cluster.ctx.datacoord.manual_compaction(request)
         assert first.plan_count == 1 and _plans(cluster, 9002) == []  # only the channel's datanode runs it
         (plan,) = _plans(cluster, 9001)
         assert [s.segment_id for s in plan.sources] == [77, 78] and plan.target_id not in (77, 78)
-        assert cluster.call("datacoord", "ManualCompaction", request).compaction_id == -1  # sources are busy
-        cluster.call("datacoord", "ReportCompaction", datacoord_pb2.ReportCompactionRequest(
+        assert cluster.ctx.datacoord.manual_compaction(request).compaction_id == -1  # sources are busy
+        cluster.ctx.datacoord.report_compaction(datacoord_pb2.ReportCompactionRequest(
             node_id=9001, plan_id=plan.plan_id, success=False, fail_reason="disk full"))
         assert _states(cluster, first.compaction_id) == [datacoord_pb2.COMPACTION_FAILED] and not _plans(cluster, 9001)
 
-        second = cluster.call("datacoord", "ManualCompaction", request)
+        second = cluster.ctx.datacoord.manual_compaction(request)
         (plan,) = _plans(cluster, 9001)
         path = f"insert_log/{info.collection_id}/1/{plan.target_id}/{plan.target_id}.parquet"
         cluster.storage.put(path, b"the target")
         report = datacoord_pb2.ReportCompactionRequest(node_id=9001, plan_id=plan.plan_id, success=True,
                                                        target=meta_pb2.SegmentInfo(num_rows=70, insert_log=path))
-        cluster.call("datacoord", "ReportCompaction", report)
-        segments = cluster.call("datacoord", "GetSegmentInfo", datacoord_pb2.CollectionRequest(
+        cluster.ctx.datacoord.report_compaction(report)
+        segments = cluster.ctx.datacoord.get_segment_info(datacoord_pb2.CollectionRequest(
             collection_id=info.collection_id)).segments
         assert [(s.segment_id, s.num_rows, list(s.compaction_from)) for s in segments] == [
             (plan.target_id, 70, [77, 78])]
@@ -326,22 +324,21 @@ def test_datacoord_commits_a_plan_and_shows_the_target_once_indexed(tmp_path, mo
         assert [s.segment.segment_id for s in shown.segments] == [plan.target_id]
         assert [(r.segment_id, r.compacted_to, r.channel) for r in shown.segment_ranges] == [
             (77, plan.target_id, info.channels[0]), (78, plan.target_id, info.channels[0])]
-        cluster.call("datacoord", "ReportCompaction", report)  # a late duplicate changes nothing
+        cluster.ctx.datacoord.report_compaction(report)  # a late duplicate changes nothing
         assert cluster.storage.get(path) == b"the target"
         monkeypatch.setattr(compaction, "GC_DELAY_S", 0.0)  # the sources' files go after the delay
         wait_for(lambda: cluster.storage.list(f"insert_log/{info.collection_id}/") == [path])
-        wait_for(lambda: cluster.call("datacoord", "GetCompactionState", datacoord_pb2.CompactionStateRequest(
+        wait_for(lambda: cluster.ctx.datacoord.get_compaction_state(datacoord_pb2.CompactionStateRequest(
             compaction_id=second.compaction_id)).tasks[0].sources_removed)
 
         cluster.stop(cluster.datacoord)  # everything is in etcd
         cluster.datacoord = cluster.start("datacoord")
         assert _states(cluster, second.compaction_id) == [datacoord_pb2.COMPACTION_COMPLETED]
         assert [s.segment.segment_id for s in cluster.recovery(info).segments] == [plan.target_id]
-        watch = cluster.call("datacoord", "DataNodeHeartbeat",
-                             datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)).channels[0]
+        watch = cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)).channels[0]
         assert set(watch.flushed_segment_ids) == {77, 78, plan.target_id}  # a replay still skips the sources
         with pytest.raises(SegmentNotFound):
-            cluster.call("datacoord", "ManualCompaction", datacoord_pb2.ManualCompactionRequest(
+            cluster.ctx.datacoord.manual_compaction(datacoord_pb2.ManualCompactionRequest(
                 collection=info, segment_ids=[77]))
 
         # Finished and failed plans' records go after the retention; segments and spans stay.

@@ -27,7 +27,7 @@ from common.errors import (
 )
 from common.session import Session
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
-from proto.milvus import common_pb2
+from proto.milvus import common_pb2, milvus_pb2
 from tests.support.datacluster import DataCluster, wait_for
 
 IndexState = common_pb2.IndexState
@@ -68,7 +68,7 @@ def _fake_datanode(cluster: DataCluster, node_id: int) -> Session:
 
 
 def _heartbeat(cluster: DataCluster, node_id: int) -> list[str]:
-    resp = cluster.call("datacoord", "DataNodeHeartbeat", datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id))
+    resp = cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id))
     return [w.channel for w in resp.channels]
 
 
@@ -78,7 +78,7 @@ def test_channels_are_spread_over_datanodes_and_move_when_one_goes(cluster: Data
     info = cluster.create_collection(shards=3)
     wait_for(lambda: len(_heartbeat(cluster, 9001)) + len(_heartbeat(cluster, 9002)) == 3)  # learnt from rootcoord
     assert sorted(len(_heartbeat(cluster, n)) for n in (9001, 9002)) == [1, 2]
-    resp = cluster.call("datacoord", "DataNodeHeartbeat", datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001))
+    resp = cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001))
     assert resp.segment_max_rows == cluster.config.get("datacoord", "segment_max_rows")
     watch = resp.channels[0]
     assert watch.collection.collection_id == info.collection_id and watch.checkpoint.offset == 0
@@ -95,41 +95,41 @@ def test_channels_are_spread_over_datanodes_and_move_when_one_goes(cluster: Data
 def test_save_flush_result_is_fenced_idempotent_and_drives_flush_state(cluster: DataCluster) -> None:
     info = cluster.create_collection()
     node = _fake_datanode(cluster, 9001)
-    cluster.call("datacoord", "GetStatistics", datacoord_pb2.CollectionRequest(collection=info))  # learn it now
+    cluster.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(collection=info))  # learn it now
     wait_for(lambda: _heartbeat(cluster, 9001) == [info.channels[0]])
-    flush_ts = cluster.call("datacoord", "Flush", datacoord_pb2.FlushRequest(collection=info)).flush_ts
+    flush_ts = cluster.ctx.datacoord.flush(datacoord_pb2.FlushRequest(collection=info)).flush_ts
     seal = cluster.broker.fetch(info.channels[0], 0, 10)
     assert len(seal) == 1 and dml_pb2.DmlMsg.FromString(seal[0].payload).seal.timestamp == flush_ts == seal[0].ts
     state = datacoord_pb2.GetFlushStateRequest(collection_id=info.collection_id, flush_ts=flush_ts)
-    assert not cluster.call("datacoord", "GetFlushState", state).flushed
+    assert not cluster.ctx.datacoord.get_flush_state(state).flushed
 
     request = _flush_result(info, 9001, 77, 40, seal_offset=5, flush_ts=flush_ts)
     request.delta_logs.add(path="delta_log/x/5.parquet", num_rows=2, max_ts=flush_ts)
     with pytest.raises(ChannelNotFound):  # only the channel's datanode may move its checkpoint
-        cluster.call("datacoord", "SaveFlushResult", _flush_result(info, 9999, 77, 40, 5, flush_ts))
+        cluster.ctx.datacoord.save_flush_result(_flush_result(info, 9999, 77, 40, 5, flush_ts))
     for _ in range(2):  # a replayed request changes nothing
-        cluster.call("datacoord", "SaveFlushResult", request)
+        cluster.ctx.datacoord.save_flush_result(request)
     rec = cluster.recovery(info)
     assert [s.segment.segment_id for s in rec.segments] == [77] and rec.segments[0].segment.state == meta_pb2.FLUSHED
     assert len(rec.delta_logs) == 1 and rec.checkpoints[0].offset == 6
     assert [(r.segment_id, r.start_offset, r.seal_offset) for r in rec.segment_ranges] == [(77, 4, 5)]
-    assert cluster.call("datacoord", "GetFlushState", state).flushed
-    stats = cluster.call("datacoord", "GetStatistics", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+    assert cluster.ctx.datacoord.get_flush_state(state).flushed
+    stats = cluster.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     assert stats.row_count == 40
     # An older result never moves the checkpoint back.
-    cluster.call("datacoord", "SaveFlushResult", _flush_result(info, 9001, 78, 5, seal_offset=2))
+    cluster.ctx.datacoord.save_flush_result(_flush_result(info, 9001, 78, 5, seal_offset=2))
     assert cluster.recovery(info).checkpoints[0].offset == 6
-    watch = cluster.call("datacoord", "DataNodeHeartbeat", datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)).channels[0]
+    watch = cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)).channels[0]
     assert watch.flushed_offset == 6 and list(watch.flushed_segment_ids) == [77, 78]
     assert list(watch.flushed_ranges) == []  # both spans end below the checkpoint: no replay needs them
-    assert cluster.call("datacoord", "Flush", datacoord_pb2.FlushRequest(collection=info)).segment_ids == [77, 78]
+    assert cluster.ctx.datacoord.flush(datacoord_pb2.FlushRequest(collection=info)).segment_ids == [77, 78]
 
     # Everything is rebuilt from the KV by a new datacoord.
     cluster.stop(cluster.datacoord)
     cluster.datacoord = cluster.start("datacoord")
     rec2 = cluster.recovery(info)
     assert [s.segment.segment_id for s in rec2.segments] == [77, 78] and rec2.checkpoints[0].offset == 6
-    assert cluster.call("datacoord", "GetFlushState", state).flushed
+    assert cluster.ctx.datacoord.get_flush_state(state).flushed
     node.stop()
 
 
@@ -146,57 +146,57 @@ def test_create_index_validates_and_persists_nothing_on_error(cluster: DataClust
     for request, error, text in bad:
         # Compared by code: over the wire a code maps back to the first error class with it.
         with pytest.raises(MilvusError, match=text) as exc:
-            cluster.call("datacoord", "CreateIndex", request)
+            cluster.ctx.datacoord.create_index(request)
         assert exc.value.code == error.code
     assert cluster.kv.get_prefix("meta/index/") == [] and cluster.kv.get_prefix("meta/segment_index/") == []
     with pytest.raises(IndexNotFound) as exc:
-        cluster.call("datacoord", "DescribeIndex", datacoord_pb2.DescribeIndexRequest(collection_id=info.collection_id))
+        cluster.ctx.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(collection_id=info.collection_id))
     assert exc.value.code == 700
 
-    cluster.call("datacoord", "CreateIndex", _index(info, nlist="16"))
-    cluster.call("datacoord", "CreateIndex", _index(info, nlist=16))  # the same again: success
+    cluster.ctx.datacoord.create_index(_index(info, nlist="16"))
+    cluster.ctx.datacoord.create_index(_index(info, nlist=16))  # the same again: success
     with pytest.raises(IndexDuplicate):
-        cluster.call("datacoord", "CreateIndex", _index(info, nlist=32))
+        cluster.ctx.datacoord.create_index(_index(info, nlist=32))
     with pytest.raises(IndexDuplicate):
-        cluster.call("datacoord", "CreateIndex", _index(info, name="other", nlist=16))
+        cluster.ctx.datacoord.create_index(_index(info, name="other", nlist=16))
     indexes = cluster.kv.get_prefix(f"meta/index/{info.collection_id}/")
     assert len(indexes) == 1
     stored = meta_pb2.IndexInfo.FromString(indexes[0][1])
     assert (stored.index_name, stored.index_type, stored.metric_type) == ("vec", "IVF_FLAT", "L2")
     assert json.loads(stored.params_json) == {"nlist": 16} and stored.index_id > 0 and stored.create_ts > 0
-    progress = cluster.call("datacoord", "DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+    progress = cluster.ctx.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
         collection_id=info.collection_id, index_name="vec")).indexes
     assert len(progress) == 1 and progress[0].state == IndexState.Finished and progress[0].total_rows == 0
     for name in ("nope", ""):
         request = datacoord_pb2.DescribeIndexRequest(collection_id=info.collection_id, index_name=name,
                                                      field_name="" if name else "tag")
         with pytest.raises(IndexNotFound):
-            cluster.call("datacoord", "DescribeIndex", request)
+            cluster.ctx.datacoord.describe_index(request)
 
 
 def test_index_tasks_progress_fail_and_drop(cluster: DataCluster) -> None:
     info = cluster.create_collection()
     node = _fake_datanode(cluster, 9001)
-    cluster.call("datacoord", "CreateIndex", _index(info, index_type="HNSW", metric="COSINE"))
+    cluster.ctx.datacoord.create_index(_index(info, index_type="HNSW", metric="COSINE"))
     wait_for(lambda: _heartbeat(cluster, 9001))
-    cluster.call("datacoord", "SaveFlushResult", _flush_result(info, 9001, 50, 30, seal_offset=1))
-    cluster.call("datacoord", "SaveFlushResult", _flush_result(info, 9001, 51, 10, seal_offset=3))
+    cluster.ctx.datacoord.save_flush_result(_flush_result(info, 9001, 50, 30, seal_offset=1))
+    cluster.ctx.datacoord.save_flush_result(_flush_result(info, 9001, 51, 10, seal_offset=3))
     describe = datacoord_pb2.DescribeIndexRequest(collection_id=info.collection_id, field_name="vec")
-    progress = cluster.call("datacoord", "DescribeIndex", describe).indexes[0]
+    progress = cluster.ctx.datacoord.describe_index(describe).indexes[0]
     assert (progress.state, progress.indexed_rows, progress.total_rows) == (IndexState.InProgress, 0, 40)
 
     builder = Session(cluster.kv, "indexnode", 8001, "127.0.0.1:1", ttl_s=10)
     builder.register()
     acquire = datacoord_pb2.AcquireIndexTaskRequest(node_id=8001)
-    t1 = cluster.call("datacoord", "AcquireIndexTask", acquire)
-    t2 = cluster.call("datacoord", "AcquireIndexTask", acquire)
-    assert t1.has_task and t2.has_task and not cluster.call("datacoord", "AcquireIndexTask", acquire).has_task
+    t1 = cluster.ctx.datacoord.acquire_index_task(acquire)
+    t2 = cluster.ctx.datacoord.acquire_index_task(acquire)
+    assert t1.has_task and t2.has_task and not cluster.ctx.datacoord.acquire_index_task(acquire).has_task
     assert {t1.segment.segment_id, t2.segment.segment_id} == {50, 51}
     assert t1.index.index_type == "HNSW" and t1.collection.collection_id == info.collection_id
     cluster.storage.put(f"index_files/{t1.build_id}/index", b"x")
-    cluster.call("datacoord", "ReportIndexTask", datacoord_pb2.ReportIndexTaskRequest(
+    cluster.ctx.datacoord.report_index_task(datacoord_pb2.ReportIndexTaskRequest(
         node_id=8001, build_id=t1.build_id, state=IndexState.Finished, index_path=f"index_files/{t1.build_id}/index"))
-    progress = cluster.call("datacoord", "DescribeIndex", describe).indexes[0]
+    progress = cluster.ctx.datacoord.describe_index(describe).indexes[0]
     assert progress.indexed_rows == t1.segment.num_rows and progress.state == IndexState.InProgress
     rec = cluster.recovery(info)
     finished = {s.segment.segment_id: [i.build_id for i in s.indexes] for s in rec.segments}
@@ -204,22 +204,22 @@ def test_index_tasks_progress_fail_and_drop(cluster: DataCluster) -> None:
 
     # The builder's session goes: its task is handed out again.
     builder.stop()
-    wait_for(lambda: cluster.call("datacoord", "AcquireIndexTask", acquire).has_task)
+    wait_for(lambda: cluster.ctx.datacoord.acquire_index_task(acquire).has_task)
     # A build that keeps failing is retried, then reported Failed with its reason.
     for attempt in range(3):
         if attempt:
-            task = cluster.call("datacoord", "AcquireIndexTask", acquire)
+            task = cluster.ctx.datacoord.acquire_index_task(acquire)
             assert task.build_id == t2.build_id
-        cluster.call("datacoord", "ReportIndexTask", datacoord_pb2.ReportIndexTaskRequest(
+        cluster.ctx.datacoord.report_index_task(datacoord_pb2.ReportIndexTaskRequest(
             node_id=8001, build_id=t2.build_id, state=IndexState.Failed, fail_reason="boom"))
-    progress = cluster.call("datacoord", "DescribeIndex", describe).indexes[0]
+    progress = cluster.ctx.datacoord.describe_index(describe).indexes[0]
     assert progress.state == IndexState.Failed and "boom" in progress.fail_reason
 
-    cluster.call("datacoord", "DropIndex", datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
+    cluster.ctx.datacoord.drop_index(datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
                                                                           index_name="vec"))
     assert cluster.kv.get_prefix("meta/index/") == [] and cluster.kv.get_prefix("meta/segment_index/") == []
     assert cluster.storage.list("index_files/") == []
-    cluster.call("datacoord", "DropIndex", datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
+    cluster.ctx.datacoord.drop_index(datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
                                                                           index_name="vec"))  # no error
     node.stop()
 
@@ -232,14 +232,14 @@ def test_drop_collection_removes_metadata_objects_and_channels(cluster: DataClus
         cluster.insert(c, np.arange(20))
         cluster.delete(c, np.array([1]))
         cluster.flush(c)
-    cluster.call("datacoord", "CreateIndex", _index(info, index_type="FLAT"))
+    cluster.ctx.datacoord.create_index(_index(info, index_type="FLAT"))
     builds = cluster.kv.get_prefix(f"meta/segment_index/{info.collection_id}/")
     assert builds
     build_id = meta_pb2.SegmentIndexInfo.FromString(builds[0][1]).build_id
     cluster.storage.put(f"index_files/{build_id}/index", b"x")
     assert cluster.storage.list(f"insert_log/{info.collection_id}/") and cluster.storage.list(f"delta_log/{info.collection_id}/")
 
-    cluster.call("datacoord", "DropCollection", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+    cluster.ctx.datacoord.drop_collection(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     cid = info.collection_id
     for prefix in (f"meta/segment/{cid}/", f"meta/segment_range/{cid}/", f"meta/delta_log/{cid}/",
                    f"meta/index/{cid}/", f"meta/segment_index/{cid}/", f"meta/dc/collection/{cid}"):
@@ -251,15 +251,15 @@ def test_drop_collection_removes_metadata_objects_and_channels(cluster: DataClus
     for prefix in (f"insert_log/{cid}/", f"delta_log/{cid}/", f"index_files/{build_id}/"):
         assert cluster.storage.list(prefix) == [], prefix
     with pytest.raises(CollectionNotFound):
-        cluster.call("datacoord", "GetFlushState", datacoord_pb2.GetFlushStateRequest(collection_id=cid, flush_ts=1))
+        cluster.ctx.datacoord.get_flush_state(datacoord_pb2.GetFlushStateRequest(collection_id=cid, flush_ts=1))
     with pytest.raises(CollectionNotFound):  # a late request carrying the collection does not revive it
-        cluster.call("datacoord", "Flush", datacoord_pb2.FlushRequest(collection=info))
-    cluster.call("datacoord", "DropCollection", datacoord_pb2.CollectionRequest(collection_id=cid))  # idempotent
+        cluster.ctx.datacoord.flush(datacoord_pb2.FlushRequest(collection=info))
+    cluster.ctx.datacoord.drop_collection(datacoord_pb2.CollectionRequest(collection_id=cid))  # idempotent
     # A datanode that flushed just after the drop: refused, and its file is removed.
     late = _flush_result(info, 1, 999, 5, seal_offset=9)
     cluster.storage.put(late.segments[0].insert_log, b"rows")
     with pytest.raises(CollectionNotFound):
-        cluster.call("datacoord", "SaveFlushResult", late)
+        cluster.ctx.datacoord.save_flush_result(late)
     assert cluster.storage.list(f"insert_log/{cid}/") == []
     # The other collection is untouched.
     assert len(cluster.recovery(other).segments) == 1
@@ -270,7 +270,7 @@ def test_a_collection_dropped_in_rootcoord_is_forgotten(cluster: DataCluster) ->
     info = cluster.create_collection()
     node = _fake_datanode(cluster, 9001)
     wait_for(lambda: _heartbeat(cluster, 9001) == [info.channels[0]])
-    cluster.rootcoord.logic.drop_collection(info.name)
+    cluster.ctx.rootcoord.drop_collection(milvus_pb2.DropCollectionRequest(collection_name=info.name))
     wait_for(lambda: cluster.kv.get(f"meta/dc/dropped/{info.collection_id}") is not None)
     assert _heartbeat(cluster, 9001) == []
     # The collection record is deleted last, once the channels, files and records are gone.

@@ -46,7 +46,7 @@ def test_flush_writes_exactly_the_rows_and_moves_the_checkpoint(cluster: DataClu
     assert set(rows["$meta"]) == {b"{}"}
     for cp in rec.checkpoints:  # 3 inserts + the seal: everything below 4 is persisted
         assert cp.offset == 4 == cluster.broker.end_offset(cp.channel) and cp.flush_ts > 0
-    stats = cluster.call("datacoord", "GetStatistics", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+    stats = cluster.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     assert stats.row_count == 60
 
     # A second flush with no new data: no new segment, flush_ts moves, checkpoint after the seal.
@@ -79,7 +79,7 @@ def test_deletes_produce_a_delta_log(cluster: DataCluster) -> None:
 def test_restart_mid_stream_keeps_every_row_exactly_once(cluster: DataCluster) -> None:
     info = cluster.create_collection()
     p1 = info.partitions[0].partition_id
-    p2 = cluster.rootcoord.logic.alloc_id()  # a second partition id (the datanode needs no catalog)
+    p2 = cluster.alloc_id()  # a second partition id (the datanode needs no catalog)
     node = cluster.start("datanode")
     cluster.insert(info, np.arange(0, 10))                  # 0: opens A (p1)
     cluster.flush(info)                                      # 1: seals A
@@ -145,6 +145,6 @@ def test_flush_of_a_dropped_collection_stops_the_consumer(cluster: DataCluster) 
     cluster.insert(info, np.arange(5))
     cluster.flush(info)
     assert node.logic.channels()
-    cluster.call("datacoord", "DropCollection", datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+    cluster.ctx.datacoord.drop_collection(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     wait_for(lambda: not node.logic.channels())
     assert cluster.storage.list(f"insert_log/{info.collection_id}/") == []

@@ -1,4 +1,4 @@
-"""The TCP hot path (common/fastrpc.py): answers equal the guarded servicer's, errors come back
+"""The TCP hot path (common/fastrpc.py): answers equal the guarded handlers' (gRPC's), errors come back
 as Statuses, bad frames close only their connection, a stopped server fails calls fast, a hung
 one is given up when ``alive()`` says so, and a restarted one is reached again."""
 from __future__ import annotations
@@ -13,21 +13,24 @@ from common import fastrpc
 from common.errors import NodeNotAvailable, ParameterInvalid
 from common.fastrpc import FastRpcClient, FastRpcServer
 from common.net import stable_free_port
-from common.rpc import guard_servicer
-from proto.internal import querynode_pb2, querynode_pb2_grpc
+from common.rpc import ProtocolService
+from nodes.querynode.client import QUERY, SEARCH
+from proto.internal import meta_pb2, querynode_pb2
 
 SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"]
 
 
-@guard_servicer(SERVICE)
-class EchoService(querynode_pb2_grpc.QueryNodeServicer):
+class EchoService:
     """Search echoes nq, topk and the expression (as a string id); topk < 0 is refused like a
     bad parameter, topk == 999 blocks until ``release`` is set. Query answers with every field
     at its default."""
 
     release = threading.Event()
 
-    def Search(self, request, context):
+    def get_component_state(self, request: meta_pb2.Empty) -> meta_pb2.ComponentStateResponse:
+        return meta_pb2.ComponentStateResponse()
+
+    def search(self, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
         if request.topk < 0:
             raise ParameterInvalid(f"topk {request.topk} is negative")
         if request.topk == 999:
@@ -39,22 +42,22 @@ class EchoService(querynode_pb2_grpc.QueryNodeServicer):
             result.results.ids.str_id.data.append(request.scope.expr)
         return result
 
-    def Query(self, request, context):
+    def query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
         return querynode_pb2.ShardQueryResult()
 
 
-def _server(port: int = 0, methods: tuple[str, ...] = ("Search", "Query"), concurrency: int = 8) -> FastRpcServer:
-    server = FastRpcServer(EchoService(), SERVICE, methods, "127.0.0.1", port, concurrency=concurrency)
+def _server(port: int = 0, methods: tuple[str, ...] = (SEARCH, QUERY), concurrency: int = 8) -> FastRpcServer:
+    server = FastRpcServer(ProtocolService(SERVICE, EchoService()), methods, "127.0.0.1", port, concurrency=concurrency)
     server.start()
     return server
 
 
 def _client(endpoint: str, alive=lambda: True, timeout_s: float = 10.0) -> FastRpcClient:  # type: ignore[no-untyped-def]
-    return FastRpcClient(endpoint, SERVICE, ["Search", "Query"], alive=alive, timeout_s=timeout_s)
+    return FastRpcClient(endpoint, SERVICE, [SEARCH, QUERY], alive=alive, timeout_s=timeout_s)
 
 
 def _search(client: FastRpcClient, topk: int, nq: int = 1) -> querynode_pb2.ShardSearchResult:
-    return client.call("Search", querynode_pb2.ShardSearchRequest(nq=nq, topk=topk))
+    return client.call(SEARCH, querynode_pb2.ShardSearchRequest(nq=nq, topk=topk))
 
 
 def _raw_call(endpoint: str, frame: bytes) -> bytes:
@@ -80,7 +83,7 @@ def test_answers_and_error_statuses() -> None:
         answer = _search(client, 7, nq=3)
         assert (answer.results.num_queries, answer.results.top_k) == (3, 7)
         # an answer with every field at its default serializes to no bytes at all
-        assert client.call("Query", querynode_pb2.ShardQueryRequest()) == querynode_pb2.ShardQueryResult()
+        assert client.call(QUERY, querynode_pb2.ShardQueryRequest()) == querynode_pb2.ShardQueryResult()
         with pytest.raises(ParameterInvalid, match="topk -1 is negative"):
             _search(client, -1)
         # the connection is still usable after an error answer
@@ -97,7 +100,7 @@ def test_large_requests_and_answers_cross_whole() -> None:
         expr = "id in [" + ",".join(str(i) for i in range(600_000)) + "]"  # ~4 MB each way
         request = querynode_pb2.ShardSearchRequest(nq=2, topk=3)
         request.scope.expr = expr
-        answer = client.call("Search", request)
+        answer = client.call(SEARCH, request)
         assert list(answer.results.ids.str_id.data) == [expr] and answer.results.top_k == 3
         assert _search(client, 4).results.top_k == 4  # the connection is in step afterwards
     finally:
@@ -129,11 +132,11 @@ def test_many_threads_get_their_own_answers() -> None:
 
 
 def test_unserved_method_garbage_payload_and_foreign_bytes() -> None:
-    server = _server(methods=("Search",))  # Query not served
+    server = _server(methods=(SEARCH,))  # Query not served
     client = _client(server.endpoint)
     try:
         with pytest.raises(NodeNotAvailable, match="not served"):
-            client.call("Query", querynode_pb2.ShardQueryRequest())
+            client.call(QUERY, querynode_pb2.ShardQueryRequest())
         # an undecodable payload is answered with a 1100 Status on the same request id
         garbage = b"\xff\xff\xff"
         answer = _raw_call(server.endpoint, fastrpc._REQUEST.pack(fastrpc.MAGIC, 6 + len(garbage), 7, 6)

@@ -35,11 +35,11 @@ def _create_index(cluster: DataCluster, info: meta_pb2.CollectionInfo, index_typ
                   **params: Any) -> None:
     index = meta_pb2.IndexInfo(collection_id=info.collection_id, field_name="vec", index_type=index_type,
                                metric_type=metric, params_json=json.dumps(params))
-    cluster.call("datacoord", "CreateIndex", datacoord_pb2.CreateIndexRequest(collection=info, index=index))
+    cluster.ctx.datacoord.create_index(datacoord_pb2.CreateIndexRequest(collection=info, index=index))
 
 
 def _progress(cluster: DataCluster, info: meta_pb2.CollectionInfo) -> datacoord_pb2.IndexProgress:
-    return cluster.call("datacoord", "DescribeIndex", datacoord_pb2.DescribeIndexRequest(
+    return cluster.ctx.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
         collection_id=info.collection_id, index_name="vec")).indexes[0]
 
 
@@ -107,13 +107,13 @@ def test_indexnode_report_of_a_dropped_index_leaves_no_file(cluster: DataCluster
     cluster.insert(info, np.arange(50))
     cluster.flush(info)
     _create_index(cluster, info, "FLAT", "L2")
-    task = cluster.call("datacoord", "AcquireIndexTask", datacoord_pb2.AcquireIndexTaskRequest(node_id=1))
+    task = cluster.ctx.datacoord.acquire_index_task(datacoord_pb2.AcquireIndexTaskRequest(node_id=1))
     assert task.has_task
-    cluster.call("datacoord", "DropIndex", datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
+    cluster.ctx.datacoord.drop_index(datacoord_pb2.DropIndexRequest(collection_id=info.collection_id,
                                                                           index_name="vec"))
     from nodes.indexnode.core import IndexNode
 
     report = IndexNode(cluster.ctx).build(task)  # builds and writes the file, then reports it
     assert report.state == IndexState.Finished and cluster.storage.exists(report.index_path)
-    cluster.call("datacoord", "ReportIndexTask", report)
+    cluster.ctx.datacoord.report_index_task(report)
     assert not cluster.storage.exists(report.index_path)

@@ -11,16 +11,16 @@ import pytest
 
 from proto.milvus import milvus_pb2
 from tests.support.mini_requests import DIM, count_rows, create_collection, insert, ok, search_ids, wait_until
-from tests.support.minicluster import MiniCluster
+from tests.support.minicluster import WIRINGS, MiniCluster
 
 ROWS_PER_SEGMENT = 300
 SEGMENTS = 3
 K = 5
 
 
-@pytest.fixture()
-def mini(tmp_path):  # type: ignore[no-untyped-def]
-    cluster = MiniCluster(tmp_path).start()
+@pytest.fixture(params=WIRINGS)
+def mini(tmp_path, request):  # type: ignore[no-untyped-def]
+    cluster = MiniCluster(tmp_path, wiring=request.param).start()
     cluster.add("querynode")
     yield cluster
     cluster.stop()

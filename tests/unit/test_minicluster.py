@@ -6,15 +6,17 @@ import time
 import numpy as np
 import pytest
 
-from common.rpc import make_channel
+from common.rpc import RpcClient, make_channel
+from proto.internal import meta_pb2
 from proto.milvus import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
 from tests.support.mini_requests import DIM, count_rows, create_collection, insert, ok, search_ids, wait_until
-from tests.support.minicluster import MiniCluster
+from tests.support.minicluster import WIRINGS, MiniCluster
 
 
-@pytest.fixture()
-def mini(tmp_path):  # type: ignore[no-untyped-def]
-    cluster = MiniCluster(tmp_path).start()
+@pytest.fixture(params=WIRINGS)
+def mini(tmp_path, request):  # type: ignore[no-untyped-def]
+    """The cluster with its roles calling each other over gRPC, and calling the cores directly."""
+    cluster = MiniCluster(tmp_path, wiring=request.param).start()
     yield cluster
     cluster.stop()
 
@@ -208,3 +210,18 @@ def test_checked_search_params_follow_the_index(mini: MiniCluster) -> None:
         assert _search_status(stub, "c3", "IP") == 0
         assert _search_status(stub, "c3", "L2") == 1100
         assert _search_status(stub, "c3", "IP", ef="1") == 1100  # ef below topk: HNSW's rule now applies
+
+
+def test_roles_call_their_peers_as_wired(mini: MiniCluster) -> None:
+    """Direct wiring hands a role the cores of its peers; gRPC wiring hands it clients."""
+    servers = {s.role: s for s in mini.servers}
+    proxy, node = servers["proxy"].context, servers["querynode"]
+    peers = [(proxy.rootcoord, servers["rootcoord"]), (proxy.datacoord, servers["datacoord"]),
+             (proxy.querycoord, servers["querycoord"]), (proxy.querynode(node.address), node)]
+    for peer, server in peers:
+        state = peer.get_component_state(meta_pb2.Empty())
+        assert (state.role, state.server_id, state.state) == (server.role, server.context.node_id, "healthy")
+        if mini.wiring == "direct":
+            assert peer is server.logic
+        else:
+            assert isinstance(peer, RpcClient) and peer.address == server.address

@@ -10,7 +10,8 @@ import pytest
 import zmq
 
 from common.errors import MqFailed
-from common.mq import (BrokerClient, BrokerServer, ChannelLog, OffsetOutOfRange, Record,
+from common.interfaces.log import Record
+from common.mq import (BrokerClient, BrokerServer, ChannelLog, OffsetOutOfRange,
                        Subscription)
 from common.mq import protocol as p
 from common.mq.log import HEADER

@@ -14,6 +14,7 @@ from common.errors import ParameterInvalid
 from dataplane.delete_record import DeleteRecord
 from dataplane.segment_file import read_delta_file, read_delta_records, write_delta_file
 from proto.internal import datacoord_pb2
+from proto.milvus import milvus_pb2
 from tests.support.datacluster import DataCluster, wait_for
 
 
@@ -55,14 +56,17 @@ def cluster(tmp_path: Path) -> Iterator[DataCluster]:
 
 
 def _stats(cluster: DataCluster, collection_id: int, *partition_ids: int) -> int:
-    return cluster.call("datacoord", "GetStatistics", datacoord_pb2.CollectionRequest(
+    return cluster.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(
         collection_id=collection_id, partition_ids=partition_ids)).row_count
 
 
 def test_drop_partition_removes_its_data_and_discards_late_rows(cluster: DataCluster) -> None:
     info = cluster.create_collection()
-    info, p1 = cluster.rootcoord.logic.create_partition("c1", "p1")
-    info, p2 = cluster.rootcoord.logic.create_partition("c1", "p2")
+    p1 = cluster.ctx.rootcoord.create_partition(milvus_pb2.CreatePartitionRequest(
+        collection_name="c1", partition_name="p1")).partition
+    created = cluster.ctx.rootcoord.create_partition(milvus_pb2.CreatePartitionRequest(
+        collection_name="c1", partition_name="p2"))
+    info, p2 = created.collection, created.partition
     cid, default = info.collection_id, info.partitions[0].partition_id
     cluster.start("datanode")
     cluster.insert(info, np.arange(0, 10))
@@ -76,7 +80,7 @@ def test_drop_partition_removes_its_data_and_discards_late_rows(cluster: DataClu
     assert cluster.storage.list(p2_prefix)
 
     cluster.insert(info, np.arange(60, 70), partition_id=p2.partition_id)  # growing in the datanode
-    cluster.call("datacoord", "DropPartition", datacoord_pb2.CollectionRequest(
+    cluster.ctx.datacoord.drop_partition(datacoord_pb2.CollectionRequest(
         collection_id=cid, partition_ids=[p2.partition_id]))
     assert _stats(cluster, cid) == 30 and _stats(cluster, cid, p2.partition_id) == 0
     assert not cluster.storage.list(p2_prefix)
@@ -90,7 +94,7 @@ def test_drop_partition_removes_its_data_and_discards_late_rows(cluster: DataClu
     assert sorted(cluster.flushed_rows(info)["id"].tolist()) == list(range(30)) + list(range(100, 105))
     wait_for(lambda: not cluster.storage.list(p2_prefix))
     with pytest.raises(ParameterInvalid):
-        cluster.call("datacoord", "DropPartition", datacoord_pb2.CollectionRequest(collection_id=cid))
+        cluster.ctx.datacoord.drop_partition(datacoord_pb2.CollectionRequest(collection_id=cid))
 
     # the tombstone survives a datacoord restart
     cluster.stop(cluster.datacoord)

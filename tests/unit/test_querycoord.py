@@ -41,7 +41,8 @@ def env():
     kv = MemoryKV("qc")
     config = load_config(environ={}).with_overrides({"common": {"heartbeat_interval_s": 0.05}})
     datacoord = FakeDataCoord()
-    dc = RoleServer(_FakeDataCoordLogic(), datacoord_pb2_grpc.add_DataCoordServicer_to_server, datacoord,
+    dc = RoleServer(_FakeDataCoordLogic(),
+                    lambda server: datacoord_pb2_grpc.add_DataCoordServicer_to_server(datacoord, server),
                     RoleContext(config, kv, 2))
     dc.start()
     sessions = {n: Session(kv, "querynode", n, f"127.0.0.1:{9000 + n}", ttl_s=5) for n in (11, 12)}
@@ -63,6 +64,21 @@ def env():
         s.stop()
     dc.stop()
     kv.close()
+
+
+def load_progress(coord: QueryCoord) -> tuple[bool, int]:
+    answer = coord.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID))
+    return answer.loaded, answer.progress
+
+
+def shard_leaders(coord: QueryCoord) -> list[querycoord_pb2.ShardLeader]:
+    return list(coord.get_shard_leaders(datacoord_pb2.CollectionRequest(collection_id=CID)).leaders)
+
+
+def show_loaded(coord: QueryCoord, collection_ids: list[int], partition_ids: list[int]
+                ) -> list[querycoord_pb2.LoadedCollection]:
+    request = querycoord_pb2.ShowLoadedRequest(collection_ids=collection_ids, partition_ids=partition_ids)
+    return list(coord.show_loaded(request).collections)
 
 
 def collection(channels: int = 4) -> meta_pb2.CollectionInfo:
@@ -94,7 +110,7 @@ def heartbeat(coord, node, channels=(), sealed=(), index_ids=(1,)):  # type: ign
                                                    sealed_segment_ids=list(sealed))
     for ch in channels:
         req.channels.add(channel=ch, collection_id=CID, serviceable=True, index_ids=list(index_ids))
-    return {t.channel: t for t in coord.heartbeat(req)}
+    return {t.channel: t for t in coord.query_node_heartbeat(req).targets}
 
 
 def test_load_assigns_channels_round_robin_and_persists(env):
@@ -116,7 +132,7 @@ def test_targets_progress_and_shard_leaders(env):
     datacoord.infos[CID] = recovery()
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
-    assert coord.get_load_progress(CID) == (True, 0)
+    assert load_progress(coord) == (True, 0)
     coord.refresh()
     placed = coord.assignments(CID)
     ch0, ch1 = f"by-dev-dml-{CID}-0", f"by-dev-dml-{CID}-1"
@@ -130,21 +146,21 @@ def test_targets_progress_and_shard_leaders(env):
     assert [d.path for d in t1.delta_logs] == ["d/1"] and t1.checkpoint.offset == 0
 
     with pytest.raises(ServiceUnavailable):
-        coord.get_shard_leaders(CID)
+        shard_leaders(coord)
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100])
-    loaded, progress = coord.get_load_progress(CID)
+    loaded, progress = load_progress(coord)
     assert loaded and 0 < progress < 100
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101])
     heartbeat(coord, placed[ch1], channels=[ch1], sealed=[102])
-    assert coord.get_load_progress(CID) == (True, 100)
-    leaders = {l.channel: (l.node_id, l.address) for l in coord.get_shard_leaders(CID)}
+    assert load_progress(coord) == (True, 100)
+    leaders = {l.channel: (l.node_id, l.address) for l in shard_leaders(coord)}
     assert leaders == {ch: (n, f"127.0.0.1:{9000 + n}") for ch, n in placed.items()}
     # a shard whose target predates the collection's indexes (e.g. of an earlier load) leads nothing
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101], index_ids=())
     with pytest.raises(ServiceUnavailable):
-        coord.get_shard_leaders(CID)
+        shard_leaders(coord)
     heartbeat(coord, placed[ch1])  # the node lost its shard: progress stays 100 once reached
-    assert coord.get_load_progress(CID) == (True, 100)
+    assert load_progress(coord) == (True, 100)
 
 
 def test_dead_node_channels_move_to_live_nodes(env):
@@ -190,7 +206,7 @@ def test_load_without_live_nodes_places_channels_when_one_appears(env):
     coord = make_coord()
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(2)))
     assert set(coord.assignments(CID).values()) == {0}
-    assert coord.get_load_progress(CID)[1] < 100
+    assert load_progress(coord)[1] < 100
     late = Session(kv, "querynode", 13, "127.0.0.1:9013", ttl_s=5)
     late.register()
     try:
@@ -207,7 +223,7 @@ def _serve(coord, node, channel, partitions, sealed=()):  # type: ignore[no-unty
                                                    sealed_segment_ids=list(sealed))
     req.channels.add(channel=channel, collection_id=CID, serviceable=True, partition_load=partitions is not None,
                      partition_ids=partitions or [])
-    return {t.channel: t for t in coord.heartbeat(req)}
+    return {t.channel: t for t in coord.query_node_heartbeat(req).targets}
 
 
 def test_partition_loads_targets_progress_and_release(env):
@@ -232,13 +248,13 @@ def test_partition_loads_targets_progress_and_release(env):
     assert [s.segment.segment_id for s in target.sealed_segments] == [201]
     # a node serving every partition does not count: it must serve exactly the loaded ones
     _serve(coord, node, ch, None, sealed=[201])
-    assert coord.get_load_progress(CID)[1] < 100
+    assert load_progress(coord)[1] < 100
     with pytest.raises(ServiceUnavailable):
-        coord.get_shard_leaders(CID)
+        shard_leaders(coord)
     _serve(coord, node, ch, [2], sealed=[201])
-    assert coord.get_load_progress(CID) == (True, 100)
-    assert [l.node_id for l in coord.get_shard_leaders(CID)] == [node]
-    shown = coord.show_loaded([CID], [1, 2, 3])[0]
+    assert load_progress(coord) == (True, 100)
+    assert [l.node_id for l in shard_leaders(coord)] == [node]
+    shown = show_loaded(coord, [CID], [1, 2, 3])[0]
     assert shown.partition_load and [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
     coord.stop()
     coord = make_coord()  # the partition load is persisted
@@ -249,15 +265,15 @@ def test_partition_loads_targets_progress_and_release(env):
     coord.refresh()
     target = _serve(coord, node, ch, [2], sealed=[201])[ch]
     assert list(target.partition_ids) == [2, 3] and [s.segment.segment_id for s in target.sealed_segments] == [201, 202]
-    assert coord.get_load_progress(CID)[1] < 100
+    assert load_progress(coord)[1] < 100
     _serve(coord, node, ch, [2, 3], sealed=[201, 202])
-    assert coord.get_load_progress(CID) == (True, 100)
+    assert load_progress(coord) == (True, 100)
 
     # LoadCollection turns it into a load of every partition
     coord.load_collection(datacoord_pb2.CollectionRequest(collection=coll))
     target = heartbeat(coord, node)[ch]
     assert not target.partition_load and [s.segment.segment_id for s in target.sealed_segments] == [200, 201, 202]
-    assert coord.show_loaded([], [])[0].partitions == []
+    assert show_loaded(coord, [], [])[0].partitions == []
 
     # releasing part of a whole load keeps the collection's other partitions
     coord.release_partitions(datacoord_pb2.CollectionRequest(collection_id=CID, collection=coll, partition_ids=[2]))

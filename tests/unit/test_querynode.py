@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
 
@@ -97,14 +98,16 @@ class Cluster:
         self.datacoord = FakeDataCoord()
         self.servers: list[RoleServer] = []
         dc_ctx = RoleContext(self.config, self.kv, 2)
-        self.servers.append(RoleServer(_FakeDataCoordLogic(), datacoord_pb2_grpc.add_DataCoordServicer_to_server,
-                                       self.datacoord, dc_ctx))
+        self.servers.append(RoleServer(_FakeDataCoordLogic(), self._serve_datacoord, dc_ctx))
         self.querycoord = create_querycoord(RoleContext(self.config, self.kv, 3))
         self.servers.append(self.querycoord)
         self.nodes = [create_querynode(RoleContext(self.config, self.kv, 10 + i)) for i in range(nodes)]
         self.servers.extend(self.nodes)
         for s in self.servers:
             s.start()
+
+    def _serve_datacoord(self, server: grpc.Server) -> None:
+        datacoord_pb2_grpc.add_DataCoordServicer_to_server(self.datacoord, server)
 
     def close(self) -> None:
         for s in reversed(self.servers):
@@ -117,10 +120,11 @@ class Cluster:
     # -- helpers ---------------------------------------------------------------------------
     def load(self, info: meta_pb2.CollectionInfo, timeout_s: float = 10.0) -> None:
         self.querycoord.logic.load_collection(datacoord_pb2.CollectionRequest(collection=info))
-        wait_until(lambda: self.querycoord.logic.get_load_progress(info.collection_id) == (True, 100), timeout_s)
+        request = datacoord_pb2.CollectionRequest(collection_id=info.collection_id)
+        wait_until(lambda: self.querycoord.logic.get_load_progress(request).progress == 100, timeout_s)
 
     def leader(self, channel: str):  # type: ignore[no-untyped-def]
-        for leader in self.querycoord.logic.get_shard_leaders(CID):
+        for leader in self.querycoord.logic.get_shard_leaders(datacoord_pb2.CollectionRequest(collection_id=CID)).leaders:
             if leader.channel == channel:
                 return next(n for n in self.nodes if n.logic.node_id == leader.node_id)
         raise AssertionError(f"no leader for {channel}")
@@ -210,8 +214,19 @@ def result_ids(res: schema_pb2.SearchResultData) -> list[list[int]]:
     return out
 
 
+def search_results(node, request: querynode_pb2.ShardSearchRequest) -> schema_pb2.SearchResultData:  # type: ignore[no-untyped-def]
+    """The results of ``node``'s core's Search."""
+    return node.logic.search(request).results
+
+
+def query_rows(node, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:  # type: ignore[no-untyped-def]
+    """(fields_data, count) of ``node``'s core's Query."""
+    result = node.logic.query(request)
+    return list(result.fields_data), result.count
+
+
 def count(node, channel: str, **kw) -> int:  # type: ignore[no-untyped-def]
-    return node.logic.query(query_request(channel, count_only=True, **kw))[1]
+    return query_rows(node, query_request(channel, count_only=True, **kw))[1]
 
 
 # ------------------------------------------------------------------------------------- tests
@@ -224,7 +239,7 @@ def test_growing_rows_are_searchable_and_queryable(cluster):
         insert(cluster, info, ch, {k: v[start:start + 100] for k, v in data.items()}, ts=100 + start, segment_id=500)
     node = cluster.leader(ch)
     queries = np.random.default_rng(9).standard_normal((4, DIM)).astype(np.float32)
-    res = node.logic.search(search_request(ch, queries, 10, strong=True, output_fields=["age", "$meta"]))
+    res = search_results(node, search_request(ch, queries, 10, strong=True, output_fields=["age", "$meta"]))
     want_d, want_i = exact_l2(data["vec"], queries, 10)
     assert list(res.topks) == [10] * 4
     assert result_ids(res) == [list(data["id"][row]) for row in want_i]
@@ -235,17 +250,17 @@ def test_growing_rows_are_searchable_and_queryable(cluster):
     assert meta.type == DataType.JSON and json.loads(meta.scalars.json_data.data[0])["n"] == result_ids(res)[0][0]
 
     # Filtered search: only rows with age < 10 and the dynamic key.
-    res = node.logic.search(search_request(ch, queries, 5, expr='age < 10 and color == "red"'))
+    res = search_results(node, search_request(ch, queries, 5, expr='age < 10 and color == "red"'))
     for hits in result_ids(res):
         assert hits and all(p % 100 < 10 and p % 2 == 1 for p in hits)
 
-    fields, n = node.logic.query(query_request(ch, expr="age >= 95", output_fields=["age", "vec"], limit=-1))
+    fields, n = query_rows(node, query_request(ch, expr="age >= 95", output_fields=["age", "vec"], limit=-1))
     by_name = {fd.field_name: fd for fd in fields}
     pks = list(by_name["id"].scalars.long_data.data)
     assert pks == sorted(p for p in range(300) if p % 100 >= 95) and n == len(pks)
     vecs = np.asarray(by_name["vec"].vectors.float_vector.data, dtype=np.float32).reshape(-1, DIM)
     np.testing.assert_array_equal(vecs, data["vec"][pks])
-    fields, n = node.logic.query(query_request(ch, expr="id in [5, 3, 299, 1000]", limit=2))
+    fields, n = query_rows(node, query_request(ch, expr="id in [5, 3, 299, 1000]", limit=2))
     assert list(fields[0].scalars.long_data.data) == [3, 5]
     assert count(node, ch) == 300
     assert count(node, ch, read_ts=150) == 100  # MVCC: only the first message is visible at ts 150
@@ -261,14 +276,14 @@ def test_deletes_hide_rows_by_read_ts(cluster):
     assert count(node, ch, strong=True) == 47
     assert count(node, ch, read_ts=150) == 50
     assert count(node, ch, read_ts=200) == 47
-    fields, _ = node.logic.query(query_request(ch, expr="id < 6", read_ts=250))
+    fields, _ = query_rows(node, query_request(ch, expr="id < 6", read_ts=250))
     assert list(fields[0].scalars.long_data.data) == [0, 4, 5]
-    res = node.logic.search(search_request(ch, rows([1])["vec"], 50))
+    res = search_results(node, search_request(ch, rows([1])["vec"], 50))
     assert 1 not in result_ids(res)[0] and len(result_ids(res)[0]) == 47
     # Upsert: delete + insert of pk 1 at the same ts keeps the new row only.
     delete(cluster, info, ch, [1], ts=300)
     insert(cluster, info, ch, rows([1], seed=5), ts=300, segment_id=500)
-    fields, _ = node.logic.query(query_request(ch, expr="id == 1", strong=True, output_fields=["vec"]))
+    fields, _ = query_rows(node, query_request(ch, expr="id == 1", strong=True, output_fields=["vec"]))
     vec = np.asarray(fields[1].vectors.float_vector.data, dtype=np.float32)
     np.testing.assert_array_equal(vec, rows([1], seed=5)["vec"][0])
 
@@ -313,19 +328,19 @@ def test_sealed_segments_indexes_and_partitions(cluster):
     growing = rows(range(1000, 1100), seed=4)
     insert(cluster, info, ch, growing, ts=100, segment_id=950, partition_id=PART2)
     queries = np.random.default_rng(2).standard_normal((3, DIM)).astype(np.float32)
-    res = node.logic.search(search_request(ch, queries, 8, strong=True, metric=""))
+    res = search_results(node, search_request(ch, queries, 8, strong=True, metric=""))
     base = np.concatenate([sealed["vec"][2:], growing["vec"]])
     all_pks = np.concatenate([sealed["id"][2:], growing["id"]])
     want_d, want_i = exact_l2(base, queries, 8)
     assert result_ids(res) == [list(all_pks[r]) for r in want_i]
     np.testing.assert_allclose(np.asarray(res.scores).reshape(3, 8), want_d, rtol=1e-4, atol=1e-4)
-    res = node.logic.search(search_request(ch, queries, 8, partitions=[PART2], params='{"ef": 32}'))
+    res = search_results(node, search_request(ch, queries, 8, partitions=[PART2], params='{"ef": 32}'))
     assert all(p >= 1000 for hits in result_ids(res) for p in hits)
     assert count(node, ch) == 298
     with pytest.raises(ParameterInvalid, match="metric type not match"):
-        node.logic.search(search_request(ch, queries, 8, metric="IP"))
+        search_results(node, search_request(ch, queries, 8, metric="IP"))
     with pytest.raises(ParameterInvalid, match="ef"):
-        node.logic.search(search_request(ch, queries, 8, params='{"ef": 2}'))
+        search_results(node, search_request(ch, queries, 8, params='{"ef": 2}'))
 
 
 def test_handoff_growing_to_sealed_without_duplicates_or_misses(cluster):
@@ -353,9 +368,9 @@ def test_handoff_growing_to_sealed_without_duplicates_or_misses(cluster):
     def reader() -> None:
         while not stop.is_set():
             n = count(node, ch)
-            fields, _ = node.logic.query(query_request(ch))
+            fields, _ = query_rows(node, query_request(ch))
             pks = list(fields[0].scalars.long_data.data)
-            hits = result_ids(node.logic.search(search_request(ch, queries, 400)))[0]
+            hits = result_ids(search_results(node, search_request(ch, queries, 400)))[0]
             if n != 349 or pks != expected or sorted(hits) != expected:
                 failures.append(f"count={n} rows={len(pks)} hits={len(hits)}")
             rounds[0] += 1
@@ -381,7 +396,7 @@ def test_handoff_growing_to_sealed_without_duplicates_or_misses(cluster):
     assert rounds[0] > 3
 
     # Recovery: release and load again: segment 900 from storage, 901 and the delete replayed.
-    cluster.querycoord.logic.release_collection(CID)
+    cluster.querycoord.logic.release_collection(datacoord_pb2.CollectionRequest(collection_id=CID))
     wait_until(lambda: not node.logic.shards(), what="release")
     cluster.load(info)
     node = cluster.leader(ch)
@@ -542,7 +557,7 @@ def test_replay_skips_inserts_within_flushed_segment_spans(cluster):
     node = cluster.leader(ch)
     assert count(node, ch, strong=True) == 40
     assert node.logic.shard(ch).segment_ids() == ([800], [802, 900])
-    fields, _ = node.logic.query(query_request(ch, expr="id >= 0"))
+    fields, _ = query_rows(node, query_request(ch, expr="id >= 0"))
     assert list(fields[0].scalars.long_data.data) == list(range(40))
 
 
@@ -582,7 +597,7 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
         scope = dict(collection_id=cid, channel=channel, read_ts=MAX_TS)
         counter = querynode_pb2.ShardQueryRequest(scope=querynode_pb2.ReadScope(wait_for_latest=True, **scope),
                                                   count_only=True)
-        assert node.logic.query(counter)[1] == 300
+        assert query_rows(node, counter)[1] == 300
         assert shard.segment_ids()[0] == []
         failures: list[str] = []
         stop = threading.Event()
@@ -591,9 +606,9 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
             req = querynode_pb2.ShardSearchRequest(scope=querynode_pb2.ReadScope(**scope), anns_field="v",
                                                    placeholder_group=placeholder(vectors[:1]), nq=1, topk=400)
             while not stop.is_set():
-                n = node.logic.query(querynode_pb2.ShardQueryRequest(
+                n = query_rows(node, querynode_pb2.ShardQueryRequest(
                     scope=querynode_pb2.ReadScope(**scope), count_only=True))[1]
-                hits = result_ids(node.logic.search(req))[0]
+                hits = result_ids(search_results(node, req))[0]
                 if n != 300 or sorted(hits) != list(range(300)):
                     failures.append(f"count={n} hits={len(hits)}")
 
@@ -607,7 +622,7 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
         stop.set()
         thread.join()
         assert not failures, failures[:5]
-        res = node.logic.search(querynode_pb2.ShardSearchRequest(
+        res = search_results(node, querynode_pb2.ShardSearchRequest(
             scope=querynode_pb2.ReadScope(**scope), anns_field="v", placeholder_group=placeholder(vectors[:2]),
             nq=2, topk=5))
         want = np.argsort(((vectors[None, :2] - vectors[:, None]) ** 2).sum(-1).T, axis=1, kind="stable")[:, :5]
@@ -673,16 +688,16 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
     cluster.datacoord.set(CID, datacoord_pb2.RecoveryInfo(checkpoints=[meta_pb2.ChannelCheckpoint(channel=ch)]))
     qc = cluster.querycoord.logic
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART]))
-    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="partition loaded")
+    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="partition loaded")
     node = cluster.leader(ch)
     insert(cluster, info, ch, rows(range(0, 10)), ts=10, segment_id=960, partition_id=PART)
     insert(cluster, info, ch, rows(range(5, 25)), ts=11, segment_id=961, partition_id=PART2)  # pks 5..9 in both
     assert count(node, ch, strong=True) == 10  # loaded partitions only
     with pytest.raises(PartitionNotLoaded):
-        node.logic.query(query_request(ch, strong=True, count_only=True, partitions=[PART2]))
+        query_rows(node, query_request(ch, strong=True, count_only=True, partitions=[PART2]))
 
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
-    wait_until(lambda: qc.get_load_progress(CID) == (True, 100), what="second partition loaded")
+    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="second partition loaded")
     assert count(node, ch, strong=True) == 30
     assert count(node, ch, strong=True, partitions=[PART2]) == 20
     # a delete scoped to PART2 leaves the same pks of PART alone
@@ -696,7 +711,7 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
     qc.release_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
     wait_until(lambda: node.logic.shard(ch).status().partition_ids == [PART], what="release applied")
     with pytest.raises(PartitionNotLoaded):
-        node.logic.query(query_request(ch, count_only=True, partitions=[PART2]))
+        query_rows(node, query_request(ch, count_only=True, partitions=[PART2]))
     drop = dml_pb2.DropPartitionMsg(collection_id=CID, partition_id=PART2, timestamp=30)
     cluster.broker.produce(ch, [(30, dml_pb2.DmlMsg(drop_partition=drop).SerializeToString())])
     assert count(node, ch, strong=True) == 10
