@@ -41,9 +41,10 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def make_server(max_workers: int = 32) -> grpc.Server:
-    """A thread-pool gRPC server with the keepalive options pymilvus needs."""
-    return grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS)
+def make_server(executor: futures.ThreadPoolExecutor) -> grpc.Server:
+    """A gRPC server handling calls on ``executor``, with the keepalive options pymilvus needs.
+    The server does not own the executor: shut it down after the server has stopped."""
+    return grpc.server(executor, options=SERVER_OPTIONS)
 
 
 def bind(server: grpc.Server, host: str, port: int) -> int:

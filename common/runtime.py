@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, cast
 
@@ -32,6 +33,10 @@ from coordinators.querycoord.client import QueryCoordClient
 from coordinators.rootcoord.client import RootCoordClient
 from nodes.querynode.client import QueryNodeClient
 from proto.internal import meta_pb2
+
+# Threads serving a role's gRPC calls at once, and how long in-flight calls get to finish on stop.
+GRPC_HANDLER_THREADS = 32
+STOP_GRACE_S = 1.0
 
 
 def make_kv(config: Config) -> MetaKV:
@@ -248,6 +253,7 @@ class RoleServer(Component):
         self._port = port
         self._advertise_host = advertise_host or _advertised(context.config, host)
         self._server: grpc.Server | None = None
+        self._handlers: ThreadPoolExecutor | None = None
         self._session: Session | None = None
         self._fast: FastRpcServer | None = None
         if fast_service is not None and fast_methods:
@@ -257,7 +263,8 @@ class RoleServer(Component):
         self.fast_endpoint = ""
 
     def _start(self) -> None:
-        self._server = make_server()
+        self._handlers = ThreadPoolExecutor(max_workers=GRPC_HANDLER_THREADS, thread_name_prefix=f"{self.role}-grpc")
+        self._server = make_server(self._handlers)
         self._serve(self._server)
         ProtocolService(NODE_METRICS, NodeMetricsService(self)).add_to(self._server)
         bound = bind(self._server, self._host, self._port)
@@ -281,7 +288,9 @@ class RoleServer(Component):
         if self._fast is not None:
             self._fast.stop()
         if self._server is not None:
-            self._server.stop(grace=1.0)
+            self._server.stop(grace=STOP_GRACE_S).wait()
+        if self._handlers is not None:
+            self._handlers.shutdown(wait=True)
         self.logic.stop()
         self.context.close()
 

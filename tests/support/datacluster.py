@@ -1,6 +1,7 @@
 """An in-process data cluster for datacoord/datanode/indexnode tests: MemoryKV, LocalStorage,
 a real BrokerServer, and rootcoord/datacoord (plus datanode/indexnode on demand) RoleServers
-talking gRPC; helpers publish DML messages and flush through datacoord."""
+talking gRPC; helpers publish DML messages and flush through datacoord. ``close()`` fails the
+test when the cluster left threads, sockets or child processes behind (``tests/support/leaks.py``)."""
 from __future__ import annotations
 
 import time
@@ -24,6 +25,7 @@ from dataplane.ids import ids_to_proto
 from dataplane.segment_file import read_segment_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import milvus_pb2, schema_pb2
+from tests.support.leaks import Resources, assert_no_leaks
 
 DIM = 8
 
@@ -37,6 +39,7 @@ class DataCluster:
         for section, values in overrides.items():
             sections.setdefault(section, {}).update(values)
         self.config = load_config(environ={}).with_overrides(sections)
+        self._resources_before = Resources.now()
         self.kv = MemoryKV("by-dev")
         self.broker_server = BrokerServer(tmp_path / "broker")
         endpoint = self.broker_server.start()
@@ -72,6 +75,7 @@ class DataCluster:
         self.broker.close()
         self.broker_session.stop()
         self.broker_server.stop()
+        assert_no_leaks(self._resources_before)
 
     def alloc_id(self) -> int:
         return self.ctx.rootcoord.alloc_id(rootcoord_pb2.AllocRequest(count=1)).begin

@@ -4,7 +4,10 @@ runs. Uses the same RoleServers as the real processes.
 
 ``wiring`` says how the roles call each other: ``"grpc"`` (as separate processes do) or
 ``"direct"`` (each role's context resolves its peers to their in-process cores; every role
-still serves gRPC, and the tests talk to the proxy's MilvusService over it)."""
+still serves gRPC, and the tests talk to the proxy's MilvusService over it).
+
+``stop()`` fails the test when the cluster left threads, sockets or child processes behind
+(``tests/support/leaks.py``): what a cluster starts, its stop must end."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +19,7 @@ from common.kv.memory import MemoryKV
 from common.rpc import make_channel
 from common.runtime import InProcessPeers, RoleContext, RoleServer
 from launcher.roles import START_ORDER, build_role
+from tests.support.leaks import Resources, assert_no_leaks
 from proto.milvus import milvus_pb2_grpc
 
 
@@ -27,6 +31,7 @@ class MiniCluster:
         if wiring not in WIRINGS:
             raise ValueError(f"wiring must be one of {WIRINGS}, not {wiring!r}")
         self.wiring = wiring
+        self._resources_before = Resources.now()
         self._peers = InProcessPeers() if wiring == "direct" else None
         settings = {"common": {"data_dir": str(data_dir), "heartbeat_interval_s": 0.05},
                     "proxy": {"port": 0, "http_port": 0}, "etcd": {"endpoints": "memory"}}
@@ -71,3 +76,4 @@ class MiniCluster:
         for server in reversed(self.servers):
             server.stop()
         self.kv.close()
+        assert_no_leaks(self._resources_before)
