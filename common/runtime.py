@@ -6,32 +6,27 @@ an etcd session.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, cast
+from typing import Protocol
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from common.component import Component
 from common.config import Config
-from common.errors import NodeNotAvailable, ServiceNotReady
+from common.errors import ServiceNotReady
 from common.fastrpc import FastRpcServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV
 from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
-from common.rpc import DEFAULT_TIMEOUT_S, ProtocolService, RpcClient, bind, make_server
+from common.rpc import ProtocolService, bind, make_server
 from common.session import Session, list_sessions
 from common.storage.base import ObjectStorage
 from common.tso import IDAllocator
-from coordinators.datacoord.client import DataCoordClient
-from coordinators.querycoord.client import QueryCoordClient
-from coordinators.rootcoord.client import RootCoordClient
-from nodes.querynode.client import QueryNodeClient
 from proto.internal import meta_pb2
 
 # Threads serving a role's gRPC calls at once, and how long in-flight calls get to finish on stop.
@@ -82,53 +77,39 @@ def wait_for_address(kv: MetaKV, role: str, timeout_s: float = 60.0) -> str:
         time.sleep(0.05)
 
 
-class InProcessPeers:
-    """The roles of an in-process cluster (tests): a RoleContext given one calls the cores of
-    its peers directly instead of over gRPC. Coordinators are found by role (the newest one
-    added), querynodes by their gRPC address, as querycoord hands it out. A peer whose core is
-    not running raises NodeNotAvailable, like an unreachable one over gRPC."""
+class Peers(Protocol):
+    """How a role reaches the other roles: typed peers, each raising NodeNotAvailable when the
+    peer cannot be reached. Implementations: gRPC clients found through etcd sessions
+    (``launcher.peers.GrpcPeers``, what role processes use) and the in-process cores of a test
+    cluster (``tests.support.minicluster.InProcessPeers``)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._servers: list[RoleServer] = []
+    def rootcoord(self) -> RootCoord: ...
 
-    def add(self, server: RoleServer) -> None:
-        """Make ``server``'s core reachable (its address may be assigned later, on start)."""
-        with self._lock:
-            self._servers.append(server)
+    def datacoord(self) -> DataCoord: ...
 
-    def core(self, role: str) -> Any:
-        """The running core of ``role``. Raises NodeNotAvailable."""
-        with self._lock:
-            servers = [s for s in self._servers if s.role == role]
-        if not servers or not servers[-1].logic.healthy:
-            raise NodeNotAvailable(f"no running {role} in this process")
-        return servers[-1].logic
+    def querycoord(self, timeout_s: float | None = None) -> QueryCoord:
+        """querycoord; over a network each call waits at most ``timeout_s`` (None: the default)."""
+        ...
 
-    def querynode(self, address: str) -> Any:
-        """The running querynode core serving gRPC at ``address``. Raises NodeNotAvailable."""
-        with self._lock:
-            found = [s.logic for s in self._servers if s.role == "querynode" and s.address == address]
-        if not found or not found[-1].healthy:
-            raise NodeNotAvailable(f"no running querynode at {address} in this process")
-        return found[-1]
+    def querynode(self, address: str) -> QueryNode:
+        """The querynode serving gRPC at ``address``."""
+        ...
+
+    def close(self) -> None:
+        """Release what the peers hold (connections); later calls raise NodeNotAvailable."""
+        ...
 
 
 class RoleContext:
     """Everything a role's core may need, created lazily and closed once: config, etcd, object
     storage, the log, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
-    ``querynode(address)``). Peers are clients over gRPC (coordinators found through their
-    etcd sessions), or, with ``peers``, the in-process cores themselves."""
+    ``querynode(address)``) from ``peers``, which the context owns and closes."""
 
-    def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: InProcessPeers | None = None) -> None:
+    def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: Peers) -> None:
         self.config = config
         self.kv = kv
         self.node_id = node_id
         self._peers = peers
-        self._coordinators: dict[tuple[str, float], RpcClient] = {}
-        self._querynodes: dict[str, QueryNodeClient] = {}
-        self._lock = threading.Lock()
-        self._closed = False
 
     @cached_property
     def storage(self) -> ObjectStorage:
@@ -141,59 +122,26 @@ class RoleContext:
 
     @property
     def rootcoord(self) -> RootCoord:
-        return cast(RootCoord, self._coordinator("rootcoord", RootCoordClient))
+        return self._peers.rootcoord()
 
     @property
     def datacoord(self) -> DataCoord:
-        return cast(DataCoord, self._coordinator("datacoord", DataCoordClient))
+        return self._peers.datacoord()
 
     @property
     def querycoord(self) -> QueryCoord:
-        return cast(QueryCoord, self._coordinator("querycoord", QueryCoordClient))
+        return self._peers.querycoord()
 
     def querycoord_with_timeout(self, timeout_s: float) -> QueryCoord:
-        """querycoord, each call waiting at most ``timeout_s`` for its answer over gRPC."""
-        return cast(QueryCoord, self._coordinator("querycoord", QueryCoordClient, timeout_s))
+        """querycoord, each call waiting at most ``timeout_s`` for its answer over a network."""
+        return self._peers.querycoord(timeout_s)
 
     def querynode(self, address: str) -> QueryNode:
-        """The querynode serving gRPC at ``address`` (one shared client per address)."""
-        if self._peers is not None:
-            return cast(QueryNode, self._peers.querynode(address))
-        client = self._querynodes.get(address)
-        if client is None:
-            with self._lock:
-                self._check_open()
-                client = self._querynodes.get(address)
-                if client is None:
-                    client = self._querynodes[address] = QueryNodeClient(address)
-        return client
-
-    def _coordinator(self, role: str, client_cls: Callable[..., RpcClient],
-                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
-        if self._peers is not None:
-            return self._peers.core(role)
-        key = (role, timeout_s)
-        client = self._coordinators.get(key)
-        if client is None:
-            with self._lock:
-                self._check_open()
-                client = self._coordinators.get(key)
-                if client is None:
-                    client = self._coordinators[key] = client_cls(lambda: wait_for_address(self.kv, role), timeout_s)
-        return client
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise NodeNotAvailable(f"the context of node {self.node_id} is closed")
+        """The querynode serving gRPC at ``address``."""
+        return self._peers.querynode(address)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            clients: list[RpcClient] = [*self._coordinators.values(), *self._querynodes.values()]
-            self._coordinators.clear()
-            self._querynodes.clear()
-        for client in clients:
-            client.close()
+        self._peers.close()
         if "log" in self.__dict__:
             self.log.close()
 

@@ -37,6 +37,7 @@ def _setup_logging(level: str, role: str) -> None:
 def run_role(role: str, config_path: str | None) -> int:
     """Run one role until SIGINT/SIGTERM. Returns the process exit code."""
     from common.runtime import RoleContext, allocate_node_id, make_kv
+    from launcher.peers import GrpcPeers
     from launcher.roles import build_role
 
     config = load_config(config_path)
@@ -45,7 +46,7 @@ def run_role(role: str, config_path: str | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     kv = make_kv(config)
-    context = RoleContext(config, kv, allocate_node_id(kv))
+    context = RoleContext(config, kv, allocate_node_id(kv), GrpcPeers(kv))
     server = build_role(role, context)
     server.start()
     logging.getLogger("milvuspy").info("%s %d serving at %s", role, context.node_id, server.session_address())

@@ -16,6 +16,7 @@ from common.kv.memory import MemoryKV
 from common.mq.client import BrokerClient
 from common.mq.server import BrokerServer
 from common.runtime import RoleContext, RoleServer, allocate_node_id
+from launcher.peers import GrpcPeers
 from common.schema_proto import schema_from_proto
 from common.session import Session
 from common.storage.local import LocalStorage
@@ -50,7 +51,7 @@ class DataCluster:
         self.servers: list[RoleServer] = []
         self.rootcoord = self.start("rootcoord")
         self.datacoord = self.start("datacoord")
-        self.ctx = RoleContext(self.config, self.kv, allocate_node_id(self.kv))
+        self.ctx = RoleContext(self.config, self.kv, allocate_node_id(self.kv), GrpcPeers(self.kv))
 
     def start(self, role: str) -> RoleServer:
         from coordinators.datacoord.server import create_server as datacoord
@@ -59,7 +60,7 @@ class DataCluster:
         from nodes.indexnode.server import create_server as indexnode
 
         factory = {"rootcoord": rootcoord, "datacoord": datacoord, "datanode": datanode, "indexnode": indexnode}[role]
-        server = factory(RoleContext(self.config, self.kv, allocate_node_id(self.kv)))
+        server = factory(RoleContext(self.config, self.kv, allocate_node_id(self.kv), GrpcPeers(self.kv)))
         server.start()
         self.servers.append(server)
         return server

@@ -12,6 +12,7 @@ from common.errors import CollectionNotLoaded, ParameterInvalid, ServiceUnavaila
 from common.kv.memory import MemoryKV
 from common.rpc import make_channel
 from common.runtime import RoleContext, RoleServer
+from launcher.peers import GrpcPeers
 from common.session import Session
 from coordinators.querycoord.catalog import MemoryQueryCoordCatalog, load_key
 from coordinators.querycoord.core import QueryCoord
@@ -43,7 +44,7 @@ def env():
     datacoord = FakeDataCoord()
     dc = RoleServer(_FakeDataCoordLogic(),
                     lambda server: datacoord_pb2_grpc.add_DataCoordServicer_to_server(datacoord, server),
-                    RoleContext(config, kv, 2))
+                    RoleContext(config, kv, 2, GrpcPeers(kv)))
     dc.start()
     sessions = {n: Session(kv, "querynode", n, f"127.0.0.1:{9000 + n}", ttl_s=5) for n in (11, 12)}
     for s in sessions.values():
@@ -52,7 +53,7 @@ def env():
     catalog = MemoryQueryCoordCatalog()
 
     def make_coord() -> QueryCoord:
-        coord = QueryCoord(RoleContext(config, kv, 3), catalog)
+        coord = QueryCoord(RoleContext(config, kv, 3, GrpcPeers(kv)), catalog)
         coord.start()
         started.append(coord)
         return coord
@@ -177,7 +178,7 @@ def test_dead_node_channels_move_to_live_nodes(env):
 def test_release_and_not_loaded_errors_over_grpc(env):
     kv, config, datacoord, _, _, _ = env
     datacoord.infos[CID] = recovery()
-    server = create_server(RoleContext(config, kv, 4))
+    server = create_server(RoleContext(config, kv, 4, GrpcPeers(kv)))
     server.start()
     try:
         stub = querycoord_pb2_grpc.QueryCoordStub(make_channel(server.address))

@@ -20,6 +20,7 @@ from common.mq.client import BrokerClient
 from common.mq.server import BrokerServer
 from common.rpc import make_channel
 from common.runtime import RoleContext, RoleServer
+from launcher.peers import GrpcPeers
 from common.schema_proto import complete_schema, schema_from_proto
 from common.session import Session
 from common.storage.local import LocalStorage
@@ -97,11 +98,11 @@ class Cluster:
         self.storage = LocalStorage(str(tmp_path / "storage"))
         self.datacoord = FakeDataCoord()
         self.servers: list[RoleServer] = []
-        dc_ctx = RoleContext(self.config, self.kv, 2)
+        dc_ctx = RoleContext(self.config, self.kv, 2, GrpcPeers(self.kv))
         self.servers.append(RoleServer(_FakeDataCoordLogic(), self._serve_datacoord, dc_ctx))
-        self.querycoord = create_querycoord(RoleContext(self.config, self.kv, 3))
+        self.querycoord = create_querycoord(RoleContext(self.config, self.kv, 3, GrpcPeers(self.kv)))
         self.servers.append(self.querycoord)
-        self.nodes = [create_querynode(RoleContext(self.config, self.kv, 10 + i)) for i in range(nodes)]
+        self.nodes = [create_querynode(RoleContext(self.config, self.kv, 10 + i, GrpcPeers(self.kv))) for i in range(nodes)]
         self.servers.extend(self.nodes)
         for s in self.servers:
             s.start()
