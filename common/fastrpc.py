@@ -56,7 +56,8 @@ class _Closed(Exception):
     """The peer closed the connection, or broke the wire format."""
 
 
-def _message_classes(service: ServiceDescriptor, names: Iterable[str]) -> dict[str, tuple[type[Message], type[Message]]]:
+def _message_classes(service: ServiceDescriptor,
+                     names: Iterable[str]) -> dict[str, tuple[type[Message], type[Message]]]:
     methods = {m.name: m for m in service.methods}
     out: dict[str, tuple[type[Message], type[Message]]] = {}
     for name in names:

@@ -71,7 +71,8 @@ class CalcDistanceTask:
             raise ParameterInvalid(f"cannot compute distances between {_kind(left)} vectors (op_left) and "
                                    f"{_kind(right)} vectors (op_right)")
         if left.dim != right.dim:
-            raise ParameterInvalid(f"vector dimension mismatch: op_left has dim {left.dim}, op_right has dim {right.dim}")
+            raise ParameterInvalid(
+                f"vector dimension mismatch: op_left has dim {left.dim}, op_right has dim {right.dim}")
         binary = left.dtype == DataType.BINARY_VECTOR
         if binary != (metric in BINARY_METRICS):
             allowed = BINARY_METRICS if binary else FLOAT_METRICS
