@@ -26,6 +26,7 @@ from typing import Any
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
 
 from common.errors import NodeNotAvailable, ParameterInvalid
 from common.rpc import ProtocolService
@@ -55,9 +56,10 @@ class _Closed(Exception):
     """The peer closed the connection, or broke the wire format."""
 
 
-def _message_classes(service: ServiceDescriptor, names: Iterable[str]) -> dict[str, tuple[type, type]]:
+def _message_classes(service: ServiceDescriptor,
+                     names: Iterable[str]) -> dict[str, tuple[type[Message], type[Message]]]:
     methods = {m.name: m for m in service.methods}
-    out: dict[str, tuple[type, type]] = {}
+    out: dict[str, tuple[type[Message], type[Message]]] = {}
     for name in names:
         method = methods[name]  # KeyError: a programming error, not input
         out[name] = (message_factory.GetMessageClass(method.input_type),
@@ -84,7 +86,7 @@ def _recv(conn: socket.socket, size: int, on_timeout: Callable[[], None] | None)
 
 
 def _read_frame(conn: socket.socket, header: struct.Struct,
-                on_timeout: Callable[[], None] | None = None) -> tuple[tuple, bytes]:
+                on_timeout: Callable[[], None] | None = None) -> tuple[tuple[Any, ...], bytes]:
     """One frame: (the fields of ``header``: MAGIC, the body length, ...; the body). A small
     frame usually arrives whole and costs one ``recv``. Raises _Closed when the peer closes,
     does not start with MAGIC or sends bytes beyond the frame (one request is in flight per
@@ -255,25 +257,30 @@ class FastRpcClient:
         """
         _, response_cls = self._classes[method]
         frame = self._frame(method, request)
-        raw = None
-        for attempt in (0, 1):
-            conn, reused = self._connection()
-            try:
-                raw = self._exchange(conn, frame, method, timeout_s or self._timeout_s)
-                break
-            except _Closed as exc:
-                self._discard(conn)
-                if not reused or attempt:
-                    raise NodeNotAvailable(f"{method} to {self.endpoint} failed: {exc}") from None
-            except NodeNotAvailable:
-                self._discard(conn)
-                raise
+        raw = self._send(frame, method, timeout_s or self._timeout_s)
         try:
-            response = response_cls.FromString(raw)
+            response: Any = response_cls.FromString(raw)  # each response message of a service has a status
         except Exception:  # noqa: BLE001 - a protocol error, reported as an unreachable peer
             raise NodeNotAvailable(f"{method} to {self.endpoint}: undecodable answer") from None
         check(response.status)
         return response
+
+    def _send(self, frame: tuple[int, bytes], method: str, timeout_s: float) -> bytes:
+        """The answer's body to ``frame``, sent once more on a new connection when a kept one
+        turns out closed."""
+        retried = False
+        while True:
+            conn, reused = self._connection()
+            try:
+                return self._exchange(conn, frame, method, timeout_s)
+            except _Closed as exc:
+                self._discard(conn)
+                if not reused or retried:
+                    raise NodeNotAvailable(f"{method} to {self.endpoint} failed: {exc}") from None
+                retried = True
+            except NodeNotAvailable:
+                self._discard(conn)
+                raise
 
     def _frame(self, method: str, request: Any) -> tuple[int, bytes]:
         name = method.encode()

@@ -132,4 +132,5 @@ class NodeMetricsClient(RpcClient):
         super().__init__(metrics_pb2_grpc.NodeMetricsStub, address, timeout_s)
 
     def get_node_metrics(self, request: meta_pb2.Empty) -> metrics_pb2.NodeMetricsResponse:
-        return self._call(lambda s: s.GetNodeMetrics, request)
+        response: metrics_pb2.NodeMetricsResponse = self._call(lambda s: s.GetNodeMetrics, request)
+        return response

@@ -155,9 +155,9 @@ def allocate_node_id(kv: MetaKV) -> int:
 def _advertised(config: Config, bind_host: str) -> str:
     """The host others should dial: ``common.advertise_host``, else the bind host, else (for a
     wildcard bind) this machine's address."""
-    configured = config.get("common", "advertise_host")
+    configured: str = config.get("common", "advertise_host")
     if configured:
-        return configured  # type: ignore[no-any-return]
+        return configured
     if bind_host in ("0.0.0.0", "::", ""):
         try:  # an IP also works where host names do not resolve (Kubernetes pods)
             return socket.gethostbyname(socket.gethostname())

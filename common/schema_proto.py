@@ -14,7 +14,7 @@ Float/Double field; a string no longer than ``max_length``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from common.errors import CollectionIllegalSchema, ParameterInvalid
 from common.schema import CollectionSchema, FieldSchema
@@ -34,6 +34,12 @@ ARRAY_ELEMENT_TYPES = frozenset({DataType.BOOL, DataType.INT8, DataType.INT16, D
                                  DataType.FLOAT, DataType.DOUBLE, DataType.VARCHAR})
 INT_RANGES = {DataType.INT8: (-(2**7), 2**7 - 1), DataType.INT16: (-(2**15), 2**15 - 1),
               DataType.INT32: (-(2**31), 2**31 - 1), DataType.INT64: (-(2**63), 2**63 - 1)}
+
+
+def wire_data_type(dtype: DataType) -> schema_pb2.DataType:
+    """``dtype`` as the wire enum (the same number). The generated stubs type a wire enum's
+    values as ``int``, which the message constructors do not accept."""
+    return cast(schema_pb2.DataType, int(dtype))
 
 
 def validate_name(name: str, what: str) -> None:

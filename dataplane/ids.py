@@ -3,7 +3,7 @@ the column layout of ``common/schema.py``: an int64 array for Int64 keys, an obj
 ``str`` for VarChar keys."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from common.types import DataType
 from proto.milvus import schema_pb2
 
 
-def ids_to_proto(pks: np.ndarray | Iterable, dtype: DataType) -> schema_pb2.IDs:
+def ids_to_proto(pks: np.ndarray | Sequence[int] | Sequence[str], dtype: DataType) -> schema_pb2.IDs:
     """Primary keys as wire IDs (int_id for Int64, str_id for VarChar)."""
     ids = schema_pb2.IDs()
     if dtype == DataType.INT64:
@@ -19,7 +19,7 @@ def ids_to_proto(pks: np.ndarray | Iterable, dtype: DataType) -> schema_pb2.IDs:
         ids.int_id.data.extend(np.asarray(pks, dtype=np.int64).tolist())
     else:
         ids.str_id.SetInParent()
-        ids.str_id.data.extend(list(pks))
+        ids.str_id.data.extend(np.asarray(pks, dtype=object).tolist())
     return ids
 
 

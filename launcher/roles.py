@@ -26,8 +26,11 @@ def build_role(role: str, context: RoleContext) -> RoleServer:
     Raises KeyError for an unknown role.
     """
     module = importlib.import_module(ROLE_MODULES[role])
+    server: RoleServer
     if role == "proxy":
-        return module.create_server(context)  # type: ignore[no-any-return]
-    host = context.config.get("common", "bind_host")
-    port = context.config.get(role, "port") if role != "broker" else 0
-    return module.create_server(context, host=host, port=port)  # type: ignore[no-any-return]
+        server = module.create_server(context)
+    else:
+        host = context.config.get("common", "bind_host")
+        port = context.config.get(role, "port") if role != "broker" else 0
+        server = module.create_server(context, host=host, port=port)
+    return server

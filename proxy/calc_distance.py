@@ -30,10 +30,11 @@ from common.compute.distance import BINARY_METRICS, FLOAT_METRICS, pairwise_dist
 from common.errors import FieldNotFound, ParameterInvalid
 from common.schema import FieldSchema
 from common.status import success
-from common.types import ConsistencyLevel, DataType
+from common.schema_proto import wire_data_type
+from common.types import DataType
 from dataplane.fielddata import field_columns
 from dataplane.ids import ids_column_of, ids_from_proto
-from proto.milvus import milvus_pb2, schema_pb2
+from proto.milvus import common_pb2, milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
 from proxy.params import kv_dict
 from proxy.read import ReadTasks
@@ -70,7 +71,8 @@ class CalcDistanceTask:
             raise ParameterInvalid(f"cannot compute distances between {_kind(left)} vectors (op_left) and "
                                    f"{_kind(right)} vectors (op_right)")
         if left.dim != right.dim:
-            raise ParameterInvalid(f"vector dimension mismatch: op_left has dim {left.dim}, op_right has dim {right.dim}")
+            raise ParameterInvalid(
+                f"vector dimension mismatch: op_left has dim {left.dim}, op_right has dim {right.dim}")
         binary = left.dtype == DataType.BINARY_VECTOR
         if binary != (metric in BINARY_METRICS):
             allowed = BINARY_METRICS if binary else FLOAT_METRICS
@@ -107,7 +109,7 @@ class CalcDistanceTask:
             raise ParameterInvalid(f"{side}: the primary key {pk.name} is {pk.dtype.name}, the ids are not")
         query = milvus_pb2.QueryRequest(collection_name=ids.collection_name, expr=f"{pk.name} in {{{_IDS_TEMPLATE}}}",
                                         output_fields=[field.name], partition_names=ids.partition_names,
-                                        consistency_level=ConsistencyLevel.STRONG)
+                                        consistency_level=common_pb2.ConsistencyLevel.Strong)
         values = query.expr_template_values[_IDS_TEMPLATE].array_val
         if pk.dtype == DataType.INT64:
             values.long_data.data.extend(wanted.tolist())
@@ -140,7 +142,7 @@ def _inline(data: schema_pb2.VectorField, side: str) -> _Vectors:
     if size == 0:
         raise ParameterInvalid(f"{side} holds no vectors")
     field = FieldSchema(0, side, dtype, dim=dim)
-    wire = schema_pb2.FieldData(type=int(dtype), field_name=side, vectors=data)
+    wire = schema_pb2.FieldData(type=wire_data_type(dtype), field_name=side, vectors=data)
     return _Vectors(dtype, dim, field_columns(field, wire, size // width)[side])
 
 

@@ -47,7 +47,8 @@ class DdlTasks:
         self._env.context.datacoord.drop_collection(collection_request)
         return success()
 
-    def describe_collection(self, request: milvus_pb2.DescribeCollectionRequest) -> milvus_pb2.DescribeCollectionResponse:
+    def describe_collection(self, request: milvus_pb2.DescribeCollectionRequest
+                            ) -> milvus_pb2.DescribeCollectionResponse:
         if request.collectionID and not request.collection_name:
             info = self._env.context.rootcoord.describe_collection(
                 rootcoord_pb2.DescribeCollectionRequest(collection_id=request.collectionID)).collection
@@ -77,7 +78,8 @@ class DdlTasks:
         if in_memory and request.collection_names:
             infos = [self._env.cache.get(name).info for name in request.collection_names]
         else:
-            infos = list(self._env.context.rootcoord.show_collections(rootcoord_pb2.ShowCollectionsRequest()).collections)
+            shown = self._env.context.rootcoord.show_collections(rootcoord_pb2.ShowCollectionsRequest())
+            infos = list(shown.collections)
         progress: dict[int, int] = {}
         if in_memory:
             loads = self._loading.show_loaded([i.collection_id for i in infos] if request.collection_names else [])

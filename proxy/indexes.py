@@ -70,7 +70,8 @@ class IndexTasks:
 
     def get_index_state(self, request: milvus_pb2.GetIndexStateRequest) -> milvus_pb2.GetIndexStateResponse:
         progress = self._one(request.collection_name, request.index_name, request.field_name)
-        return milvus_pb2.GetIndexStateResponse(status=success(), state=progress.state, fail_reason=progress.fail_reason)
+        return milvus_pb2.GetIndexStateResponse(status=success(), state=progress.state,
+                                                fail_reason=progress.fail_reason)
 
     def get_index_build_progress(self, request: milvus_pb2.GetIndexBuildProgressRequest
                                  ) -> milvus_pb2.GetIndexBuildProgressResponse:

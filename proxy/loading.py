@@ -15,10 +15,10 @@ from proto.milvus import common_pb2, milvus_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
 
-LOAD_STATE_NOT_EXIST = common_pb2.LoadState.Value("LoadStateNotExist")
-LOAD_STATE_NOT_LOAD = common_pb2.LoadState.Value("LoadStateNotLoad")
-LOAD_STATE_LOADING = common_pb2.LoadState.Value("LoadStateLoading")
-LOAD_STATE_LOADED = common_pb2.LoadState.Value("LoadStateLoaded")
+LOAD_STATE_NOT_EXIST = common_pb2.LoadState.LoadStateNotExist
+LOAD_STATE_NOT_LOAD = common_pb2.LoadState.LoadStateNotLoad
+LOAD_STATE_LOADING = common_pb2.LoadState.LoadStateLoading
+LOAD_STATE_LOADED = common_pb2.LoadState.LoadStateLoaded
 #: ShowCollections / ShowPartitions ``type`` asking for the loaded ones with their progress.
 SHOW_IN_MEMORY = milvus_pb2.ShowType.Value("InMemory")
 

@@ -69,7 +69,8 @@ class MetaCache:
             generation = self._generation
         if entry is not None:
             return entry
-        response = self._context.rootcoord.describe_collection(rootcoord_pb2.DescribeCollectionRequest(collection_name=name))
+        response = self._context.rootcoord.describe_collection(
+            rootcoord_pb2.DescribeCollectionRequest(collection_name=name))
         entry = CachedCollection(response.collection, schema_from_proto(response.collection.schema))
         with self._lock:
             if generation == self._generation:

@@ -61,7 +61,8 @@ def _ask(session: SessionInfo) -> dict[str, Any]:
     address = session.grpc_address or session.address
     client = NodeMetricsClient(address, timeout_s=NODE_TIMEOUT_S)
     try:
-        return json.loads(client.get_node_metrics(meta_pb2.Empty()).info_json)  # type: ignore[no-any-return]
+        info: dict[str, Any] = json.loads(client.get_node_metrics(meta_pb2.Empty()).info_json)
+        return info
     except (MilvusError, ValueError) as exc:
         return error_info(session.role, session.server_id, address, str(exc))
     finally:

@@ -101,7 +101,7 @@ class SegmentTasks:
             datacoord_pb2.CompactionStateRequest(compaction_id=compaction_id)).tasks)
 
 
-def _state(tasks: list[CompactionTask]) -> int:
+def _state(tasks: list[CompactionTask]) -> common_pb2.CompactionState:
     """Executing while a plan runs (or its target is being indexed), else Completed (also for
     an unknown compaction id, as in Milvus)."""
     if any(t.state in RUNNING for t in tasks):

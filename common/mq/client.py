@@ -33,7 +33,7 @@ class BrokerClient:
         self.timeout_s = timeout_s
         self._ctx = zmq.Context()
         self._lock = threading.Lock()
-        self._idle: list[zmq.Socket] = []
+        self._idle: list[zmq.Socket[bytes]] = []
         self._live = 0            # sockets open (idle or in use)
         self._ids = itertools.count(1)
         self._closed = False
@@ -115,7 +115,7 @@ class BrokerClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _acquire(self) -> zmq.Socket:
+    def _acquire(self) -> zmq.Socket[bytes]:
         with self._lock:
             if self._closed:
                 raise MqFailed(f"broker client for {self.endpoint} is closed")
@@ -134,14 +134,14 @@ class BrokerClient:
             raise MqFailed(f"cannot connect to broker {self.endpoint}: {e}") from e
         return s
 
-    def _release(self, s: zmq.Socket) -> None:
+    def _release(self, s: zmq.Socket[bytes]) -> None:
         with self._lock:
             if not self._closed:
                 self._idle.append(s)
                 return
         self._forget(s)
 
-    def _forget(self, s: zmq.Socket | None) -> None:
+    def _forget(self, s: zmq.Socket[bytes] | None) -> None:
         """Close a socket for good (after a timeout, an error, or once the client is closed)."""
         if s is not None:
             s.close(linger=0)

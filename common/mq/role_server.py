@@ -31,8 +31,13 @@ class BrokerRoleServer(RoleServer):
     """Publishes the broker's ZeroMQ endpoint (not its gRPC address) in the session; a
     wildcard bind (``tcp://0.0.0.0:5555``) is published with the advertised host."""
 
+    def __init__(self, broker: Broker, context: RoleContext, host: str, port: int) -> None:
+        service = ProtocolService(broker_pb2.DESCRIPTOR.services_by_name["Broker"], broker)
+        super().__init__(broker, service.add_to, context, host=host, port=port)
+        self.broker = broker
+
     def session_address(self) -> str:
-        endpoint: str = self.logic.endpoint  # type: ignore[attr-defined]
+        endpoint = self.broker.endpoint
         scheme, _, rest = endpoint.partition("://")
         host, _, port = rest.rpartition(":")
         if host in ("0.0.0.0", "*", "[::]"):
@@ -44,5 +49,4 @@ def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) 
     config = context.config
     data_dir = Path(config.get("broker", "data_dir") or config.data_dir() / "broker")
     broker = Broker(data_dir, config.get("broker", "bind"), context.node_id)
-    service = ProtocolService(broker_pb2.DESCRIPTOR.services_by_name["Broker"], broker)
-    return BrokerRoleServer(broker, service.add_to, context, host=host, port=port)
+    return BrokerRoleServer(broker, context, host=host, port=port)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from common.errors import (
     ChannelNotFound,
@@ -50,6 +49,7 @@ from common.errors import (
     SegmentNotFound,
 )
 from common.storage.layout import index_file_prefix
+from coordinators.datacoord.state import DataCoordState
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 
@@ -259,15 +259,11 @@ def next_step(task: datacoord_pb2.CompactionTask, segments: Mapping[int, meta_pb
     return Step.WAIT, ""
 
 
-class CompactionMixin:
-    """DataCoord's compaction methods (mixed into ``DataCoord``, whose state and lock they
-    use; see the module docstring)."""
-
-    _compactions: dict[int, datacoord_pb2.CompactionTask]  # plan_id -> task
-    _completed_at: dict[int, float]  # plan_id -> time.monotonic() when seen completed
+class CompactionMixin(DataCoordState):
+    """DataCoord's compaction methods (mixed into ``DataCoord``; see the module docstring)."""
 
     # ------------------------------------------------------------------------ planning
-    def manual_compaction(self: Any, req: datacoord_pb2.ManualCompactionRequest
+    def manual_compaction(self, req: datacoord_pb2.ManualCompactionRequest
                           ) -> datacoord_pb2.ManualCompactionResponse:
         """Plan a compaction; answers its id and plan count, (-1, 0) when there is nothing to
         compact. Raises CollectionNotFound, PartitionNotFound, ChannelNotFound, SegmentNotFound
@@ -308,21 +304,21 @@ class CompactionMixin:
                       {t.target_id: list(t.sources) for t in tasks})
         return datacoord_pb2.ManualCompactionResponse(compaction_id=begin, plan_count=len(tasks))
 
-    def get_compaction_state(self: Any, request: datacoord_pb2.CompactionStateRequest
+    def get_compaction_state(self, request: datacoord_pb2.CompactionStateRequest
                              ) -> datacoord_pb2.CompactionStateResponse:
         """The plans of a compaction (none for an unknown id), by plan id."""
         self.require_ready()
         with self._lock:
-            return datacoord_pb2.CompactionStateResponse(tasks=sorted(
-                (t for t in self._compactions.values() if t.compaction_id == request.compaction_id),
-                key=lambda t: t.plan_id))
+            tasks = sorted((t for t in self._compactions.values() if t.compaction_id == request.compaction_id),
+                           key=lambda t: t.plan_id)
+        return datacoord_pb2.CompactionStateResponse(tasks=tasks)
 
-    def _is_live(self: Any, segment_id: int) -> bool:
+    def _is_live(self, segment_id: int) -> bool:
         seg = self._segments.get(segment_id)
         return seg is not None and seg.state == meta_pb2.FLUSHED
 
     # ------------------------------------------------------------------------ execution
-    def compaction_plans(self: Any, node_id: int) -> list[datacoord_pb2.CompactionPlan]:
+    def compaction_plans(self, node_id: int) -> list[datacoord_pb2.CompactionPlan]:
         """The EXECUTING plans of the channels datanode ``node_id`` consumes (caller holds the
         lock)."""
         plans = []
@@ -331,8 +327,8 @@ class CompactionMixin:
             coll = self._collections.get(task.collection_id)
             if task.state != EXECUTING or rec is None or rec.node_id != node_id or coll is None:
                 continue
-            sources = [self._segments.get(i) for i in task.sources]
-            if any(s is None for s in sources):
+            sources = [s for s in (self._segments.get(i) for i in task.sources) if s is not None]
+            if len(sources) != len(task.sources):
                 continue  # dropped meanwhile: the maintenance loop fails it
             plan = datacoord_pb2.CompactionPlan(
                 plan_id=task.plan_id, compaction_id=task.compaction_id, collection=coll,
@@ -341,7 +337,7 @@ class CompactionMixin:
             plans.append(plan)
         return plans
 
-    def report_compaction(self: Any, req: datacoord_pb2.ReportCompactionRequest) -> None:
+    def report_compaction(self, req: datacoord_pb2.ReportCompactionRequest) -> None:
         """Commit (or fail) a plan from its datanode's report. A report of a plan that is not
         EXECUTING (late, repeated, or of a dropped collection) changes nothing; its file is
         removed unless it is the committed target's."""
@@ -376,7 +372,7 @@ class CompactionMixin:
                 self.log.warning("creating index tasks of collection %d failed: %s", committed.collection_id, exc)
             self.advance_compactions()
 
-    def _commit_compaction(self: Any, task: datacoord_pb2.CompactionTask,
+    def _commit_compaction(self, task: datacoord_pb2.CompactionTask,
                            target: meta_pb2.SegmentInfo) -> datacoord_pb2.CompactionTask:
         """Sources DROPPED, target FLUSHED (none when every row was purged), task INDEXING: one
         transaction. Caller holds the lock."""
@@ -387,7 +383,7 @@ class CompactionMixin:
         self._compactions[task.plan_id] = updated
         return updated
 
-    def _fail_compaction(self: Any, task: datacoord_pb2.CompactionTask, reason: str) -> None:
+    def _fail_compaction(self, task: datacoord_pb2.CompactionTask, reason: str) -> None:
         """Caller holds the lock."""
         updated = datacoord_pb2.CompactionTask()
         updated.CopyFrom(task)
@@ -398,7 +394,7 @@ class CompactionMixin:
                          task.compaction_id, task.plan_id, reason)
 
     # ------------------------------------------------------------------------ completion
-    def advance_compactions(self: Any) -> None:
+    def advance_compactions(self) -> None:
         """Complete the plans whose target is indexed, fail the ones whose segments were
         dropped meanwhile, delete the sources of plans completed ``GC_DELAY_S`` ago, and the
         records of plans finished (sources deleted) or failed ``RECORD_RETENTION_S`` ago."""
@@ -426,7 +422,7 @@ class CompactionMixin:
         for task in collect:
             self._remove_sources(task)
 
-    def _indexed(self: Any, seg: meta_pb2.SegmentInfo) -> bool:
+    def _indexed(self, seg: meta_pb2.SegmentInfo) -> bool:
         """Every index of the segment's collection is built (or failed) on it. Caller holds the
         lock."""
         for index in self._collection_indexes(seg.collection_id):
@@ -436,7 +432,7 @@ class CompactionMixin:
                 return False
         return True
 
-    def _complete_compaction(self: Any, task: datacoord_pb2.CompactionTask) -> None:
+    def _complete_compaction(self, task: datacoord_pb2.CompactionTask) -> None:
         """Move the sources' channel spans to the target and mark the plan COMPLETED: readers
         switch to the target. Caller holds the lock."""
         moved = moved_ranges(task, (self._ranges[s.segment_id] for s in self._collection_segments(task.collection_id)
@@ -452,7 +448,7 @@ class CompactionMixin:
         self.log.info("collection %d: compaction %d plan %d completed: readers move from %s to %d",
                       task.collection_id, task.compaction_id, task.plan_id, list(task.sources), task.target_id)
 
-    def _remove_sources(self: Any, task: datacoord_pb2.CompactionTask) -> None:
+    def _remove_sources(self, task: datacoord_pb2.CompactionTask) -> None:
         """Delete the files and index builds of a completed plan's sources (their records
         stay)."""
 
@@ -479,14 +475,14 @@ class CompactionMixin:
             self._compactions[task.plan_id] = updated
 
     # ------------------------------------------------------------------------ readers
-    def _visible_segments(self: Any, collection_id: int) -> list[meta_pb2.SegmentInfo]:
+    def _visible_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
         """The segments readers use (caller holds the lock): the live ones, except targets of
         plans still INDEXING, whose sources (shown FLUSHED) stand in for them."""
         return visible_segments(self._live_segments(collection_id),
                                 (t for t in self._compactions.values() if t.collection_id == collection_id),
                                 self._segments)
 
-    def _forget_compactions(self: Any, collection_id: int) -> None:
+    def _forget_compactions(self, collection_id: int) -> None:
         """Forget a dropped collection's plans (their records go with the collection's)."""
         for plan_id in [p for p, t in self._compactions.items() if t.collection_id == collection_id]:
             del self._compactions[plan_id]

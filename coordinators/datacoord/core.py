@@ -29,20 +29,16 @@ Remote calls (rootcoord, broker, object storage) are made outside the state lock
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeGuard
 
-from common.component import ComponentState
 from common.errors import (
     ChannelNotFound,
     CollectionNotFound,
     MilvusError,
     ParameterInvalid,
-    ServiceNotReady,
 )
-from common.runtime import RoleComponent, RoleContext
 from common.session import list_sessions
 from common.storage.layout import (
     delta_log_prefix,
@@ -50,7 +46,7 @@ from common.storage.layout import (
     insert_log_prefix,
     partition_insert_log_prefix,
 )
-from coordinators.datacoord.catalog import DataCoordCatalog, delta_log_id
+from coordinators.datacoord.catalog import delta_log_id
 from coordinators.datacoord.channels import assign_channels
 from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.indexes import IndexMixin
@@ -67,43 +63,10 @@ FLUSH_SEAL_WAIT_S = 2.0
 SEAL_REPORTS_KEPT = 64
 
 
-class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
-    """See the module docstring. Implements ``common.interfaces.DataCoord``; every method of it
-    but ``get_component_state`` raises ServiceNotReady until started. Thread-safe."""
-
-    role = "datacoord"
-
-    def __init__(self, context: RoleContext, catalog: DataCoordCatalog) -> None:
-        """``catalog`` holds datacoord's records; ``context.kv`` is used for sessions only."""
-        super().__init__(context.node_id)
-        self._context = context
-        self._kv = context.kv
-        self._catalog = catalog
-        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
-        self._segment_max_rows = int(context.config.get("datacoord", "segment_max_rows"))
-        self._lock = threading.RLock()
-        self._collections: dict[int, meta_pb2.CollectionInfo] = {}
-        self._dropped: set[int] = set()
-        self._dropped_partitions: set[int] = set()
-        self._pending_drops: set[int] = set()  # tombstoned but not cleaned up (crash midway)
-        self._segments: dict[int, meta_pb2.SegmentInfo] = {}
-        self._ranges: dict[int, datacoord_pb2.SegmentRange] = {}
-        self._delta_logs: dict[str, meta_pb2.DeltaLogInfo] = {}
-        self._checkpoints: dict[str, meta_pb2.ChannelCheckpoint] = {}
-        self._channels: dict[str, datacoord_pb2.ChannelRecord] = {}
-        self._indexes: dict[int, meta_pb2.IndexInfo] = {}
-        self._tasks: dict[int, meta_pb2.SegmentIndexInfo] = {}
-        self._task_of: dict[tuple[int, int], int] = {}  # (segment_id, index_id) -> build_id
-        self._leases: dict[int, int] = {}  # build_id -> indexnode id
-        self._attempts: Counter[int] = Counter()
-        self._missing: Counter[int] = Counter()
-        self._rr = 0
-        self._compactions: dict[int, datacoord_pb2.CompactionTask] = {}
-        self._completed_at: dict[int, float] = {}
-        self._seals: dict[str, dict[int, list[int]]] = {}  # channel -> seal offset -> segments it closed
-        self._consumed_at: dict[str, float] = {}  # channel -> monotonic time a datanode last reported consuming it
-        self._seal_reported = threading.Condition(self._lock)
-        self._last_warning = 0.0
+class DataCoord(CompactionMixin, IndexMixin):
+    """See the module docstring; its state is ``DataCoordState`` (``state.py``). Implements
+    ``common.interfaces.DataCoord``; every method of it but ``get_component_state`` raises
+    ServiceNotReady until started. Thread-safe."""
 
     # ------------------------------------------------------------------------ lifecycle
     def _start(self) -> None:
@@ -130,7 +93,7 @@ class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
         self.run_every(self._interval, self._quietly(self._maintain), "maintain")
         self.run_every(self._interval * 5, self._quietly(self._sync_collections), "sync-collections")
 
-    def _quietly(self, step):  # type: ignore[no-untyped-def]
+    def _quietly(self, step: Callable[[], None]) -> Callable[[], None]:
         """``step`` with its expected failures (rootcoord, etcd or broker unavailable) logged at
         most every WARN_EVERY_S instead of a traceback every round; others reach run_every."""
 
@@ -144,34 +107,9 @@ class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
 
         return run
 
-    def require_ready(self) -> None:
-        """Raise ServiceNotReady (retriable) unless started: the gRPC server answers before
-        the state is loaded, and an answer from empty state could mislead a caller."""
-        if self.state is not ComponentState.HEALTHY:
-            raise ServiceNotReady(f"datacoord is not ready (state {self.state.value})")
-
     # ------------------------------------------------------------------------ helpers
-    def _alloc_ts(self) -> int:
-        return self._context.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
-
-    def _alloc_ids(self, count: int) -> int:
-        return self._context.rootcoord.alloc_id(rootcoord_pb2.AllocRequest(count=count)).begin
-
-    def _collection_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
-        """Every segment record of the collection, compacted-away (DROPPED) ones included."""
-        return sorted((s for s in self._segments.values() if s.collection_id == collection_id),
-                      key=lambda s: s.segment_id)
-
-    def _live_segments(self, collection_id: int) -> list[meta_pb2.SegmentInfo]:
-        """The collection's FLUSHED segments."""
-        return [s for s in self._collection_segments(collection_id) if s.state != meta_pb2.DROPPED]
-
-    def _collection_indexes(self, collection_id: int) -> list[meta_pb2.IndexInfo]:
-        return sorted((i for i in self._indexes.values() if i.collection_id == collection_id),
-                      key=lambda i: i.index_id)
-
     @staticmethod
-    def _complete(info: meta_pb2.CollectionInfo | None) -> bool:
+    def _complete(info: meta_pb2.CollectionInfo | None) -> TypeGuard[meta_pb2.CollectionInfo]:
         return info is not None and bool(info.channels) and bool(info.schema.fields)
 
     def _ensure_collection(self, collection_id: int,
@@ -355,13 +293,12 @@ class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
                 ranges.append(datacoord_pb2.SegmentRange(
                     segment_id=seg.segment_id, partition_id=seg.partition_id,
                     start_offset=seg.start_offset, seal_offset=req.seal_offset))
-            deltas = {}
+            deltas: dict[str, meta_pb2.DeltaLogInfo] = {}
             for i, log in enumerate(req.delta_logs):
-                key = delta_log_id(cid, req.channel, req.seal_offset, i)
-                copy = meta_pb2.DeltaLogInfo()
-                copy.CopyFrom(log)
-                copy.collection_id, copy.channel = cid, req.channel
-                deltas[key] = copy
+                delta = meta_pb2.DeltaLogInfo()
+                delta.CopyFrom(log)
+                delta.collection_id, delta.channel = cid, req.channel
+                deltas[delta_log_id(cid, req.channel, req.seal_offset, i)] = delta
             old = self._checkpoints.get(req.channel, meta_pb2.ChannelCheckpoint(channel=req.channel))
             cp = meta_pb2.ChannelCheckpoint(channel=req.channel,
                                             offset=max(old.offset, req.checkpoint.offset),
@@ -398,7 +335,8 @@ class DataCoord(CompactionMixin, IndexMixin, RoleComponent):
         with self._lock:
             flushed = [s.segment_id for s in self._live_segments(coll.collection_id)]
         ts = self._alloc_ts()
-        payload = dml_pb2.DmlMsg(seal=dml_pb2.SealMsg(collection_id=coll.collection_id, timestamp=ts)).SerializeToString()
+        seal = dml_pb2.SealMsg(collection_id=coll.collection_id, timestamp=ts)
+        payload = dml_pb2.DmlMsg(seal=seal).SerializeToString()
         offsets = {channel: self._context.log.produce(channel, [(ts, payload)]) for channel in coll.channels}
         deadline = time.monotonic() + FLUSH_SEAL_WAIT_S
         with self._seal_reported:

@@ -20,6 +20,7 @@ from common.index.params import validate_index_params
 from common.schema_proto import schema_from_proto
 from common.session import list_sessions
 from common.storage.layout import index_file_prefix
+from coordinators.datacoord.state import DataCoordState
 from proto.internal import datacoord_pb2, meta_pb2
 from proto.milvus import common_pb2
 
@@ -27,7 +28,7 @@ IndexState = common_pb2.IndexState
 MAX_BUILD_ATTEMPTS = 3
 
 
-class IndexMixin:
+class IndexMixin(DataCoordState):
     """DataCoord's index methods (see the module docstring)."""
 
     def _reclaim_index_leases(self) -> None:
@@ -48,13 +49,6 @@ class IndexMixin:
                     back.append(current)
             if back:
                 self._catalog.save_tasks(back)
-
-    def _forget_task(self, build_id: int) -> None:
-        task = self._tasks.pop(build_id, None)
-        if task is not None:
-            self._task_of.pop((task.segment_id, task.index_id), None)
-        self._leases.pop(build_id, None)
-        self._attempts.pop(build_id, None)
 
     # ------------------------------------------------------------------------ indexes
     def create_index(self, request: datacoord_pb2.CreateIndexRequest) -> None:
@@ -119,7 +113,8 @@ class IndexMixin:
                         f"at most one distinct index is allowed per field: field {candidate.field_name} "
                         f"already has index {existing.index_name} ({existing.index_type}, {existing.metric_type}, "
                         f"{existing.params_json})")
-                raise IndexDuplicate(f"index name {candidate.index_name} is already used by field {existing.field_name}")
+                raise IndexDuplicate(
+                    f"index name {candidate.index_name} is already used by field {existing.field_name}")
         return None
 
     def _select_indexes(self, collection_id: int, index_name: str, field_name: str) -> list[meta_pb2.IndexInfo]:

@@ -28,6 +28,7 @@ from common.errors import (
     ParameterInvalid,
     SegmentNotFound,
 )
+from coordinators.querycoord.state import QueryCoordState
 from coordinators.querycoord.targets import (
     channel_target,
     compacted_segments,
@@ -215,9 +216,9 @@ def movable_segments(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_
     return {s: c for s, c in channel_of.items() if s in source_loaded or source != leader_of.get(c)}
 
 
-class BalanceMixin:
-    """QueryCoord's LoadBalance and per-node targets (mixed into ``QueryCoord``, whose state
-    and lock they use; see the module docstring)."""
+class BalanceMixin(QueryCoordState):
+    """QueryCoord's LoadBalance and per-node targets (mixed into ``QueryCoord``; see the module
+    docstring)."""
 
     def _node_targets(self, node_id: int, load: querycoord_pb2.CollectionLoadInfo,
                       target: datacoord_pb2.RecoveryInfo) -> list[querycoord_pb2.ChannelTarget]:

@@ -22,16 +22,12 @@ info and records when a load reaches 100 %. A querynode learns its ChannelTarget
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 
 from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInvalid
-from common.runtime import RoleComponent, RoleContext
-from common.session import list_sessions
 from coordinators.querycoord import balance
 from coordinators.querycoord.balance import BalanceMixin
-from coordinators.querycoord.catalog import QueryCoordCatalog
 from coordinators.querycoord.loads import assign_leaders, extended_load, new_load, partitions_after_release
 from coordinators.querycoord.progress import NodeView, load_progress, shard_leaders
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
@@ -39,28 +35,9 @@ from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb
 WARN_EVERY_S = 5.0
 
 
-class QueryCoord(BalanceMixin, RoleComponent):
-    """Load/release, channel placement and targets. Implements ``common.interfaces.QueryCoord``.
-    Thread-safe."""
-
-    role = "querycoord"
-
-    def __init__(self, context: RoleContext, catalog: QueryCoordCatalog) -> None:
-        """``catalog`` holds the load records; ``context.kv`` is used for sessions only."""
-        super().__init__(context.node_id)
-        self._context = context
-        self._kv = context.kv
-        self._catalog = catalog
-        self._interval = float(context.config.get("common", "heartbeat_interval_s"))
-        self._lock = threading.RLock()
-        self._loads: dict[int, querycoord_pb2.CollectionLoadInfo] = {}
-        self._targets: dict[int, datacoord_pb2.RecoveryInfo] = {}
-        self._nodes: dict[int, NodeView] = {}
-        # The last known record of each placed segment: a compaction may drop it from the
-        # target while its holder must keep serving it (see balance.py).
-        self._placed_infos: dict[int, datacoord_pb2.SegmentWithIndex] = {}
-        self._wake = threading.Event()
-        self._last_warning = 0.0
+class QueryCoord(BalanceMixin):
+    """Load/release, channel placement and targets; its state is ``QueryCoordState``
+    (``state.py``). Implements ``common.interfaces.QueryCoord``. Thread-safe."""
 
     # ------------------------------------------------------------------------ lifecycle
     def _start(self) -> None:
@@ -164,13 +141,7 @@ class QueryCoord(BalanceMixin, RoleComponent):
             raise CollectionNotFound(f"collection {collection_id} has no channels")
         return response.collection
 
-    def _persist(self, load: querycoord_pb2.CollectionLoadInfo) -> None:
-        self._catalog.save_load(load)
-
     # ------------------------------------------------------------------------ placement
-    def _live_nodes(self) -> dict[int, str]:
-        return {s.server_id: s.address for s in list_sessions(self._kv, "querynode")}
-
     def _assign(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
         """Give every channel without a live node a new leader (``assign_leaders``); a new
         leader holds every segment of its channel. Returns True when an assignment changed.

@@ -11,7 +11,7 @@ Not thread-safe: RootCoord serialises calls with its lock.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 
 from common.errors import (
     AliasAlreadyExists,
@@ -254,7 +254,7 @@ def _copy(info: meta_pb2.CollectionInfo) -> meta_pb2.CollectionInfo:
     return out
 
 
-def _remove(values, item: str) -> None:  # type: ignore[no-untyped-def]
+def _remove(values: MutableSequence[str], item: str) -> None:
     kept = [v for v in values if v != item]
     del values[:]
     values.extend(kept)

@@ -256,7 +256,8 @@ def test_filtered_search_is_exact_over_matching_rows(client: MilvusClient) -> No
             want = [int(i) for i in np.argsort(d, kind="stable")[: min(10, int(allowed.sum()))]]
             assert [h["id"] for h in hits] == want, expr
             for h in hits:
-                assert h["entity"]["score"] == ROWS[h["id"]].get("score") and h["entity"]["tags"] == ROWS[h["id"]]["tags"]
+                row = ROWS[h["id"]]
+                assert h["entity"]["score"] == row.get("score") and h["entity"]["tags"] == row["tags"]
     templated = client.search(NAME, queries[:1].tolist(), filter="age < {a}", filter_params={"a": 10}, limit=5,
                               anns_field="vec", output_fields=["age"])[0]
     assert templated and all(h["entity"]["age"] < 10 for h in templated)

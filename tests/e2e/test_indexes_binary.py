@@ -167,8 +167,8 @@ def test_index_parameter_ranges_are_1100_and_create_nothing(orm, client) -> None
     failures = []
     for field, cases in (("v", BAD_FLOAT_INDEXES), ("b", BAD_BINARY_INDEXES)):
         for index_type, metric, params in cases:
-            code = _code(lambda: collection.create_index(
-                field, {"index_type": index_type, "metric_type": metric, "params": params}))
+            index = {"index_type": index_type, "metric_type": metric, "params": params}
+            code = _code(lambda field=field, index=index: collection.create_index(field, index))
             if code != 1100:
                 failures.append((field, index_type, metric, params, code))
     assert failures == []
@@ -193,7 +193,8 @@ def test_index_selection_with_two_vector_fields(orm, stub) -> None:  # type: ign
     ambiguous = stub.GetIndexState(milvus_pb2.GetIndexStateRequest(collection_name=name))
     assert ambiguous.status.code == 702 and "index_name" in ambiguous.status.reason
     assert _progress(stub, name).status.code == 702
-    assert (_progress(stub, name, field_name="b").indexed_rows, _progress(stub, name, index_name="fi").total_rows) == (2, 2)
+    assert _progress(stub, name, field_name="b").indexed_rows == 2
+    assert _progress(stub, name, index_name="fi").total_rows == 2
     collection.drop()
 
 
@@ -209,7 +210,8 @@ def test_search_parameter_ranges(orm) -> None:  # type: ignore[no-untyped-def]
         utility.wait_for_index_building_complete(name)
         collection.load()
         for search in bad_search:  # ef must be >= limit (10) as well
-            code = _code(lambda: collection.search(query, "v", {"metric_type": "L2", "params": search}, limit=10))
+            param = {"metric_type": "L2", "params": search}
+            code = _code(lambda param=param: collection.search(query, "v", param, limit=10))
             assert code == 1100, (index_type, search, code)
         code = _code(lambda: collection.search(query, "v", {"metric_type": "IP", "params": {}}, limit=10))
         assert code == 1100  # metric differs from the index's
@@ -327,7 +329,9 @@ def _float_matrix(left: np.ndarray, right: np.ndarray, metric: str) -> np.ndarra
         return ((left[:, None, :] - right[None]) ** 2).sum(-1)  # squared, as Milvus 2.0
     if metric == "IP":
         return left @ right.T
-    return (left / np.linalg.norm(left, axis=1, keepdims=True)) @ (right / np.linalg.norm(right, axis=1, keepdims=True)).T
+    unit_left = left / np.linalg.norm(left, axis=1, keepdims=True)
+    unit_right = right / np.linalg.norm(right, axis=1, keepdims=True)
+    return unit_left @ unit_right.T
 
 
 def test_calc_distance_inline(stub) -> None:  # type: ignore[no-untyped-def]
@@ -403,11 +407,13 @@ def test_calc_distance_by_varchar_ids(orm, stub) -> None:  # type: ignore[no-unt
     collection.insert([keys, vectors])
     collection.create_index("v", {"index_type": "FLAT", "metric_type": "IP"})
     collection.load()
-    left = milvus_pb2.VectorsArray(id_array=milvus_pb2.VectorIDs(
-        collection_name=name, field_name="v", id_array=schema_pb2.IDs(str_id=schema_pb2.StringArray(data=[keys[7], keys[2]]))))
+    str_ids = schema_pb2.IDs(str_id=schema_pb2.StringArray(data=[keys[7], keys[2]]))
+    left = milvus_pb2.VectorsArray(id_array=milvus_pb2.VectorIDs(collection_name=name, field_name="v",
+                                                                 id_array=str_ids))
     answer = _calc(stub, left, _floats(vectors[:3]), "IP")
     assert answer.status.code == 0, answer.status.reason
-    np.testing.assert_allclose(np.array(answer.float_dist.data).reshape(2, 3), vectors[[7, 2]] @ vectors[:3].T, rtol=1e-5)
+    np.testing.assert_allclose(np.array(answer.float_dist.data).reshape(2, 3), vectors[[7, 2]] @ vectors[:3].T,
+                               rtol=1e-5)
     assert _calc(stub, _by_ids(name, "v", [7]), _floats(vectors[:1]), "IP").status.code == 1100  # int ids, VarChar key
     collection.release()
     collection.drop()

@@ -105,17 +105,20 @@ class DataCluster:
         rng = np.random.default_rng(int(ids[0]) if len(ids) else 0)
         columns = {"id": ids, "tag": np.array([f"t{i}" for i in ids], dtype=object),
                    "vec": rng.random((len(ids), schema.field("vec").dim), dtype=np.float32)}
-        msg = dml_pb2.InsertMsg(collection_id=info.collection_id, partition_id=partition_id or info.partitions[0].partition_id,
+        msg = dml_pb2.InsertMsg(collection_id=info.collection_id,
+                                partition_id=partition_id or info.partitions[0].partition_id,
                                 segment_id=segment_id or self.alloc_id(),
                                 timestamp=self.alloc_timestamp(), num_rows=len(ids))
         for name, column in columns.items():
             msg.fields_data.append(field_data_from_column(schema.field(name), column))
-        return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(insert=msg).SerializeToString())])
+        payload = dml_pb2.DmlMsg(insert=msg).SerializeToString()
+        return self.broker.produce(info.channels[shard], [(msg.timestamp, payload)])
 
     def delete(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, shard: int = 0) -> int:
         msg = dml_pb2.DeleteMsg(collection_id=info.collection_id, primary_keys=ids_to_proto(ids, DataType.INT64),
                                 timestamp=self.alloc_timestamp())
-        return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(delete=msg).SerializeToString())])
+        payload = dml_pb2.DmlMsg(delete=msg).SerializeToString()
+        return self.broker.produce(info.channels[shard], [(msg.timestamp, payload)])
 
     def seal(self, info: meta_pb2.CollectionInfo, segment_ids: list[int], shard: int = 0) -> int:
         ts = self.alloc_timestamp()

@@ -35,7 +35,8 @@ def create_collection(stub, name: str) -> None:  # type: ignore[no-untyped-def]
         common_pb2.KeyValuePair(key="index_type", value="FLAT"),
         common_pb2.KeyValuePair(key="metric_type", value="L2")])))
     ok(stub.LoadCollection(milvus_pb2.LoadCollectionRequest(collection_name=name)))
-    wait_until(lambda: stub.GetLoadingProgress(milvus_pb2.GetLoadingProgressRequest(collection_name=name)).progress >= 100)
+    progress = milvus_pb2.GetLoadingProgressRequest(collection_name=name)
+    wait_until(lambda: stub.GetLoadingProgress(progress).progress >= 100)
 
 
 def insert(stub, name: str, ids: np.ndarray, vectors: np.ndarray) -> milvus_pb2.MutationResult:  # type: ignore[no-untyped-def]

@@ -180,8 +180,9 @@ def test_flush_segment_info_and_compaction_under_reads(mini: MiniCluster) -> Non
         ok(flush.status)
         assert len(flush.coll_segIDs["c1"].data) == 1 and list(flush.flush_coll_segIDs["c1"].data) == sealed
         sealed += list(flush.coll_segIDs["c1"].data)
-        mini_wait(lambda: stub.GetFlushState(milvus_pb2.GetFlushStateRequest(
-            collection_name="c1", flush_ts=flush.coll_flush_ts["c1"])).flushed)
+        flush_ts = flush.coll_flush_ts["c1"]
+        mini_wait(lambda flush_ts=flush_ts: stub.GetFlushState(milvus_pb2.GetFlushStateRequest(
+            collection_name="c1", flush_ts=flush_ts)).flushed)
     assert _persistent(stub, "c1") == [(s, 50) for s in sealed]
     mini_wait(lambda: _loaded(stub, "c1") == sealed)
     info = stub.GetQuerySegmentInfo(milvus_pb2.GetQuerySegmentInfoRequest(collectionName="c1")).infos[0]
@@ -262,7 +263,8 @@ def test_segment_and_compaction_errors(mini: MiniCluster) -> None:
 def _build_all(cluster: DataCluster) -> list[int]:
     """Play an indexnode: finish every index task handed out; their segment ids."""
     built = []
-    while (task := cluster.ctx.datacoord.acquire_index_task(datacoord_pb2.AcquireIndexTaskRequest(node_id=8001))).has_task:
+    acquire = datacoord_pb2.AcquireIndexTaskRequest(node_id=8001)
+    while (task := cluster.ctx.datacoord.acquire_index_task(acquire)).has_task:
         cluster.ctx.datacoord.report_index_task(datacoord_pb2.ReportIndexTaskRequest(
             node_id=8001, build_id=task.build_id, state=common_pb2.IndexState.Finished, index_path="index_files/x"))
         built.append(task.segment.segment_id)
@@ -270,7 +272,8 @@ def _build_all(cluster: DataCluster) -> list[int]:
 
 
 def _plans(cluster: DataCluster, node_id: int) -> list[datacoord_pb2.CompactionPlan]:
-    return list(cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id)).compactions)
+    heartbeat = datacoord_pb2.DataNodeHeartbeatRequest(node_id=node_id)
+    return list(cluster.ctx.datacoord.data_node_heartbeat(heartbeat).compactions)
 
 
 def _states(cluster: DataCluster, compaction_id: int) -> list[int]:
@@ -335,7 +338,8 @@ def test_datacoord_commits_a_plan_and_shows_the_target_once_indexed(tmp_path, mo
         cluster.datacoord = cluster.start("datacoord")
         assert _states(cluster, second.compaction_id) == [datacoord_pb2.COMPACTION_COMPLETED]
         assert [s.segment.segment_id for s in cluster.recovery(info).segments] == [plan.target_id]
-        watch = cluster.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)).channels[0]
+        heartbeat = datacoord_pb2.DataNodeHeartbeatRequest(node_id=9001)
+        watch = cluster.ctx.datacoord.data_node_heartbeat(heartbeat).channels[0]
         assert set(watch.flushed_segment_ids) == {77, 78, plan.target_id}  # a replay still skips the sources
         with pytest.raises(SegmentNotFound):
             cluster.ctx.datacoord.manual_compaction(datacoord_pb2.ManualCompactionRequest(

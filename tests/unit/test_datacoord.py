@@ -237,7 +237,8 @@ def test_drop_collection_removes_metadata_objects_and_channels(cluster: DataClus
     assert builds
     build_id = meta_pb2.SegmentIndexInfo.FromString(builds[0][1]).build_id
     cluster.storage.put(f"index_files/{build_id}/index", b"x")
-    assert cluster.storage.list(f"insert_log/{info.collection_id}/") and cluster.storage.list(f"delta_log/{info.collection_id}/")
+    assert cluster.storage.list(f"insert_log/{info.collection_id}/")
+    assert cluster.storage.list(f"delta_log/{info.collection_id}/")
 
     cluster.ctx.datacoord.drop_collection(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     cid = info.collection_id

@@ -151,7 +151,8 @@ def test_visible_segments_hide_indexing_targets_behind_their_sources() -> None:
     dropped = {1: _seg(1, state=meta_pb2.DROPPED), 2: _seg(2, state=meta_pb2.DROPPED)}
     live = [_seg(30), _seg(5)]
     shown = visible_segments(live, [_task(7, [1, 2, 3], 30, state=INDEXING)], dropped)
-    assert [(s.segment_id, s.state) for s in shown] == [(1, meta_pb2.FLUSHED), (2, meta_pb2.FLUSHED), (5, meta_pb2.FLUSHED)]
+    assert [(s.segment_id, s.state) for s in shown] == [(1, meta_pb2.FLUSHED), (2, meta_pb2.FLUSHED),
+                                                        (5, meta_pb2.FLUSHED)]
     assert dropped[1].state == meta_pb2.DROPPED  # a copy is shown
     assert [s.segment_id for s in visible_segments(live, [_task(7, [1, 2], 30, state=COMPLETED)], dropped)] == [5, 30]
 

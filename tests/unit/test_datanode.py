@@ -37,7 +37,8 @@ def test_flush_writes_exactly_the_rows_and_moves_the_checkpoint(cluster: DataClu
     for item in rec.segments:
         seg = item.segment
         assert seg.state == meta_pb2.FLUSHED and seg.num_rows == 30
-        assert seg.insert_log == f"insert_log/{info.collection_id}/{seg.partition_id}/{seg.segment_id}/{seg.segment_id}.parquet"
+        assert seg.insert_log == (f"insert_log/{info.collection_id}/{seg.partition_id}/{seg.segment_id}/"
+                                  f"{seg.segment_id}.parquet")
         assert seg.start_offset == 0 and 0 < seg.min_ts < seg.max_ts
     rows = cluster.flushed_rows(info)
     assert sorted(rows["id"].tolist()) == sorted(list(range(30)) + list(range(1000, 1030)))
@@ -73,7 +74,7 @@ def test_deletes_produce_a_delta_log(cluster: DataCluster) -> None:
     cluster.delete(info, np.array([1]))
     cluster.flush(info)
     logs = cluster.recovery(info).delta_logs
-    assert [(l.num_rows, l.path.rsplit("/", 1)[1]) for l in logs] == [(3, "3.parquet"), (1, "5.parquet")]
+    assert [(log.num_rows, log.path.rsplit("/", 1)[1]) for log in logs] == [(3, "3.parquet"), (1, "5.parquet")]
 
 
 def test_restart_mid_stream_keeps_every_row_exactly_once(cluster: DataCluster) -> None:
@@ -105,7 +106,7 @@ def test_restart_mid_stream_keeps_every_row_exactly_once(cluster: DataCluster) -
     segs = {s.segment.segment_id: s.segment for s in cluster.recovery(info).segments}
     assert len(segs) == 4 and sorted(s.num_rows for s in segs.values()) == [10, 10, 15, 20]
     logs = cluster.recovery(info).delta_logs
-    assert sum(l.num_rows for l in logs) == 2
+    assert sum(log.num_rows for log in logs) == 2
 
     # A third datanode after everything is flushed replays nothing twice either.
     cluster.stop(node2)
@@ -113,7 +114,7 @@ def test_restart_mid_stream_keeps_every_row_exactly_once(cluster: DataCluster) -
     cluster.start("datanode")
     cluster.flush(info)
     assert sorted(cluster.flushed_rows(info)["id"].tolist()) == list(range(60))
-    assert sum(l.num_rows for l in cluster.recovery(info).delta_logs) == 2
+    assert sum(log.num_rows for log in cluster.recovery(info).delta_logs) == 2
 
 
 def test_full_segments_are_sealed_by_size(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_every_role_has_a_service():
 
 
 def test_roles_share_one_image_built_from_the_dockerfile():
-    for role, names in _role_services().items():
+    for names in _role_services().values():
         for name in names:
             service = _services()[name]
             build = service.get("build")
@@ -113,7 +113,8 @@ def test_fixed_ports_and_broker():
     bind = broker_env["MILVUSPY_BROKER_BIND"]
     assert re.fullmatch(r"tcp://0\.0\.0\.0:[1-9][0-9]*", bind), "the broker needs a fixed port on all interfaces"
     data_dir = broker_env["MILVUSPY_BROKER_DATA_DIR"]
-    targets = [v["target"] if isinstance(v, dict) else str(v).split(":")[1] for v in services["broker"].get("volumes", [])]
+    targets = [v["target"] if isinstance(v, dict) else str(v).split(":")[1]
+               for v in services["broker"].get("volumes", [])]
     assert data_dir in targets, \
         "the broker's data dir must be a volume"
     assert "broker-data" in (_compose().get("volumes") or {})

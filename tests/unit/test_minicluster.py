@@ -205,7 +205,8 @@ def test_checked_search_params_follow_the_index(mini: MiniCluster) -> None:
         common_pb2.KeyValuePair(key="index_type", value="HNSW"), common_pb2.KeyValuePair(key="metric_type", value="IP"),
         common_pb2.KeyValuePair(key="params", value='{"M": 8, "efConstruction": 16}')])))
     ok(stub.LoadCollection(milvus_pb2.LoadCollectionRequest(collection_name="c3")))
-    wait_until(lambda: stub.GetLoadingProgress(milvus_pb2.GetLoadingProgressRequest(collection_name="c3")).progress >= 100)
+    progress = milvus_pb2.GetLoadingProgressRequest(collection_name="c3")
+    wait_until(lambda: stub.GetLoadingProgress(progress).progress >= 100)
     for _ in range(2):
         assert _search_status(stub, "c3", "IP") == 0
         assert _search_status(stub, "c3", "L2") == 1100

@@ -166,7 +166,8 @@ def test_result_field_data_is_full_length_and_reads_back() -> None:
     assert list(out["meta"].scalars.json_data.data)[1] == b"" and len(out["meta"].valid_data) == 4
     assert not out["level"].valid_data  # only nullable fields carry valid_data
     words = out["words"].scalars.array_data
-    assert words.element_type == DataType.VARCHAR and len(words.data) == 4 and list(words.data[2].string_data.data) == ["b", "cc"]
+    assert words.element_type == DataType.VARCHAR and len(words.data) == 4
+    assert list(words.data[2].string_data.data) == ["b", "cc"]
     # The full-length form (what the proxy forwards to the nodes) decodes to the same columns.
     again = columns_from_insert(schema, list(out.values()), 4, None)
     assert {n: plain(c) for n, c in again.items()} == {n: plain(c) for n, c in cols.items()}

@@ -154,7 +154,7 @@ def test_targets_progress_and_shard_leaders(env):
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101])
     heartbeat(coord, placed[ch1], channels=[ch1], sealed=[102])
     assert load_progress(coord) == (True, 100)
-    leaders = {l.channel: (l.node_id, l.address) for l in shard_leaders(coord)}
+    leaders = {s.channel: (s.node_id, s.address) for s in shard_leaders(coord)}
     assert leaders == {ch: (n, f"127.0.0.1:{9000 + n}") for ch, n in placed.items()}
     # a shard whose target predates the collection's indexes (e.g. of an earlier load) leads nothing
     heartbeat(coord, placed[ch0], channels=[ch0], sealed=[100, 101], index_ids=())
@@ -254,9 +254,10 @@ def test_partition_loads_targets_progress_and_release(env):
         shard_leaders(coord)
     _serve(coord, node, ch, [2], sealed=[201])
     assert load_progress(coord) == (True, 100)
-    assert [l.node_id for l in shard_leaders(coord)] == [node]
+    assert [s.node_id for s in shard_leaders(coord)] == [node]
     shown = show_loaded(coord, [CID], [1, 2, 3])[0]
-    assert shown.partition_load and [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
+    assert shown.partition_load
+    assert [(p.partition_id, p.progress) for p in shown.partitions] == [(1, -1), (2, 100), (3, -1)]
     coord.stop()
     coord = make_coord()  # the partition load is persisted
     assert catalog.loads[CID].partition_ids == [2]

@@ -102,7 +102,8 @@ class Cluster:
         self.servers.append(RoleServer(_FakeDataCoordLogic(), self._serve_datacoord, dc_ctx))
         self.querycoord = create_querycoord(RoleContext(self.config, self.kv, 3, GrpcPeers(self.kv)))
         self.servers.append(self.querycoord)
-        self.nodes = [create_querynode(RoleContext(self.config, self.kv, 10 + i, GrpcPeers(self.kv))) for i in range(nodes)]
+        self.nodes = [create_querynode(RoleContext(self.config, self.kv, 10 + i, GrpcPeers(self.kv)))
+                      for i in range(nodes)]
         self.servers.extend(self.nodes)
         for s in self.servers:
             s.start()
@@ -125,7 +126,8 @@ class Cluster:
         wait_until(lambda: self.querycoord.logic.get_load_progress(request).progress == 100, timeout_s)
 
     def leader(self, channel: str):  # type: ignore[no-untyped-def]
-        for leader in self.querycoord.logic.get_shard_leaders(datacoord_pb2.CollectionRequest(collection_id=CID)).leaders:
+        request = datacoord_pb2.CollectionRequest(collection_id=CID)
+        for leader in self.querycoord.logic.get_shard_leaders(request).leaders:
             if leader.channel == channel:
                 return next(n for n in self.nodes if n.logic.node_id == leader.node_id)
         raise AssertionError(f"no leader for {channel}")
@@ -669,7 +671,8 @@ def test_executor_binary_vectors_and_varchar_primary_keys():
     for q in range(2):
         assert len(got[q]) == 6 and "k03" not in got[q] and "k05" not in got[q]
         assert sorted(hamming[q][[int(p[1:]) for p in got[q]]]) == sorted(np.sort(hamming[q])[:6])
-    assert np.asarray(res.scores).reshape(2, 6).tolist() == [sorted(r) for r in np.asarray(res.scores).reshape(2, 6).tolist()]
+    scores = np.asarray(res.scores).reshape(2, 6).tolist()
+    assert scores == [sorted(r) for r in scores]
     assert res.fields_data[0].vectors.binary_vector[:2] == codes[int(got[0][0][1:])].tobytes()
 
     fields, n = query(view, schema, querynode_pb2.ShardQueryRequest(
@@ -689,7 +692,8 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
     cluster.datacoord.set(CID, datacoord_pb2.RecoveryInfo(checkpoints=[meta_pb2.ChannelCheckpoint(channel=ch)]))
     qc = cluster.querycoord.logic
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART]))
-    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="partition loaded")
+    collection = datacoord_pb2.CollectionRequest(collection_id=CID)
+    wait_until(lambda: qc.get_load_progress(collection).progress == 100, what="partition loaded")
     node = cluster.leader(ch)
     insert(cluster, info, ch, rows(range(0, 10)), ts=10, segment_id=960, partition_id=PART)
     insert(cluster, info, ch, rows(range(5, 25)), ts=11, segment_id=961, partition_id=PART2)  # pks 5..9 in both
@@ -698,7 +702,7 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
         query_rows(node, query_request(ch, strong=True, count_only=True, partitions=[PART2]))
 
     qc.load_partitions(datacoord_pb2.CollectionRequest(collection=info, partition_ids=[PART2]))
-    wait_until(lambda: qc.get_load_progress(datacoord_pb2.CollectionRequest(collection_id=CID)).progress == 100, what="second partition loaded")
+    wait_until(lambda: qc.get_load_progress(collection).progress == 100, what="second partition loaded")
     assert count(node, ch, strong=True) == 30
     assert count(node, ch, strong=True, partitions=[PART2]) == 20
     # a delete scoped to PART2 leaves the same pks of PART alone

@@ -122,7 +122,7 @@ def test_partitions(kv: MemoryKV) -> None:
     assert [p.name for p in info.partitions] == ["_default", "p1"] and p1.partition_id > 0
     _refused(kv, ParameterInvalid, lambda: _create_partition(coord, "c", "p1"))  # duplicate
     for bad in ("", "1p", "p-1", "p 1", "x" * 256):
-        _refused(kv, ParameterInvalid, lambda: _create_partition(coord, "c", bad))
+        _refused(kv, ParameterInvalid, lambda bad=bad: _create_partition(coord, "c", bad))
     _refused(kv, CollectionNotFound, lambda: _create_partition(coord, "nope", "p2"))
     _create_partition(coord, "c", "p2")
     _refused(kv, ParameterInvalid, lambda: _create_partition(coord, "c", "p3"))  # max 3 incl. _default
