@@ -32,7 +32,7 @@ from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.layout import delta_log_path, insert_log_path
-from dataplane.fielddata import insert_msg_columns
+from dataplane.insert_msg import insert_msg_columns
 from dataplane.ids import ids_from_proto
 from dataplane.segment_file import write_delta_file, write_segment_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
