@@ -1,7 +1,8 @@
 """Conversion between wire ``schema.FieldData`` and the column layout of ``common/schema.py``
 (``columns_from_insert``, ``field_data_from_column``; the rows of an InsertMsg are encoded by
-``insert_msg.py``). Conversions into columns validate: a wrong type, dimension, length, array capacity, NULL in a non-nullable
-field or row count raises ``ParameterInvalid`` naming the field, so nothing bad is ever written.
+``insert_msg.py``). Conversions into columns validate: a wrong type, dimension, length, array
+capacity, NULL in a non-nullable field or row count raises ``ParameterInvalid`` naming the
+field, so nothing bad is ever written.
 
 NULLs and defaults (as Milvus): ``valid_data`` marks the non-NULL rows; the values are either
 compacted (only the non-NULL rows, as pymilvus sends them) or full length with placeholders (as

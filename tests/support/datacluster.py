@@ -109,8 +109,8 @@ class DataCluster:
             for name, column in columns.items():
                 msg.fields_data.append(field_data_from_column(schema.field(name), column))
         else:
-            msg.columns = encode_insert_columns(schema, columns_from_insert(schema, [
-                field_data_from_column(schema.field(name), column) for name, column in columns.items()], len(ids), None))
+            sent = [field_data_from_column(schema.field(name), column) for name, column in columns.items()]
+            msg.columns = encode_insert_columns(schema, columns_from_insert(schema, sent, len(ids), None))
         return self.broker.produce(info.channels[shard], [(msg.timestamp, dml_pb2.DmlMsg(insert=msg).SerializeToString())])
 
     def delete(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, shard: int = 0) -> int:

@@ -1,6 +1,7 @@
 """Datacoord's decisions as pure functions of records, without a cluster or a KV: which
-datanode consumes a channel, which growing segments are sealed by size, and the life of compaction plans (what may merge, the tasks, the
-commit, the spans a target takes over, what readers see, the next step of a plan)."""
+datanode consumes a channel, which growing segments are sealed by size, and the life of
+compaction plans (what may merge, the tasks, the commit, the spans a target takes over, what
+readers see, the next step of a plan)."""
 from __future__ import annotations
 
 from coordinators.datacoord.channels import assign_channels
