@@ -1,7 +1,8 @@
 """Conversion between wire ``schema.FieldData`` and the column layout of ``common/schema.py``
-(``columns_from_insert``, ``insert_msg_columns``, ``field_data_from_column``). Conversions
-into columns validate: a wrong type, dimension, length, array capacity, NULL in a non-nullable
-field or row count raises ``ParameterInvalid`` naming the field, so nothing bad is ever written.
+(``columns_from_insert``, ``field_data_from_column``; the rows of an InsertMsg are encoded by
+``insert_msg.py``). Conversions into columns validate: a wrong type, dimension, length, array
+capacity, NULL in a non-nullable field or row count raises ``ParameterInvalid`` naming the
+field, so nothing bad is ever written.
 
 NULLs and defaults (as Milvus): ``valid_data`` marks the non-NULL rows; the values are either
 compacted (only the non-NULL rows, as pymilvus sends them) or full length with placeholders (as
@@ -19,9 +20,8 @@ import numpy as np
 from common.errors import ParameterInvalid
 from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.schema_proto import INT_RANGES
-from common.types import DYNAMIC_FIELD_NAME, NUMPY_DTYPES, TIMESTAMP_COLUMN, DataType
+from common.types import DYNAMIC_FIELD_NAME, NUMPY_DTYPES, DataType
 from dataplane.columns import empty_column
-from proto.internal import dml_pb2
 from proto.milvus import schema_pb2
 
 _SCALAR_ONEOF = {
@@ -299,12 +299,3 @@ def columns_from_insert(schema: CollectionSchema, fields_data: Sequence[schema_p
         raise ParameterInvalid(f"field(s) {unknown} not in the collection schema{hint}")
     return columns
 
-
-def insert_msg_columns(schema: CollectionSchema, msg: dml_pb2.InsertMsg) -> dict[str, np.ndarray]:
-    """The columns of an InsertMsg (every column, pk included) plus ``$ts`` (the message's
-    timestamp on every row), as the consumers of a channel store them. Raises ParameterInvalid
-    like ``columns_from_insert``."""
-    n = int(msg.num_rows)
-    columns = columns_from_insert(schema, msg.fields_data, n, None)
-    columns[TIMESTAMP_COLUMN] = np.full(n, msg.timestamp, dtype=np.uint64)
-    return columns

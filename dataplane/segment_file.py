@@ -61,7 +61,7 @@ def write_segment_file(columns: Mapping[str, np.ndarray], schema: CollectionSche
     lengths = set()
     for name in names:
         valid = columns.get(valid_column(name))
-        arr = _to_arrow(columns[name], _field(schema, name), None if valid is None else np.asarray(valid, bool))
+        arr = column_to_arrow(columns[name], _field(schema, name), None if valid is None else np.asarray(valid, bool))
         lengths.add(len(arr))
         arrays.append(arr)
         fields.append(pa.field(name, arr.type, nullable=True))
@@ -96,7 +96,7 @@ def read_segment_file(data: bytes | memoryview | pa.Buffer, schema: CollectionSc
         if f is not None and f.nullable:
             out[valid_column(name)] = (np.ones(len(arr), dtype=bool) if arr.null_count == 0
                                        else arr.is_valid().to_numpy(zero_copy_only=False))
-        out[name] = _to_numpy(arr, f)
+        out[name] = column_from_arrow(arr, f)
     return out
 
 
@@ -166,8 +166,10 @@ def _vector_width(f: FieldSchema) -> int:
     return f.dim * 4 if f.dtype == DataType.FLOAT_VECTOR else f.dim // 8
 
 
-def _to_arrow(col: Any, f: FieldSchema | None, valid: np.ndarray | None = None) -> pa.Array:
-    """The Arrow array of a column; ``valid`` (nullable fields) gives its nulls."""
+def column_to_arrow(col: Any, f: FieldSchema | None, valid: np.ndarray | None = None) -> pa.Array:
+    """The Arrow array of a column (of field ``f``; None: ``$ts``) as the segment file stores it
+    (see the module doc); ``valid`` (nullable fields) gives its nulls. Also the encoding of an
+    InsertMsg's columns (``dataplane/insert_msg.py``)."""
     if f is None:
         return pa.array(np.asarray(col, dtype=np.uint64))
     mask = None if valid is None or valid.all() else ~valid
@@ -238,7 +240,9 @@ def _single_chunk(col: pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks()
 
 
-def _to_numpy(arr: pa.Array, f: FieldSchema | None) -> np.ndarray:
+def column_from_arrow(arr: pa.Array, f: FieldSchema | None) -> np.ndarray:
+    """The value column (layout of ``common/schema.py``) of an array ``column_to_arrow`` made;
+    nulls become placeholders (a nullable field's validity is ``arr.is_valid()``)."""
     if f is None:
         return arr.to_numpy(zero_copy_only=False).astype(np.uint64, copy=False)
     dtype = f.dtype

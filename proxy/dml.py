@@ -10,14 +10,14 @@ import numpy as np
 
 from common.errors import ParameterInvalid, ParameterTooLarge
 from common.expr import compile_expr
-from common.schema import valid_column
 from common.status import success
 from common.template_values import template_values_from_proto
 from common.types import DataType
-from dataplane.fielddata import columns_from_insert, field_data_from_column
+from dataplane.fielddata import columns_from_insert
 from dataplane.ids import ids_to_proto
+from dataplane.insert_msg import encode_insert_columns
 from proto.internal import dml_pb2
-from proto.milvus import milvus_pb2, schema_pb2
+from proto.milvus import milvus_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
 
@@ -47,8 +47,7 @@ class DmlTasks:
             generated = np.arange(first, first + num_rows, dtype=np.int64)
         columns = columns_from_insert(collection.schema, request.fields_data, num_rows, generated)
         timestamp = self._env.alloc_timestamp()
-        self._produce(timestamp, self._insert_messages(collection, partition_id, columns, num_rows, timestamp,
-                                                       request.fields_data))
+        self._produce(timestamp, self._insert_messages(collection, partition_id, columns, num_rows, timestamp))
         return milvus_pb2.MutationResult(
             status=success(), IDs=ids_to_proto(columns[pk_field.name], pk_field.dtype),
             succ_index=range(num_rows), insert_cnt=num_rows, timestamp=timestamp,
@@ -69,8 +68,7 @@ class DmlTasks:
         # A delete and an insert at the same timestamp: the delete hides only older rows. As in
         # Milvus, both apply to the upsert's partition only.
         self._produce(timestamp, self._delete_messages(collection, partition_id, pks, timestamp),
-                      self._insert_messages(collection, partition_id, columns, num_rows, timestamp,
-                                            request.fields_data))
+                      self._insert_messages(collection, partition_id, columns, num_rows, timestamp))
         return milvus_pb2.MutationResult(
             status=success(), IDs=ids_to_proto(pks, pk_field.dtype), succ_index=range(num_rows),
             upsert_cnt=num_rows, timestamp=timestamp,
@@ -114,28 +112,21 @@ class DmlTasks:
             self._env.context.log.produce(channel, records)
 
     def _insert_messages(self, collection: CachedCollection, partition_id: int, columns: dict[str, np.ndarray],
-                         num_rows: int, timestamp: int, sent: list[schema_pb2.FieldData]) -> dict[str, bytes]:
-        """Channel → serialized InsertMsg of the rows that shard to it."""
+                         num_rows: int, timestamp: int) -> dict[str, bytes]:
+        """Channel → serialized InsertMsg of the rows that shard to it, each shard's rows
+        encoded once from the validated ``columns`` (``dataplane/insert_msg.py``)."""
         schema = collection.schema
         channels = collection.info.channels
         shards = shard_of(columns[schema.primary_field.name], len(channels))
-        sent_names = {("$meta" if fd.is_dynamic else fd.field_name) for fd in sent}
         messages: dict[str, bytes] = {}
         for shard, channel in enumerate(channels):
             rows = np.flatnonzero(shards == shard)
             if len(rows) == 0:
                 continue
+            encoded = encode_insert_columns(schema, columns, None if len(rows) == num_rows else rows)
             msg = dml_pb2.InsertMsg(collection_id=collection.collection_id, partition_id=partition_id,
-                                    segment_id=self._env.ids.take(1), timestamp=timestamp, num_rows=len(rows))
-            whole = len(rows) == num_rows
-            for field in schema.fields:
-                if whole and field.name in sent_names:
-                    continue  # re-encoding an unchanged column would only cost time
-                valid = columns.get(valid_column(field.name))
-                msg.fields_data.append(field_data_from_column(field, columns[field.name][rows],
-                                                              None if valid is None else valid[rows]))
-            if whole:
-                msg.fields_data.extend(sent)
+                                    segment_id=self._env.ids.take(1), timestamp=timestamp, num_rows=len(rows),
+                                    columns=encoded)
             messages[channel] = dml_pb2.DmlMsg(insert=msg).SerializeToString()
         return messages
 

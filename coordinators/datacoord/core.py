@@ -15,6 +15,9 @@ from the catalog on start.
   discarded, their files removed), publishes a DropPartitionMsg on every channel, then removes
   its segment files, index files and records (finished at the next sync round after a crash).
   Statistics count the flushed rows of the whole collection or of given partitions.
+- **Seals** are datacoord's alone: size-based ones (``seals.py``: a growing segment a datanode
+  reports in its heartbeat with ``segment_max_rows`` rows is sealed by a SealMsg naming it)
+  and Flush's.
 - **Flush** publishes a collection-wide SealMsg on every channel; ``GetFlushState`` is true
   once every channel's checkpoint carries a flush_ts at least as new. Datanodes report the
   segments each seal closed (``SealReport``, sent at once after the seal is applied); Flush
@@ -50,6 +53,7 @@ from coordinators.datacoord.catalog import delta_log_id
 from coordinators.datacoord.channels import assign_channels
 from coordinators.datacoord.compaction import CompactionMixin
 from coordinators.datacoord.indexes import IndexMixin
+from coordinators.datacoord.seals import plan_size_seals
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
 from proto.milvus import common_pb2
 
@@ -218,10 +222,12 @@ class DataCoord(CompactionMixin, IndexMixin):
     # ------------------------------------------------------------------------ datanodes
     def data_node_heartbeat(self, request: datacoord_pb2.DataNodeHeartbeatRequest
                             ) -> datacoord_pb2.DataNodeHeartbeatResponse:
-        """Record the node's seal reports; answer its channels and their compaction plans."""
+        """Record the node's seal reports, seal its full growing segments; answer its channels
+        and their compaction plans."""
         self.require_ready()
         node_id = request.node_id
         self._record_seals(request.seals, request.channels)
+        self._seal_full_segments(node_id, request.channels, request.growing)
         with self._lock:
             unassigned = any(rec.node_id == 0 for rec in self._channels.values())
         if unassigned:
@@ -247,6 +253,31 @@ class DataCoord(CompactionMixin, IndexMixin):
                         watch.flushed_ranges.append(rng)
             out.compactions.extend(self.compaction_plans(node_id))
         return out
+
+    def _seal_full_segments(self, node_id: int, channels: Iterable[str],
+                            growing: Iterable[datacoord_pb2.GrowingSegmentReport]) -> None:
+        """Publish a SealMsg for each full growing segment the node reports (``seals.py``), on
+        the channels assigned to it. A failed publish is retried at the next heartbeat."""
+        with self._lock:
+            owned = [ch for ch in channels if (rec := self._channels.get(ch)) is not None and rec.node_id == node_id]
+            plan = plan_size_seals(growing, owned, self._segment_max_rows,
+                                   {ch: self._size_seals.get(ch, frozenset()) for ch in owned})
+            self._size_seals.update(plan.requested)
+            collections = {ch: self._channels[ch].collection_id for ch in plan.seals}
+        if not plan.seals:
+            return
+        try:
+            ts = self._alloc_ts()
+            for channel, segment_ids in plan.seals.items():
+                seal = dml_pb2.SealMsg(collection_id=collections[channel], segment_ids=segment_ids, timestamp=ts)
+                self._context.log.produce(channel, [(ts, dml_pb2.DmlMsg(seal=seal).SerializeToString())])
+                self.log.info("channel %s: segments %s are full: sealed", channel, segment_ids)
+                del collections[channel]
+        except Exception as exc:  # noqa: BLE001 - rootcoord or the broker unavailable: next heartbeat
+            with self._lock:
+                for channel in collections:  # not published: forget them, so they are sealed again
+                    self._size_seals[channel] = self._size_seals.get(channel, frozenset()) - set(plan.seals[channel])
+            self.log.warning("sealing full segments of %s failed: %s", sorted(collections), exc)
 
     def _record_seals(self, seals: Iterable[datacoord_pb2.SealReport], consuming: Iterable[str]) -> None:
         now = time.monotonic()
@@ -472,6 +503,7 @@ class DataCoord(CompactionMixin, IndexMixin):
                 self._channels.pop(name, None)
                 self._checkpoints.pop(name, None)
                 self._seals.pop(name, None)
+                self._size_seals.pop(name, None)
             self._forget_compactions(collection_id)
             for seg in self._collection_segments(collection_id):
                 self._segments.pop(seg.segment_id, None)

@@ -50,6 +50,7 @@ class DataCoordState(RoleComponent):
         self._compactions: dict[int, datacoord_pb2.CompactionTask] = {}  # plan_id -> task
         self._completed_at: dict[int, float] = {}  # plan_id -> time.monotonic() when seen completed
         self._seals: dict[str, dict[int, list[int]]] = {}  # channel -> seal offset -> segments it closed
+        self._size_seals: dict[str, frozenset[int]] = {}  # channel -> full segments sealed, still reported growing
         self._consumed_at: dict[str, float] = {}  # channel -> monotonic time a datanode last reported consuming it
         self._seal_reported = threading.Condition(self._lock)
         self._last_warning = 0.0

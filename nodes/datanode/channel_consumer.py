@@ -13,9 +13,11 @@ partition and the offsets ``[start, seal)``) say which inserts to skip, so the r
 exactly the segments the first pass opened, with the same ids, and no row is stored twice.
 Deletes and seals below ``flushed_offset`` are already persisted and are skipped too.
 
-Size-based seal: when a growing segment reaches ``segment_max_rows`` and the consumer has caught
-up with the end of the channel seen at its start (earlier seals may still be ahead), it
-publishes a SealMsg naming that segment, once.
+Seals come from datacoord only (on Flush, or when a segment is full): the consumer never writes
+to the channel. Once it has caught up with the end of the channel seen at its start (earlier
+seals may still be ahead before that), it publishes the sizes of its growing segments
+(``growing_report``) for the node's heartbeat, and calls ``on_full`` when a segment reaches
+the size datacoord seals at, so that the heartbeat reports it at once.
 """
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.layout import delta_log_path, insert_log_path
-from dataplane.fielddata import insert_msg_columns
+from dataplane.insert_msg import insert_msg_columns
 from dataplane.ids import ids_from_proto
 from dataplane.segment_file import write_delta_file, write_segment_file
-from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
+from proto.internal import datacoord_pb2, dml_pb2, meta_pb2
 
 FETCH_RECORDS = 256
 #: Seals a ChannelBuffer remembers for its heartbeat reports (``recent_seals``).
@@ -56,7 +58,7 @@ class GrowingSegment:
     num_rows: int = 0
     min_ts: int = 0
     max_ts: int = 0
-    seal_requested: bool = False
+    reported_full: bool = False
 
     def append(self, columns: dict[str, np.ndarray], num_rows: int, ts: int) -> None:
         self.batches.append(columns)
@@ -206,11 +208,15 @@ class ChannelConsumer:
 
     def __init__(self, context: RoleContext, watch: datacoord_pb2.ChannelWatch,
                  max_rows: Callable[[], int], log: logging.Logger,
-                 on_seal: Callable[[], None] = lambda: None) -> None:
-        """``on_seal`` is called (in the consumer thread) after a SealMsg is applied, before
-        its segments are persisted: the node reports ``buffer.recent_seals`` early."""
+                 on_seal: Callable[[], None] = lambda: None, on_full: Callable[[], None] = lambda: None) -> None:
+        """``max_rows()`` is the segment size datacoord seals at (0: none). ``on_seal`` is
+        called (in the consumer thread) after a SealMsg is applied, before its segments are
+        persisted: the node reports ``buffer.recent_seals`` early. ``on_full`` is called once
+        per growing segment that reaches ``max_rows()``: the node reports ``growing_report``
+        early."""
         self._context = context
         self._on_seal = on_seal
+        self._on_full = on_full
         self.channel = watch.channel
         self.collection_id = watch.collection.collection_id
         self.buffer = ChannelBuffer(watch, log)
@@ -222,6 +228,9 @@ class ChannelConsumer:
         self._replay_end = -1
         self.fenced = False
         self.flushes = 0
+        # The growing segments once caught up, replaced (never mutated) after every fetch, so
+        # the heartbeat thread may read it at any time.
+        self.growing_report: tuple[datacoord_pb2.GrowingSegmentReport, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -261,7 +270,7 @@ class ChannelConsumer:
                         self._on_seal()
                         self._flush(job)
                     self.offset = record.offset + 1
-                self._request_seals()
+                self._report_growing()
         except (_Stopped, Fenced):
             pass
         except Exception:
@@ -326,24 +335,21 @@ class ChannelConsumer:
             self.log.warning("channel %s: datacoord refused the flush, stopping: %s", self.channel, exc)
             raise Fenced() from None
 
-    def _request_seals(self) -> None:
-        """Publish a SealMsg for each full segment, once, after the catch-up."""
+    def _report_growing(self) -> None:
+        """Publish the growing segments' sizes once caught up; ``on_full`` for newly full ones."""
         if self.offset < self._replay_end:
             return
+        segments = list(self.buffer.growing.values())
+        self.growing_report = tuple(datacoord_pb2.GrowingSegmentReport(
+            channel=self.channel, segment_id=seg.segment_id, partition_id=seg.partition_id, num_rows=seg.num_rows)
+            for seg in segments)
         max_rows = self._max_rows()
-        for seg in list(self.buffer.growing.values()):
-            if max_rows <= 0 or seg.num_rows < max_rows or seg.seal_requested:
-                continue
-            try:
-                ts = self._context.rootcoord.alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
-                seal = dml_pb2.SealMsg(collection_id=self.collection_id, segment_ids=[seg.segment_id], timestamp=ts)
-                self._context.log.produce(self.channel, [(ts, dml_pb2.DmlMsg(seal=seal).SerializeToString())])
-            except Exception as exc:  # noqa: BLE001 - tried again after the next fetch
-                self.log.warning("channel %s: sealing full segment %d failed: %s", self.channel, seg.segment_id, exc)
-                continue
-            seg.seal_requested = True
-            self.log.info("channel %s: segment %d is full (%d rows): seal requested", self.channel,
-                          seg.segment_id, seg.num_rows)
+        full = [seg for seg in segments if 0 < max_rows <= seg.num_rows and not seg.reported_full]
+        for seg in full:
+            seg.reported_full = True
+            self.log.info("channel %s: segment %d is full (%d rows)", self.channel, seg.segment_id, seg.num_rows)
+        if full:
+            self._on_full()
 
 
 class _Stopped(Exception):

@@ -3,9 +3,10 @@ learns which channels this node consumes, and one ``ChannelConsumer`` thread per
 started and stopped as the assignment changes. A consumer that ended (fenced, or died by an
 error) is started again from datacoord's checkpoint if the channel is still this node's.
 
-The heartbeat reports the channels consumed and the segments their latest SealMsgs closed (so
-that ``Flush`` can answer which segments it sealed); a consumer that applies a seal triggers a
-heartbeat at once. The answer also carries the compaction plans of this node's channels, run
+The heartbeat reports the channels consumed, the segments their latest SealMsgs closed (so
+that ``Flush`` can answer which segments it sealed) and their growing segments' sizes (datacoord
+seals full ones); a consumer that applies a seal or fills a segment triggers a heartbeat at
+once. The node never writes to a channel. The answer also carries the compaction plans of this node's channels, run
 by the ``Compactor``.
 """
 from __future__ import annotations
@@ -80,6 +81,7 @@ class DataNode(RoleComponent):
             request.channels.append(name)
             for offset, segment_ids in consumer.buffer.recent_seals:
                 request.seals.add(channel=name, offset=offset, segment_ids=segment_ids)
+            request.growing.extend(consumer.growing_report)
         try:
             response = self._context.datacoord.data_node_heartbeat(request)
         except Exception as exc:  # noqa: BLE001 - datacoord restarting: consumers go on meanwhile
@@ -102,6 +104,6 @@ class DataNode(RoleComponent):
             for name, watch in wanted.items():
                 if name not in self._consumers:
                     consumer = ChannelConsumer(self._context, watch, lambda: self._max_rows, self.log,
-                                               on_seal=self._wake.set)
+                                               on_seal=self._wake.set, on_full=self._wake.set)
                     self._consumers[name] = consumer
                     consumer.start()

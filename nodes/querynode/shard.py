@@ -49,7 +49,7 @@ from common.interfaces.log import Log
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.base import ObjectStorage
-from dataplane.fielddata import insert_msg_columns
+from dataplane.insert_msg import insert_msg_columns
 from dataplane.ids import ids_from_proto
 from dataplane.segment_file import read_delta_records
 from nodes.querynode import segments as seglib

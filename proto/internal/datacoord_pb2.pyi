@@ -77,14 +77,28 @@ class ChannelRecord(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., collection_id: _Optional[int] = ..., node_id: _Optional[int] = ..., flushed_offset: _Optional[int] = ...) -> None: ...
 
 class DataNodeHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "seals", "channels")
+    __slots__ = ("node_id", "seals", "channels", "growing")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     SEALS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    GROWING_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     seals: _containers.RepeatedCompositeFieldContainer[SealReport]
     channels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_id: _Optional[int] = ..., seals: _Optional[_Iterable[_Union[SealReport, _Mapping]]] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
+    growing: _containers.RepeatedCompositeFieldContainer[GrowingSegmentReport]
+    def __init__(self, node_id: _Optional[int] = ..., seals: _Optional[_Iterable[_Union[SealReport, _Mapping]]] = ..., channels: _Optional[_Iterable[str]] = ..., growing: _Optional[_Iterable[_Union[GrowingSegmentReport, _Mapping]]] = ...) -> None: ...
+
+class GrowingSegmentReport(_message.Message):
+    __slots__ = ("channel", "segment_id", "partition_id", "num_rows")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    NUM_ROWS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    segment_id: int
+    partition_id: int
+    num_rows: int
+    def __init__(self, channel: _Optional[str] = ..., segment_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., num_rows: _Optional[int] = ...) -> None: ...
 
 class SealReport(_message.Message):
     __slots__ = ("channel", "offset", "segment_ids")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto.milvus import schema_pb2 as proto_dot_milvus_dot_schema__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/internal/dml.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/schema.proto\"\xa6\x01\n\tInsertMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12\x12\n\nsegment_id\x18\x03 \x01(\x03\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x10\n\x08num_rows\x18\x05 \x01(\x03\x12\x33\n\x0b\x66ields_data\x18\x06 \x03(\x0b\x32\x1e.milvus.proto.schema.FieldData\"{\n\tDeleteMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12.\n\x0cprimary_keys\x18\x03 \x01(\x0b\x32\x18.milvus.proto.schema.IDs\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"H\n\x07SealMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x02 \x03(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x04\"\xdb\x01\n\x06\x44mlMsg\x12.\n\x06insert\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.InsertMsgH\x00\x12.\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1c.milvuspy.internal.DeleteMsgH\x00\x12*\n\x04seal\x18\x03 \x01(\x0b\x32\x1a.milvuspy.internal.SealMsgH\x00\x12=\n\x0e\x64rop_partition\x18\x04 \x01(\x0b\x32#.milvuspy.internal.DropPartitionMsgH\x00\x42\x06\n\x04\x62ody\"R\n\x10\x44ropPartitionMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18proto/internal/dml.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/schema.proto\"\xb7\x01\n\tInsertMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12\x12\n\nsegment_id\x18\x03 \x01(\x03\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\x12\x10\n\x08num_rows\x18\x05 \x01(\x03\x12\x33\n\x0b\x66ields_data\x18\x06 \x03(\x0b\x32\x1e.milvus.proto.schema.FieldData\x12\x0f\n\x07\x63olumns\x18\x07 \x01(\x0c\"{\n\tDeleteMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12.\n\x0cprimary_keys\x18\x03 \x01(\x0b\x32\x18.milvus.proto.schema.IDs\x12\x11\n\ttimestamp\x18\x04 \x01(\x04\"H\n\x07SealMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x02 \x03(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x04\"\xdb\x01\n\x06\x44mlMsg\x12.\n\x06insert\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.InsertMsgH\x00\x12.\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1c.milvuspy.internal.DeleteMsgH\x00\x12*\n\x04seal\x18\x03 \x01(\x0b\x32\x1a.milvuspy.internal.SealMsgH\x00\x12=\n\x0e\x64rop_partition\x18\x04 \x01(\x0b\x32#.milvuspy.internal.DropPartitionMsgH\x00\x42\x06\n\x04\x62ody\"R\n\x10\x44ropPartitionMsg\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x14\n\x0cpartition_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.internal.dml_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INSERTMSG']._serialized_start=75
-  _globals['_INSERTMSG']._serialized_end=241
-  _globals['_DELETEMSG']._serialized_start=243
-  _globals['_DELETEMSG']._serialized_end=366
-  _globals['_SEALMSG']._serialized_start=368
-  _globals['_SEALMSG']._serialized_end=440
-  _globals['_DMLMSG']._serialized_start=443
-  _globals['_DMLMSG']._serialized_end=662
-  _globals['_DROPPARTITIONMSG']._serialized_start=664
-  _globals['_DROPPARTITIONMSG']._serialized_end=746
+  _globals['_INSERTMSG']._serialized_end=258
+  _globals['_DELETEMSG']._serialized_start=260
+  _globals['_DELETEMSG']._serialized_end=383
+  _globals['_SEALMSG']._serialized_start=385
+  _globals['_SEALMSG']._serialized_end=457
+  _globals['_DMLMSG']._serialized_start=460
+  _globals['_DMLMSG']._serialized_end=679
+  _globals['_DROPPARTITIONMSG']._serialized_start=681
+  _globals['_DROPPARTITIONMSG']._serialized_end=763
 # @@protoc_insertion_point(module_scope)

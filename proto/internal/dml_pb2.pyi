@@ -8,20 +8,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InsertMsg(_message.Message):
-    __slots__ = ("collection_id", "partition_id", "segment_id", "timestamp", "num_rows", "fields_data")
+    __slots__ = ("collection_id", "partition_id", "segment_id", "timestamp", "num_rows", "fields_data", "columns")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     NUM_ROWS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_DATA_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_id: int
     segment_id: int
     timestamp: int
     num_rows: int
     fields_data: _containers.RepeatedCompositeFieldContainer[_schema_pb2.FieldData]
-    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., segment_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., num_rows: _Optional[int] = ..., fields_data: _Optional[_Iterable[_Union[_schema_pb2.FieldData, _Mapping]]] = ...) -> None: ...
+    columns: bytes
+    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., segment_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., num_rows: _Optional[int] = ..., fields_data: _Optional[_Iterable[_Union[_schema_pb2.FieldData, _Mapping]]] = ..., columns: _Optional[bytes] = ...) -> None: ...
 
 class DeleteMsg(_message.Message):
     __slots__ = ("collection_id", "partition_id", "primary_keys", "timestamp")

@@ -21,7 +21,8 @@ from common.schema_proto import schema_from_proto
 from common.session import Session
 from common.storage.local import LocalStorage
 from common.types import DataType
-from dataplane.fielddata import field_data_from_column
+from dataplane.fielddata import columns_from_insert, field_data_from_column
+from dataplane.insert_msg import encode_insert_columns
 from dataplane.ids import ids_to_proto
 from dataplane.segment_file import read_segment_file
 from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, rootcoord_pb2
@@ -98,8 +99,9 @@ class DataCluster:
             collection_name=name)).collection
 
     def insert(self, info: meta_pb2.CollectionInfo, ids: np.ndarray, *, shard: int = 0, partition_id: int = 0,
-               segment_id: int = 0) -> int:
-        """Publish one InsertMsg; returns its offset."""
+               segment_id: int = 0, old_format: bool = False) -> int:
+        """Publish one InsertMsg as the proxy does (``old_format``: as written before
+        ``InsertMsg.columns`` existed, the rows as wire FieldData); returns its offset."""
         schema = schema_from_proto(info.schema)
         ids = np.asarray(ids, dtype=np.int64)
         rng = np.random.default_rng(int(ids[0]) if len(ids) else 0)
@@ -109,8 +111,12 @@ class DataCluster:
                                 partition_id=partition_id or info.partitions[0].partition_id,
                                 segment_id=segment_id or self.alloc_id(),
                                 timestamp=self.alloc_timestamp(), num_rows=len(ids))
-        for name, column in columns.items():
-            msg.fields_data.append(field_data_from_column(schema.field(name), column))
+        if old_format:
+            for name, column in columns.items():
+                msg.fields_data.append(field_data_from_column(schema.field(name), column))
+        else:
+            sent = [field_data_from_column(schema.field(name), column) for name, column in columns.items()]
+            msg.columns = encode_insert_columns(schema, columns_from_insert(schema, sent, len(ids), None))
         payload = dml_pb2.DmlMsg(insert=msg).SerializeToString()
         return self.broker.produce(info.channels[shard], [(msg.timestamp, payload)])
 

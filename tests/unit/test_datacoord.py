@@ -92,6 +92,36 @@ def test_channels_are_spread_over_datanodes_and_move_when_one_goes(cluster: Data
     b.stop()
 
 
+
+def test_full_growing_segments_reported_by_their_datanode_are_sealed_once(tmp_path: Path) -> None:
+    c = DataCluster(tmp_path, datacoord={"segment_max_rows": 100})
+    try:
+        info = c.create_collection()
+        channel = info.channels[0]
+        node = _fake_datanode(c, 9001)
+        stranger = _fake_datanode(c, 9002)
+        c.ctx.datacoord.get_statistics(datacoord_pb2.CollectionRequest(collection=info))  # learn it now
+        wait_for(lambda: _heartbeat(c, 9001) == [channel])
+
+        def report(node_id: int, rows: int) -> list[dml_pb2.SealMsg]:
+            c.ctx.datacoord.data_node_heartbeat(datacoord_pb2.DataNodeHeartbeatRequest(
+                node_id=node_id, channels=[channel],
+                growing=[datacoord_pb2.GrowingSegmentReport(channel=channel, segment_id=77, partition_id=1,
+                                                            num_rows=rows)]))
+            msgs = [dml_pb2.DmlMsg.FromString(r.payload) for r in c.broker.fetch(channel, 0, 100)]
+            return [m.seal for m in msgs if m.WhichOneof("body") == "seal"]
+
+        assert report(9001, 99) == []                      # not full yet
+        assert report(9002, 100) == []                     # not the channel's datanode
+        seals = report(9001, 100)                          # full: sealed by a SealMsg naming it
+        assert [(s.collection_id, list(s.segment_ids)) for s in seals] == [(info.collection_id, [77])]
+        assert seals[0].timestamp > 0
+        assert len(report(9001, 120)) == 1                 # still growing (seal not applied): once
+        node.stop()
+        stranger.stop()
+    finally:
+        c.close()
+
 def test_save_flush_result_is_fenced_idempotent_and_drives_flush_state(cluster: DataCluster) -> None:
     info = cluster.create_collection()
     node = _fake_datanode(cluster, 9001)

@@ -1,6 +1,7 @@
 """Datacoord's decisions as pure functions of records, without a cluster or a KV: which
-datanode consumes a channel, and the life of compaction plans (what may merge, the tasks, the
-commit, the spans a target takes over, what readers see, the next step of a plan)."""
+datanode consumes a channel, which growing segments are sealed by size, and the life of
+compaction plans (what may merge, the tasks, the commit, the spans a target takes over, what
+readers see, the next step of a plan)."""
 from __future__ import annotations
 
 from coordinators.datacoord.channels import assign_channels
@@ -23,6 +24,7 @@ from coordinators.datacoord.compaction import (
     sources_problem,
     visible_segments,
 )
+from coordinators.datacoord.seals import plan_size_seals
 from proto.internal import datacoord_pb2, meta_pb2
 
 
@@ -183,3 +185,29 @@ def test_next_step_of_each_state() -> None:
     failed = _task(1, [1, 2], 30, state=FAILED)
     assert next_step(failed, segments, never, yes, RECORD_RETENTION_S - 1) == (Step.WAIT, "")
     assert next_step(failed, segments, never, yes, RECORD_RETENTION_S) == (Step.FORGET, "")
+
+
+# ------------------------------------------------------------------------------ size seals
+def _growing(channel: str, segment_id: int, rows: int) -> datacoord_pb2.GrowingSegmentReport:
+    return datacoord_pb2.GrowingSegmentReport(channel=channel, segment_id=segment_id, partition_id=1, num_rows=rows)
+
+
+def test_a_full_segment_is_sealed_once_and_forgotten_once_closed() -> None:
+    reports = [_growing("a", 1, 100), _growing("a", 2, 99), _growing("b", 3, 250)]
+    first = plan_size_seals(reports, ["a", "b"], 100, {})
+    assert first.seals == {"a": [1], "b": [3]}
+    assert first.requested == {"a": frozenset({1}), "b": frozenset({3})}
+    # The next heartbeat still reports them growing (the seals are not applied yet): no repeat.
+    again = plan_size_seals(reports + [_growing("a", 2, 100)], ["a", "b"], 100, first.requested)
+    assert again.seals == {"a": [2]} and again.requested == {"a": frozenset({1, 2}), "b": frozenset({3})}
+    # Applied: no longer growing, so forgotten; a new segment of the channel starts afresh.
+    done = plan_size_seals([_growing("a", 4, 5)], ["a", "b"], 100, again.requested)
+    assert done.seals == {} and done.requested == {"a": frozenset(), "b": frozenset()}
+
+
+def test_size_seals_only_for_the_reported_channels_and_a_positive_size() -> None:
+    reports = [_growing("a", 1, 500), _growing("other", 2, 500)]
+    plan = plan_size_seals(reports, ["a"], 100, {"other": frozenset({9})})
+    assert plan.seals == {"a": [1]} and set(plan.requested) == {"a"}  # "other" is not this node's
+    assert plan_size_seals(reports, ["a"], 0, {}).seals == {}  # 0: no size-based seals
+    assert plan_size_seals([], ["a"], 100, {"a": frozenset({1})}).requested == {"a": frozenset()}

@@ -149,3 +149,18 @@ def test_flush_of_a_dropped_collection_stops_the_consumer(cluster: DataCluster) 
     cluster.ctx.datacoord.drop_collection(datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
     wait_for(lambda: not node.logic.channels())
     assert cluster.storage.list(f"insert_log/{info.collection_id}/") == []
+
+
+def test_inserts_written_in_the_old_format_replay(cluster: DataCluster) -> None:
+    """A broker log written before ``InsertMsg.columns`` existed (rows as wire FieldData) still
+    flushes: old and new messages land in one segment with every row."""
+    info = cluster.create_collection()
+    cluster.insert(info, np.arange(0, 10), old_format=True)
+    cluster.insert(info, np.arange(10, 20))
+    cluster.start("datanode")
+    cluster.flush(info)
+    rows = cluster.flushed_rows(info)
+    assert sorted(rows["id"].tolist()) == list(range(20))
+    assert set(rows["tag"]) == {f"t{i}" for i in range(20)} and set(rows["$meta"]) == {b"{}"}
+    assert rows["vec"].shape == (20, DIM)
+    assert [s.segment.num_rows for s in cluster.recovery(info).segments] == [20]

@@ -15,11 +15,12 @@ from common.schema_proto import complete_schema, public_schema, schema_from_prot
 from common.types import TIMESTAMP_COLUMN, DataType
 from dataplane.delete_record import DeleteRecord
 from dataplane.fielddata import columns_from_insert, field_columns, field_data_from_column
+from dataplane.insert_msg import encode_insert_columns, insert_msg_columns
 from dataplane.segment_file import read_segment_file, write_segment_file
 from nodes.querynode.executor import query, search
 from nodes.querynode.segments import new_growing, snapshot
 from nodes.querynode.shard import ReadView
-from proto.internal import querynode_pb2
+from proto.internal import dml_pb2, querynode_pb2
 from proto.milvus import common_pb2, schema_pb2
 
 MAX_TS = 2**63 - 1
@@ -172,6 +173,35 @@ def test_result_field_data_is_full_length_and_reads_back() -> None:
     again = columns_from_insert(schema, list(out.values()), 4, None)
     assert {n: plain(c) for n, c in again.items()} == {n: plain(c) for n, c in cols.items()}
 
+
+
+def test_insert_message_columns_in_both_formats_decode_to_the_validated_columns() -> None:
+    """The proxy encodes a shard's validated columns once (``InsertMsg.columns``); consumers
+    decode exactly those columns, as they decode a message written in the old format
+    (``fields_data``), and fixed-width columns are read-only views of the message."""
+    schema = make_schema()
+    cols = columns_from_insert(schema, insert_data(), 4, None)
+    want = {n: plain(c) for n, c in cols.items()}
+    new = dml_pb2.InsertMsg(timestamp=9, num_rows=4, columns=encode_insert_columns(schema, cols))
+    old = dml_pb2.InsertMsg(timestamp=9, num_rows=4, fields_data=insert_data())
+    for msg in (new, old):
+        got = insert_msg_columns(schema, dml_pb2.InsertMsg.FromString(msg.SerializeToString()))
+        assert got.pop(TIMESTAMP_COLUMN).tolist() == [9] * 4
+        assert {n: plain(c) for n, c in got.items()} == want
+        assert {n: c.dtype for n, c in got.items()} == {n: c.dtype for n, c in cols.items()}
+        assert got["vec"].shape == (4, 2) and got["tags"][0].dtype == np.int64
+    decoded = insert_msg_columns(schema, new)
+    assert not decoded["vec"].flags.writeable and not decoded["score"].flags.writeable  # no copy
+
+    rows = np.array([3, 1])
+    part = insert_msg_columns(schema, dml_pb2.InsertMsg(num_rows=2, columns=encode_insert_columns(schema, cols, rows)))
+    assert {n: plain(c) for n, c in part.items() if n != TIMESTAMP_COLUMN} == \
+        {n: [v[i] for i in rows] for n, v in want.items()}
+
+    with pytest.raises(ParameterInvalid, match="num_rows says 5"):
+        insert_msg_columns(schema, dml_pb2.InsertMsg(num_rows=5, columns=new.columns))
+    with pytest.raises(ParameterInvalid, match="cannot be decoded"):
+        insert_msg_columns(schema, dml_pb2.InsertMsg(num_rows=4, columns=new.columns[:40]))
 
 def test_absent_fields_and_bad_data() -> None:
     schema = make_schema()

@@ -29,6 +29,7 @@ from common.types import DataType
 from coordinators.querycoord.server import create_server as create_querycoord
 from dataplane import reduce as reduce_module
 from dataplane.fielddata import field_data_from_column
+from dataplane.insert_msg import encode_insert_columns
 from dataplane.reduce import merge_query_results, merge_search_results, top_distinct
 from dataplane.segment_file import write_delta_file, write_segment_file
 from nodes.querynode.server import create_server as create_querynode
@@ -158,12 +159,17 @@ def rows(pks, seed: int = 0):  # type: ignore[no-untyped-def]
     return {"id": pks, "vec": vecs, "age": ages, "$meta": metas}
 
 
-def insert(c: Cluster, info, channel: str, data: dict, ts: int, segment_id: int, partition_id: int = PART) -> int:  # type: ignore[no-untyped-def]
+def insert(c: Cluster, info, channel: str, data: dict, ts: int, segment_id: int, partition_id: int = PART,  # type: ignore[no-untyped-def]
+           old_format: bool = False) -> int:
+    """Publish an InsertMsg as the proxy does (``old_format``: as written before
+    ``InsertMsg.columns`` existed, the rows as wire FieldData)."""
     schema = schema_from_proto(info.schema)
     msg = dml_pb2.InsertMsg(collection_id=info.collection_id, partition_id=partition_id, segment_id=segment_id,
                             timestamp=ts, num_rows=len(data["id"]))
-    for f in schema.fields:
-        msg.fields_data.append(field_data_from_column(f, data[f.name]))
+    if old_format:
+        msg.fields_data.extend(field_data_from_column(f, data[f.name]) for f in schema.fields)
+    else:
+        msg.columns = encode_insert_columns(schema, data)
     return c.broker.produce(channel, [(ts, dml_pb2.DmlMsg(insert=msg).SerializeToString())])
 
 
@@ -721,3 +727,23 @@ def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
     cluster.broker.produce(ch, [(30, dml_pb2.DmlMsg(drop_partition=drop).SerializeToString())])
     assert count(node, ch, strong=True) == 10
     wait_until(lambda: node.logic.shard(ch).segment_ids() == ([], [960]), what="growing rows of PART2 dropped")
+
+
+def test_inserts_written_in_the_old_format_replay(cluster):
+    """A broker log written before ``InsertMsg.columns`` existed (rows as wire FieldData) still
+    loads: a shard consuming it serves the same rows as from the new format."""
+    info = make_collection()
+    ch = info.channels[0]
+    old, new = rows(range(0, 50), seed=3), rows(range(50, 100), seed=4)
+    insert(cluster, info, ch, old, ts=100, segment_id=700, old_format=True)
+    insert(cluster, info, ch, new, ts=101, segment_id=700)
+    cluster.load(info)
+    node = cluster.leader(ch)
+    fields, n = query_rows(node, query_request(ch, expr="id >= 0", output_fields=["age", "vec", "$meta"], limit=-1))
+    by_name = {fd.field_name: fd for fd in fields}
+    assert n == 100 and list(by_name["id"].scalars.long_data.data) == list(range(100))
+    assert list(by_name["age"].scalars.long_data.data) == [p % 100 for p in range(100)]
+    vecs = np.asarray(by_name["vec"].vectors.float_vector.data, dtype=np.float32).reshape(-1, DIM)
+    np.testing.assert_array_equal(vecs, np.concatenate([old["vec"], new["vec"]]))
+    meta = next(fd for fd in fields if fd.is_dynamic)
+    assert [json.loads(m)["n"] for m in meta.scalars.json_data.data] == list(range(100))
