@@ -52,6 +52,7 @@ from typing import Any, Mapping
 from common.schema import CollectionSchema
 
 from .checker import Checker, extract_pk_values
+from .codec import decode_plan, encode_plan
 from .parser import parse
 from .plan import ExprPlan
 
@@ -69,4 +70,4 @@ def compile_expr(text: str, schema: CollectionSchema,
     return ExprPlan(text, root, frozenset(root.fields()), extract_pk_values(root, schema))
 
 
-__all__ = ["ExprPlan", "compile_expr"]
+__all__ = ["ExprPlan", "compile_expr", "decode_plan", "encode_plan"]
