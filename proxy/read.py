@@ -182,10 +182,11 @@ class ReadTasks:
     # -- helpers -----------------------------------------------------------------------------
     def _scope(self, collection: CachedCollection, expr: str, templates_pb, partition_names: Sequence[str],
                fetch: list[str], request: Any) -> querynode_pb2.ReadScope:  # type: ignore[no-untyped-def]
+        compiled = self._filter(collection, expr, templates_pb)
         partition_ids = [collection.partition_id(name) for name in partition_names]
         level = collection.info.consistency_level if request.use_default_consistency else request.consistency_level
         scope = querynode_pb2.ReadScope(collection_id=collection.collection_id, partition_ids=partition_ids,
-                                        filter=self._filter(collection, expr, templates_pb), output_fields=fetch)
+                                        filter=compiled, output_fields=fetch)
         scope.read_ts, scope.wait_for_latest = self._read_timestamp(
             level, request.travel_timestamp, request.guarantee_timestamp, request.use_default_consistency)
         return scope

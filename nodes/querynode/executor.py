@@ -77,7 +77,7 @@ def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type
 
 
 # ---------------------------------------------------------------------------------------- search
-def query_vectors(plan: querynode_pb2.SearchPlan, field: FieldSchema) -> np.ndarray:
+def _query_vectors(plan: querynode_pb2.SearchPlan, field: FieldSchema) -> np.ndarray:
     """The plan's query vectors as an (nq, dim) float32 or (nq, dim / 8) uint8 array; raises
     ParameterInvalid when they do not fit ``field`` of this node's schema."""
     if field.dtype == DataType.FLOAT_VECTOR:
@@ -103,18 +103,22 @@ def _anns_field(schema: CollectionSchema, name: str) -> FieldSchema:
     return f
 
 
-def check_index_metric(field: FieldSchema, plan: querynode_pb2.SearchPlan,
-                       indexes: Sequence[meta_pb2.IndexInfo]) -> None:
-    """Raise ParameterInvalid when this shard's index of ``field`` has another metric than the
-    plan (the proxy checked the plan against its own view of the index)."""
+def _check_index(field: FieldSchema, plan: querynode_pb2.SearchPlan, indexes: Sequence[meta_pb2.IndexInfo]) -> None:
+    """Raise ParameterInvalid when this shard's index of ``field`` has another metric or type
+    than the plan was checked for (the proxy checked it against its own view of the index)."""
     info = next((i for i in indexes if i.field_name == field.name or (i.field_id and i.field_id == field.field_id)),
                 None)
-    if info is not None and info.metric_type and info.metric_type.upper() != plan.metric_type:
+    if info is None:
+        return
+    if info.metric_type and info.metric_type.upper() != plan.metric_type:
         raise ParameterInvalid(f"metric type not match: invalid parameter[expected={info.metric_type.upper()}]"
                                f"[actual={plan.metric_type}]")
+    if info.index_type and info.index_type.upper() != plan.index_type:
+        raise ParameterInvalid(f"index type not match: invalid parameter[expected={info.index_type.upper()}]"
+                               f"[actual={plan.index_type}]")
 
 
-def index_search_params(params: querynode_pb2.IndexSearchParams) -> dict[str, int]:
+def _index_search_params(params: querynode_pb2.IndexSearchParams) -> dict[str, int]:
     """The typed index search params as the dict segments and indexes take."""
     out: dict[str, int] = {}
     if params.HasField("ef"):
@@ -130,10 +134,10 @@ def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchReq
     concerns this node's own schema and indexes is checked here."""
     scope, plan = request.scope, request.plan
     field = _anns_field(schema, plan.anns_field)
-    check_index_metric(field, plan, indexes)
-    queries = query_vectors(plan, field)
+    _check_index(field, plan, indexes)
+    queries = _query_vectors(plan, field)
     nq, topk, metric = queries.shape[0], int(plan.topk), plan.metric_type
-    params = index_search_params(plan.params)
+    params = _index_search_params(plan.params)
     filter_plan = _filter(scope, schema)
     outputs = output_field_schemas(schema, scope.output_fields)
     pk = schema.primary_field

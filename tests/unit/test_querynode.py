@@ -176,7 +176,7 @@ def seal(c: Cluster, info, channel: str, ts: int, segment_ids=()) -> int:  # typ
     return c.broker.produce(channel, [(ts, dml_pb2.DmlMsg(seal=msg).SerializeToString())])
 
 
-SCHEMA = schema_from_proto(make_collection().schema)
+SCHEMA = schema_from_proto(make_collection().schema)  # what the proxy plans searches against
 
 
 def search_request(channel: str, queries, topk: int, *, read_ts: int = MAX_TS, strong: bool = False, expr: str = "",
@@ -338,8 +338,11 @@ def test_sealed_segments_indexes_and_partitions(cluster):
                                               params={"ef": 32}))
     assert all(p >= 1000 for hits in result_ids(res) for p in hits)
     assert count(node, ch) == 298
+    # plans made for another index than the shard's (the proxy checks against its own view of it)
     with pytest.raises(ParameterInvalid, match=r"metric type not match: invalid parameter\[expected=L2\]\[actual=IP\]"):
-        search_results(node, search_request(ch, queries, 8, metric="IP"))  # a plan made for another index
+        search_results(node, search_request(ch, queries, 8, metric="IP", index_type="HNSW"))
+    with pytest.raises(ParameterInvalid, match=r"index type not match: invalid parameter\[expected=HNSW\]"):
+        search_results(node, search_request(ch, queries, 8))
 
 
 def test_handoff_growing_to_sealed_without_duplicates_or_misses(cluster):
