@@ -8,8 +8,9 @@ bench/results/<timestamp>_filter.json).
    a numeric range, an ``in`` list of 1,000 values, a ``like`` prefix, a JSON key comparison.
 2. Filtered search on one sealed querynode segment of ``--search-rows`` x ``--dim`` vectors with
    an HNSW index (M 16, efConstruction 200, ef 64), through ``nodes.querynode.executor.search``
-   (compile, mask, index or exact fallback, reduce): recall@10 against exact search over the
-   matching rows, and single-query latency, at 10 %, 1 % and 0.1 % selectivity and unfiltered.
+   (the proxy's compiled filter decoded, mask, index or exact fallback, reduce): recall@10
+   against exact search over the matching rows, and single-query latency, at 10 %, 1 % and
+   0.1 % selectivity and unfiltered.
 
     .venv/bin/python bench/bench_filter.py
     .venv/bin/python bench/bench_filter.py --rows 200000 --search-rows 20000 --queries 50
@@ -17,7 +18,6 @@ bench/results/<timestamp>_filter.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -35,7 +35,7 @@ for path in (ROOT, ROOT / "bench"):
 
 from bench_server import TOP_K, exact_topk, make_data, pct, recall, write_result  # noqa: E402
 
-from common.expr import compile_expr  # noqa: E402
+from common.expr import compile_expr, encode_plan  # noqa: E402
 from common.index import build_index  # noqa: E402
 from common.schema import CollectionSchema, FieldSchema  # noqa: E402
 from common.types import TIMESTAMP_COLUMN, DataType  # noqa: E402
@@ -45,7 +45,6 @@ from nodes.querynode.segment import Segment  # noqa: E402
 from nodes.querynode.segments import snapshot  # noqa: E402
 from nodes.querynode.shard import ReadView  # noqa: E402
 from proto.internal import meta_pb2, querynode_pb2  # noqa: E402
-from proto.milvus import common_pb2  # noqa: E402
 
 HNSW = {"M": 16, "efConstruction": 200}
 EF = 64
@@ -125,12 +124,11 @@ def bench_search(args: argparse.Namespace) -> dict[str, Any]:
         truth = rows[exact_topk(data[rows], queries, TOP_K)]
         found, times = [], []
         for q in range(len(queries)):
-            group = common_pb2.PlaceholderGroup()
-            group.placeholders.add(tag="$0", type=common_pb2.FloatVector, values=[queries[q].tobytes()])
             request = querynode_pb2.ShardSearchRequest(
-                scope=querynode_pb2.ReadScope(read_ts=2**63 - 1, expr=expr), anns_field="vec",
-                placeholder_group=group.SerializeToString(), nq=1, topk=TOP_K, metric_type="L2",
-                params_json=json.dumps({"ef": EF}))
+                scope=querynode_pb2.ReadScope(read_ts=2**63 - 1, filter=encode_plan(compile_expr(expr, schema))),
+                plan=querynode_pb2.SearchPlan(anns_field="vec", metric_type="L2", index_type="HNSW",
+                                              params=querynode_pb2.IndexSearchParams(ef=EF), nq=1, topk=TOP_K,
+                                              vectors=queries[q].astype("<f4").tobytes()))
             t = time.perf_counter()
             result = search(view, schema, request, [info])
             times.append(time.perf_counter() - t)

@@ -1,8 +1,9 @@
-"""Proxy tasks that read: search and query. Each request is checked here (params, vectors,
-expression, output fields), sent to the leader of every shard, and the answers reduced."""
+"""Proxy tasks that read: search and query. Each request is checked here, once: params,
+vectors, expression and output fields become a checked plan (``querynode_pb2.SearchPlan``, the
+compiled filter in ``ReadScope.filter``) that the leader of every shard runs as given; their
+answers are reduced here."""
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import numpy as np
 from common.compute.distance import metric_is_ascending
 from common.errors import (ChannelNotFound, CollectionNotLoaded, NodeNotAvailable, ParameterInvalid,
                            ServiceUnavailable)
-from common.expr import compile_expr
+from common.expr import compile_expr, encode_plan
 from common.interfaces import QueryNode
 from common.index.params import default_metric, validate_search_params
 from common.schema import FieldSchema
@@ -37,6 +38,10 @@ _PLACEHOLDER_TYPES = {DataType.FLOAT_VECTOR: common_pb2.PlaceholderType.Value("F
 MAX_NQ = 16384
 # Distinct search request shapes whose checked parameters are kept (all dropped when full).
 MAX_SEARCH_PLANS = 256
+# Compiled filters kept (see ``ReadTasks._filter``; all dropped when full) and the longest
+# expression text kept.
+MAX_CACHED_FILTERS = 256
+MAX_CACHED_FILTER_CHARS = 64 * 1024
 # guarantee_timestamp values with a meaning of their own (pymilvus: 1 Eventually, 2 Bounded).
 EVENTUALLY_TS = 2
 # How long a read waits for a shard leader to become serviceable (e.g. after a restart).
@@ -46,14 +51,16 @@ _Read = TypeVar("_Read", querynode_pb2.ShardSearchRequest, querynode_pb2.ShardQu
 
 @dataclass(frozen=True)
 class _SearchPlan:
-    """A search request's parameters, resolved and checked against a collection and its index."""
+    """A search request's parameters, resolved and checked against a collection and its index:
+    everything of the querynodes' ``SearchPlan`` but the query vectors."""
     collection: CachedCollection
     index: Any  # meta_pb2.IndexInfo or None
     params: SearchParams
     field: FieldSchema
     metric: str
     k: int  # topk + offset: what the shards are asked for
-    params_json: str
+    index_type: str  # what ``index_params`` were checked for
+    index_params: querynode_pb2.IndexSearchParams
     output: OutputFields
 
 
@@ -62,6 +69,7 @@ class ReadTasks:
         self._env = env
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="proxy-fanout")
         self._plans: dict[tuple, _SearchPlan] = {}
+        self._filters: dict[tuple[int, str], tuple[CachedCollection, str]] = {}
 
     # -- search ------------------------------------------------------------------------------
     def search(self, request: milvus_pb2.SearchRequest) -> milvus_pb2.SearchResults:
@@ -71,13 +79,12 @@ class ReadTasks:
             raise ParameterInvalid("search by primary keys is not supported yet: send query vectors")
         plan = self._search_plan(collection, request)
         params, field, output, k = plan.params, plan.field, plan.output, plan.k
-        nq = _check_placeholders(request.placeholder_group, field.dtype, field.dim, field.name)
+        vectors, nq = _query_vectors(request.placeholder_group, field.dtype, field.dim, field.name)
         scope = self._scope(collection, request.dsl, request.expr_template_values, request.partition_names,
                             output.fetch, request)
-        shard_request = querynode_pb2.ShardSearchRequest(
-            scope=scope, anns_field=field.name, placeholder_group=request.placeholder_group, nq=nq, topk=k,
-            metric_type=plan.metric, params_json=plan.params_json,
-        )
+        shard_request = querynode_pb2.ShardSearchRequest(scope=scope, plan=querynode_pb2.SearchPlan(
+            anns_field=field.name, metric_type=plan.metric, index_type=plan.index_type, params=plan.index_params,
+            nq=nq, topk=k, vectors=vectors))
         answers = self._fan_out(collection, _search, shard_request)
         results = merge_search_results([a.results for a in answers], nq, k, metric_is_ascending(plan.metric),
                                        offset=params.offset)
@@ -115,9 +122,9 @@ class ReadTasks:
                 f"metric type not match: invalid parameter[expected={index.metric_type}][actual={metric}]"
             )
         k = params.topk + params.offset
-        search_params = validate_search_params(index_type, params.params, k)
+        index_params = querynode_pb2.IndexSearchParams(**validate_search_params(index_type, params.params, k))
         output = resolve_output_fields(request.output_fields, schema, include_pk=False)
-        plan = _SearchPlan(collection, index, params, field, metric, k, json.dumps(search_params), output)
+        plan = _SearchPlan(collection, index, params, field, metric, k, index_type, index_params, output)
         if len(self._plans) >= MAX_SEARCH_PLANS:
             self._plans.clear()
         self._plans[key] = plan
@@ -175,16 +182,33 @@ class ReadTasks:
     # -- helpers -----------------------------------------------------------------------------
     def _scope(self, collection: CachedCollection, expr: str, templates_pb, partition_names: Sequence[str],
                fetch: list[str], request: Any) -> querynode_pb2.ReadScope:  # type: ignore[no-untyped-def]
-        compile_expr(expr, collection.schema, template_values_from_proto(templates_pb))  # reject bad input early
+        compiled = self._filter(collection, expr, templates_pb)
         partition_ids = [collection.partition_id(name) for name in partition_names]
         level = collection.info.consistency_level if request.use_default_consistency else request.consistency_level
         scope = querynode_pb2.ReadScope(collection_id=collection.collection_id, partition_ids=partition_ids,
-                                        expr=expr, output_fields=fetch)
-        for key, value in templates_pb.items():
-            scope.expr_template_values[key].CopyFrom(value)
+                                        filter=compiled, output_fields=fetch)
         scope.read_ts, scope.wait_for_latest = self._read_timestamp(
             level, request.travel_timestamp, request.guarantee_timestamp, request.use_default_consistency)
         return scope
+
+    def _filter(self, collection: CachedCollection, expr: str, templates_pb: Any) -> str:
+        """``expr`` compiled for ``collection`` (ExpressionError for bad input) in the wire form
+        of ``ReadScope.filter``. Without template values, kept per collection and text (while
+        the proxy's metadata of the collection stays the same object) and reused."""
+        if not expr:
+            return ""
+        if len(templates_pb):
+            return encode_plan(compile_expr(expr, collection.schema, template_values_from_proto(templates_pb)))
+        key = (id(collection), expr)
+        hit = self._filters.get(key)
+        if hit is not None and hit[0] is collection:
+            return hit[1]
+        text = encode_plan(compile_expr(expr, collection.schema))
+        if len(expr) <= MAX_CACHED_FILTER_CHARS:
+            if len(self._filters) >= MAX_CACHED_FILTERS:
+                self._filters.clear()
+            self._filters[key] = (collection, text)
+        return text
 
     def _read_timestamp(self, level: int, travel_ts: int, guarantee_ts: int,
                         use_default: bool = False) -> tuple[int, bool]:
@@ -248,9 +272,9 @@ def _for_channel(request: _Read, channel: str) -> _Read:
     return copy
 
 
-def _check_placeholders(raw: bytes, dtype: DataType, dim: int, field_name: str) -> int:
-    """The number of query vectors in a PlaceholderGroup; raises ParameterInvalid on a wrong
-    vector type or dimension."""
+def _query_vectors(raw: bytes, dtype: DataType, dim: int, field_name: str) -> tuple[bytes, int]:
+    """(the query vectors of a PlaceholderGroup as raw bytes, one after the other; their number
+    nq); raises ParameterInvalid on a wrong vector type or dimension."""
     try:
         group = common_pb2.PlaceholderGroup.FromString(raw)
     except Exception:  # noqa: BLE001 - undecodable input
@@ -264,12 +288,13 @@ def _check_placeholders(raw: bytes, dtype: DataType, dim: int, field_name: str) 
             f"the search vectors are {common_pb2.PlaceholderType.Name(placeholder.type)}"
         )
     width = dim * 4 if dtype == DataType.FLOAT_VECTOR else dim // 8
-    nq = len(placeholder.values)
+    values = placeholder.values
+    nq = len(values)
     if not 1 <= nq <= MAX_NQ:
         raise ParameterInvalid(f"nq (number of search vectors) {nq} is out of range [1, {MAX_NQ}]")
-    for value in placeholder.values:
+    for value in values:
         if len(value) != width:
             got = len(value) // 4 if dtype == DataType.FLOAT_VECTOR else len(value) * 8
             raise ParameterInvalid(f"the dimension of the search vectors ({got}) does not match field "
                                    f"{field_name} (dim {dim})")
-    return nq
+    return values[0] if nq == 1 else b"".join(values), nq

@@ -3,9 +3,10 @@
 ``compile_expr(text, schema, template_values)`` parses ``text`` with Lark (``grammar.lark``),
 type-checks it once against the schema and returns an :class:`ExprPlan`;
 ``plan.evaluate(columns, num_rows)`` gives the matching rows as a bool mask, vectorised over
-NumPy columns. Every bad expression raises ``common.errors.ExpressionError`` (code 1100)
-at compile time, worded ``cannot parse expression: "<text>", <what> (column N)``; nothing
-is evaluated.
+NumPy columns. ``encode_plan(plan)`` / ``decode_plan(text, schema)`` (``codec.py``) carry a
+compiled plan from the proxy to the querynodes, which evaluate it without compiling again.
+Every bad expression raises ``common.errors.ExpressionError`` (code 1100) at compile time,
+worded ``cannot parse expression: "<text>", <what> (column N)``; nothing is evaluated.
 
 The language
   literals      ``1``, ``0x1F``, ``1.5e3``, ``"a\\"b"``/``'a'`` (C escapes), ``r"raw"``,
@@ -52,6 +53,7 @@ from typing import Any, Mapping
 from common.schema import CollectionSchema
 
 from .checker import Checker, extract_pk_values
+from .codec import decode_plan, encode_plan
 from .parser import parse
 from .plan import ExprPlan
 
@@ -69,4 +71,4 @@ def compile_expr(text: str, schema: CollectionSchema,
     return ExprPlan(text, root, frozenset(root.fields()), extract_pk_values(root, schema))
 
 
-__all__ = ["ExprPlan", "compile_expr"]
+__all__ = ["ExprPlan", "compile_expr", "decode_plan", "encode_plan"]

@@ -380,9 +380,16 @@ def extract_pk_values(root: P.Node | None, schema: CollectionSchema) -> list[Any
         values = [root.right.value]
     else:
         return None
+    types = set(map(type, values))
     if pk.dtype in INTEGER_TYPES:
+        if types <= {int}:  # the common case (an Int64 key compared with integers), at C speed
+            unique = list(dict.fromkeys(values))
+            if not unique or (INT64_MIN <= min(unique) and max(unique) <= INT64_MAX):
+                return unique
         ints = (int(v) for v in values if is_number(v) and v == int(v))
         return list(dict.fromkeys(v for v in ints if INT64_MIN <= v <= INT64_MAX))
+    if types <= {str}:
+        return list(dict.fromkeys(values))
     return list(dict.fromkeys(v for v in values if isinstance(v, str)))
 
 

@@ -150,10 +150,10 @@ class QueryNode(RoleComponent):
         local = executor.search(view, shard.schema, request, shard.indexes())
         if not view.remote:
             return querynode_pb2.ShardSearchResult(results=local)
-        answers = self._ask_holders(view, request, _search)
-        metric = executor.search_metric(shard.schema, request, shard.indexes())
-        merged = merge_search_results([local, *(a.results for a in answers)], int(request.nq) or len(local.topks),
-                                      int(request.topk), metric_is_ascending(metric))
+        answers = self._ask_holders(view, request, _search)  # the holders run the same plan
+        plan = request.plan
+        merged = merge_search_results([local, *(a.results for a in answers)], int(plan.nq), int(plan.topk),
+                                      metric_is_ascending(plan.metric_type))
         return querynode_pb2.ShardSearchResult(results=merged)
 
     def query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:

@@ -3,27 +3,21 @@ per-segment search, the shard-level top-k merge and the gathering of output fiel
 """
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Sequence
 
 import numpy as np
 
 from common.compute.distance import metric_is_ascending
 from common.errors import FieldNotFound, ParameterInvalid
-from common.expr import compile_expr
-from common.index.params import default_metric, validate_search_params
+from common.expr import ExprPlan, decode_plan
 from common.schema import CollectionSchema, FieldSchema, valid_column
-from common.template_values import template_values_from_proto
 from common.types import TIMESTAMP_COLUMN, DataType
 from dataplane.columns import empty_column
 from dataplane.fielddata import field_data_from_column
 from dataplane.ids import ids_to_proto
 from dataplane.reduce import top_distinct
 from proto.internal import meta_pb2, querynode_pb2
-from proto.milvus import common_pb2, schema_pb2
-
-_PLACEHOLDER_FOR = {DataType.FLOAT_VECTOR: common_pb2.FloatVector, DataType.BINARY_VECTOR: common_pb2.BinaryVector}
+from proto.milvus import schema_pb2
 
 
 def output_field_schemas(schema: CollectionSchema, names: Sequence[str]) -> list[FieldSchema]:
@@ -38,11 +32,28 @@ def output_field_schemas(schema: CollectionSchema, names: Sequence[str]) -> list
     return out
 
 
-def _compile(scope: querynode_pb2.ReadScope, schema: CollectionSchema):  # type: ignore[no-untyped-def]
-    if not scope.expr:
+# Decoded filters by (schema object, text): a filter sent again is not decoded again. Plans are
+# immutable, so concurrent reads share them. All are dropped when the cache is full.
+MAX_CACHED_FILTERS = 256
+MAX_CACHED_FILTER_CHARS = 64 * 1024
+_decoded: dict[tuple[int, str], tuple[CollectionSchema, ExprPlan]] = {}
+
+
+def _filter(scope: querynode_pb2.ReadScope, schema: CollectionSchema) -> ExprPlan | None:
+    """The read's compiled filter (checked by the proxy) over this shard's schema; None: every row."""
+    text = scope.filter
+    if not text:
         return None
-    plan = compile_expr(scope.expr, schema, template_values_from_proto(scope.expr_template_values))
-    return None if plan.is_always_true else plan
+    key = (id(schema), text)
+    hit = _decoded.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    plan = decode_plan(text, schema)
+    if len(text) <= MAX_CACHED_FILTER_CHARS:
+        if len(_decoded) >= MAX_CACHED_FILTERS:
+            _decoded.clear()
+        _decoded[key] = (schema, plan)
+    return plan
 
 
 def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
@@ -66,42 +77,24 @@ def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type
 
 
 # ---------------------------------------------------------------------------------------- search
-def parse_placeholder_group(raw: bytes, field: FieldSchema, nq: int) -> np.ndarray:
-    """The query vectors of a serialized PlaceholderGroup, checked against ``field``."""
-    try:
-        group = common_pb2.PlaceholderGroup.FromString(raw)
-    except Exception:  # noqa: BLE001 - undecodable input
-        raise ParameterInvalid("the placeholder group of the search request cannot be decoded") from None
-    if not group.placeholders:
-        raise ParameterInvalid("the search request carries no query vectors")
-    ph = group.placeholders[0]
-    values = list(ph.values)
-    if nq and len(values) != nq:
-        raise ParameterInvalid(f"nq ({nq}) does not match the number of query vectors ({len(values)})")
-    expected = _PLACEHOLDER_FOR.get(field.dtype)
-    if expected is None:
-        raise ParameterInvalid(f"search on field {field.name} of type {field.dtype.name} is not supported")
-    if ph.type != expected:
-        raise ParameterInvalid(
-            f"the query vectors' type ({common_pb2.PlaceholderType.Name(ph.type)}) does not match "
-            f"field {field.name} ({field.dtype.name})")
-    width = field.dim * 4 if field.dtype == DataType.FLOAT_VECTOR else field.dim // 8
-    for v in values:
-        if len(v) != width:
-            got = len(v) // 4 if field.dtype == DataType.FLOAT_VECTOR else len(v) * 8
-            raise ParameterInvalid(f"vector dimension mismatch, expected vector size(byte) {width}, actual "
-                                   f"{len(v)} (dim {got} vs field {field.name} dim {field.dim})")
+def _query_vectors(plan: querynode_pb2.SearchPlan, field: FieldSchema) -> np.ndarray:
+    """The plan's query vectors as an (nq, dim) float32 or (nq, dim / 8) uint8 array; raises
+    ParameterInvalid when they do not fit ``field`` of this node's schema."""
     if field.dtype == DataType.FLOAT_VECTOR:
-        return np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), field.dim).astype(np.float32)
-    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), field.dim // 8)
+        width, dtype, columns = field.dim * 4, np.dtype("<f4"), field.dim
+    elif field.dtype == DataType.BINARY_VECTOR:
+        width, dtype, columns = field.dim // 8, np.dtype(np.uint8), field.dim // 8
+    else:
+        raise ParameterInvalid(f"search on field {field.name} of type {field.dtype.name} is not supported")
+    nq, raw = int(plan.nq), plan.vectors
+    if nq < 1 or len(raw) != nq * width:
+        raise ParameterInvalid(f"vector dimension mismatch: {len(raw)} bytes of query vectors are not {nq} "
+                               f"vectors of field {field.name} (dim {field.dim}, {width} bytes each)")
+    vectors = np.frombuffer(raw, dtype=dtype).reshape(nq, columns)
+    return vectors.astype(np.float32) if field.dtype == DataType.FLOAT_VECTOR else vectors
 
 
 def _anns_field(schema: CollectionSchema, name: str) -> FieldSchema:
-    if not name:
-        vectors = schema.vector_fields
-        if len(vectors) != 1:
-            raise ParameterInvalid("anns_field is required when the collection has several vector fields")
-        return vectors[0]
     f = schema.field(name)
     if f is None:
         raise FieldNotFound(f"field {name} not exist in the collection schema")
@@ -110,66 +103,42 @@ def _anns_field(schema: CollectionSchema, name: str) -> FieldSchema:
     return f
 
 
-def resolve_metric(field: FieldSchema, requested: str, indexes: Sequence[meta_pb2.IndexInfo]) -> tuple[str, str]:
-    """(metric, index type) for a search on ``field``: the index's metric unless none exists;
-    a requested metric different from the index's is an error."""
-    requested = (requested or "").strip().upper()
+def _check_index(field: FieldSchema, plan: querynode_pb2.SearchPlan, indexes: Sequence[meta_pb2.IndexInfo]) -> None:
+    """Raise ParameterInvalid when this shard's index of ``field`` has another metric or type
+    than the plan was checked for (the proxy checked it against its own view of the index)."""
     info = next((i for i in indexes if i.field_name == field.name or (i.field_id and i.field_id == field.field_id)),
                 None)
-    if info is not None and info.metric_type:
-        index_metric = info.metric_type.upper()
-        if requested and requested != index_metric:
-            raise ParameterInvalid(
-                f"metric type not match: invalid parameter[expected={index_metric}][actual={requested}]")
-        return index_metric, _index_type(info.index_type, info.params_json) or "FLAT"
-    return requested or default_metric(field.dtype), "FLAT"
+    if info is None:
+        return
+    if info.metric_type and info.metric_type.upper() != plan.metric_type:
+        raise ParameterInvalid(f"metric type not match: invalid parameter[expected={info.metric_type.upper()}]"
+                               f"[actual={plan.metric_type}]")
+    if info.index_type and info.index_type.upper() != plan.index_type:
+        raise ParameterInvalid(f"index type not match: invalid parameter[expected={info.index_type.upper()}]"
+                               f"[actual={plan.index_type}]")
 
 
-@functools.lru_cache(maxsize=256)
-def _index_type(declared: str, params_json: str) -> str:
-    """The index type an index was built as: ``index_type`` in its params (an AUTOINDEX
-    resolved) or else ``declared``."""
-    if params_json:
-        try:
-            return json.loads(params_json).get("index_type", declared)
-        except (ValueError, AttributeError):
-            pass
-    return declared
-
-
-@functools.lru_cache(maxsize=1024)
-def _search_params(index_type: str, params_json: str, topk: int) -> dict:
-    """The search params of a request (JSON object text), checked for ``index_type`` and
-    ``topk``. Cached: the returned dict is shared and must not be modified."""
-    try:
-        params = json.loads(params_json) if params_json else {}
-    except ValueError:
-        raise ParameterInvalid(f"search params are not valid JSON: {params_json!r}") from None
-    if not isinstance(params, dict):
-        raise ParameterInvalid(f"search params must be a JSON object, got {params_json!r}")
-    validate_search_params(index_type, params, topk)
-    return params
-
-
-def search_metric(schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,
-                  indexes: Sequence[meta_pb2.IndexInfo]) -> str:
-    """The metric a search runs with (see ``resolve_metric``)."""
-    return resolve_metric(_anns_field(schema, request.anns_field), request.metric_type, indexes)[0]
+def _index_search_params(params: querynode_pb2.IndexSearchParams) -> dict[str, int]:
+    """The typed index search params as the dict segments and indexes take."""
+    out: dict[str, int] = {}
+    if params.HasField("ef"):
+        out["ef"] = params.ef
+    if params.HasField("nprobe"):
+        out["nprobe"] = params.nprobe
+    return out
 
 
 def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,  # type: ignore[no-untyped-def]
            indexes: Sequence[meta_pb2.IndexInfo]) -> schema_pb2.SearchResultData:
-    """Top-k of the shard's segments (see module doc)."""
-    scope = request.scope
-    field = _anns_field(schema, request.anns_field)
-    topk = int(request.topk)
-    if topk <= 0:
-        raise ParameterInvalid(f"topk should be larger than 0, got {topk}")
-    queries = parse_placeholder_group(request.placeholder_group, field, int(request.nq))
-    nq = queries.shape[0]
-    metric, index_type = resolve_metric(field, request.metric_type, indexes)
-    params = _search_params(index_type, request.params_json, topk)
-    plan = _compile(scope, schema)
+    """Top-k of the shard's segments (see module doc) for the proxy's checked plan; only what
+    concerns this node's own schema and indexes is checked here."""
+    scope, plan = request.scope, request.plan
+    field = _anns_field(schema, plan.anns_field)
+    _check_index(field, plan, indexes)
+    queries = _query_vectors(plan, field)
+    nq, topk, metric = queries.shape[0], int(plan.topk), plan.metric_type
+    params = _index_search_params(plan.params)
+    filter_plan = _filter(scope, schema)
     outputs = output_field_schemas(schema, scope.output_fields)
     pk = schema.primary_field
     ascending = metric_is_ascending(metric)
@@ -178,7 +147,7 @@ def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchReq
     for i, v in enumerate(view.segments):
         if v.num_rows == 0:
             continue
-        mask = _match_mask(v, plan, scope.read_ts, view.deletes)
+        mask = _match_mask(v, filter_plan, scope.read_ts, view.deletes)
         if mask is not None and not mask.any():
             continue
         d, r = v.search(field.name, queries, min(topk, v.num_rows), metric, params, mask)
@@ -236,7 +205,7 @@ def query(view, schema: CollectionSchema, request: querynode_pb2.ShardQueryReque
     matching rows; otherwise the output fields plus the primary key, each key once (its latest
     row), at most ``limit`` rows (``-1``: all)."""
     scope = request.scope
-    plan = _compile(scope, schema)
+    plan = _filter(scope, schema)
     pk = schema.primary_field
     if request.count_only:
         count = 0

@@ -27,27 +27,27 @@ from proto.milvus import schema_pb2 as proto_dot_milvus_dot_schema__pb2
 from proto.internal import meta_pb2 as proto_dot_internal_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/internal/querynode.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/common.proto\x1a\x19proto/milvus/schema.proto\x1a\x19proto/internal/meta.proto\"\xf5\x02\n\tReadScope\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x15\n\rpartition_ids\x18\x03 \x03(\x03\x12\x0f\n\x07read_ts\x18\x04 \x01(\x04\x12\x17\n\x0fwait_for_latest\x18\x05 \x01(\x08\x12\x0c\n\x04\x65xpr\x18\x06 \x01(\t\x12R\n\x14\x65xpr_template_values\x18\x07 \x03(\x0b\x32\x34.milvuspy.internal.ReadScope.ExprTemplateValuesEntry\x12\x15\n\routput_fields\x18\x08 \x03(\t\x12\x13\n\x0bsegment_ids\x18\t \x03(\x03\x12\x12\n\nmin_offset\x18\n \x01(\x03\x1a]\n\x17\x45xprTemplateValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x31\n\x05value\x18\x02 \x01(\x0b\x32\".milvus.proto.schema.TemplateValue:\x02\x38\x01\"\xb4\x01\n\x12ShardSearchRequest\x12+\n\x05scope\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.ReadScope\x12\x12\n\nanns_field\x18\x02 \x01(\t\x12\x19\n\x11placeholder_group\x18\x03 \x01(\x0c\x12\n\n\x02nq\x18\x04 \x01(\x03\x12\x0c\n\x04topk\x18\x05 \x01(\x03\x12\x13\n\x0bmetric_type\x18\x06 \x01(\t\x12\x13\n\x0bparams_json\x18\x07 \x01(\t\"x\n\x11ShardSearchResult\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x36\n\x07results\x18\x02 \x01(\x0b\x32%.milvus.proto.schema.SearchResultData\"c\n\x11ShardQueryRequest\x12+\n\x05scope\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.ReadScope\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x12\n\ncount_only\x18\x03 \x01(\x08\"\x83\x01\n\x10ShardQueryResult\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x33\n\x0b\x66ields_data\x18\x02 \x03(\x0b\x32\x1e.milvus.proto.schema.FieldData\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x32\x90\x02\n\tQueryNode\x12X\n\x11GetComponentState\x12\x18.milvuspy.internal.Empty\x1a).milvuspy.internal.ComponentStateResponse\x12U\n\x06Search\x12%.milvuspy.internal.ShardSearchRequest\x1a$.milvuspy.internal.ShardSearchResult\x12R\n\x05Query\x12$.milvuspy.internal.ShardQueryRequest\x1a#.milvuspy.internal.ShardQueryResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/internal/querynode.proto\x12\x11milvuspy.internal\x1a\x19proto/milvus/common.proto\x1a\x19proto/milvus/schema.proto\x1a\x19proto/internal/meta.proto\"\xd0\x01\n\tReadScope\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x15\n\rpartition_ids\x18\x03 \x03(\x03\x12\x0f\n\x07read_ts\x18\x04 \x01(\x04\x12\x17\n\x0fwait_for_latest\x18\x05 \x01(\x08\x12\x15\n\routput_fields\x18\x08 \x03(\t\x12\x13\n\x0bsegment_ids\x18\t \x03(\x03\x12\x12\n\nmin_offset\x18\n \x01(\x03\x12\x0e\n\x06\x66ilter\x18\x0b \x01(\tJ\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08\"\xaa\x01\n\nSearchPlan\x12\x12\n\nanns_field\x18\x01 \x01(\t\x12\x13\n\x0bmetric_type\x18\x02 \x01(\t\x12\x12\n\nindex_type\x18\x03 \x01(\t\x12\x34\n\x06params\x18\x04 \x01(\x0b\x32$.milvuspy.internal.IndexSearchParams\x12\n\n\x02nq\x18\x05 \x01(\x03\x12\x0c\n\x04topk\x18\x06 \x01(\x03\x12\x0f\n\x07vectors\x18\x07 \x01(\x0c\"K\n\x11IndexSearchParams\x12\x0f\n\x02\x65\x66\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06nprobe\x18\x02 \x01(\x05H\x01\x88\x01\x01\x42\x05\n\x03_efB\t\n\x07_nprobe\"n\n\x12ShardSearchRequest\x12+\n\x05scope\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.ReadScope\x12+\n\x04plan\x18\x02 \x01(\x0b\x32\x1d.milvuspy.internal.SearchPlan\"x\n\x11ShardSearchResult\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x36\n\x07results\x18\x02 \x01(\x0b\x32%.milvus.proto.schema.SearchResultData\"c\n\x11ShardQueryRequest\x12+\n\x05scope\x18\x01 \x01(\x0b\x32\x1c.milvuspy.internal.ReadScope\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x12\n\ncount_only\x18\x03 \x01(\x08\"\x83\x01\n\x10ShardQueryResult\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x33\n\x0b\x66ields_data\x18\x02 \x03(\x0b\x32\x1e.milvus.proto.schema.FieldData\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x32\x90\x02\n\tQueryNode\x12X\n\x11GetComponentState\x12\x18.milvuspy.internal.Empty\x1a).milvuspy.internal.ComponentStateResponse\x12U\n\x06Search\x12%.milvuspy.internal.ShardSearchRequest\x1a$.milvuspy.internal.ShardSearchResult\x12R\n\x05Query\x12$.milvuspy.internal.ShardQueryRequest\x1a#.milvuspy.internal.ShardQueryResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.internal.querynode_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READSCOPE_EXPRTEMPLATEVALUESENTRY']._loaded_options = None
-  _globals['_READSCOPE_EXPRTEMPLATEVALUESENTRY']._serialized_options = b'8\001'
   _globals['_READSCOPE']._serialized_start=135
-  _globals['_READSCOPE']._serialized_end=508
-  _globals['_READSCOPE_EXPRTEMPLATEVALUESENTRY']._serialized_start=415
-  _globals['_READSCOPE_EXPRTEMPLATEVALUESENTRY']._serialized_end=508
-  _globals['_SHARDSEARCHREQUEST']._serialized_start=511
-  _globals['_SHARDSEARCHREQUEST']._serialized_end=691
-  _globals['_SHARDSEARCHRESULT']._serialized_start=693
-  _globals['_SHARDSEARCHRESULT']._serialized_end=813
-  _globals['_SHARDQUERYREQUEST']._serialized_start=815
-  _globals['_SHARDQUERYREQUEST']._serialized_end=914
-  _globals['_SHARDQUERYRESULT']._serialized_start=917
-  _globals['_SHARDQUERYRESULT']._serialized_end=1048
-  _globals['_QUERYNODE']._serialized_start=1051
-  _globals['_QUERYNODE']._serialized_end=1323
+  _globals['_READSCOPE']._serialized_end=343
+  _globals['_SEARCHPLAN']._serialized_start=346
+  _globals['_SEARCHPLAN']._serialized_end=516
+  _globals['_INDEXSEARCHPARAMS']._serialized_start=518
+  _globals['_INDEXSEARCHPARAMS']._serialized_end=593
+  _globals['_SHARDSEARCHREQUEST']._serialized_start=595
+  _globals['_SHARDSEARCHREQUEST']._serialized_end=705
+  _globals['_SHARDSEARCHRESULT']._serialized_start=707
+  _globals['_SHARDSEARCHRESULT']._serialized_end=827
+  _globals['_SHARDQUERYREQUEST']._serialized_start=829
+  _globals['_SHARDQUERYREQUEST']._serialized_end=928
+  _globals['_SHARDQUERYRESULT']._serialized_start=931
+  _globals['_SHARDQUERYRESULT']._serialized_end=1062
+  _globals['_QUERYNODE']._serialized_start=1065
+  _globals['_QUERYNODE']._serialized_end=1337
 # @@protoc_insertion_point(module_scope)

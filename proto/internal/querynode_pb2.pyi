@@ -10,53 +10,60 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReadScope(_message.Message):
-    __slots__ = ("collection_id", "channel", "partition_ids", "read_ts", "wait_for_latest", "expr", "expr_template_values", "output_fields", "segment_ids", "min_offset")
-    class ExprTemplateValuesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: _schema_pb2.TemplateValue
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_schema_pb2.TemplateValue, _Mapping]] = ...) -> None: ...
+    __slots__ = ("collection_id", "channel", "partition_ids", "read_ts", "wait_for_latest", "output_fields", "segment_ids", "min_offset", "filter")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     READ_TS_FIELD_NUMBER: _ClassVar[int]
     WAIT_FOR_LATEST_FIELD_NUMBER: _ClassVar[int]
-    EXPR_FIELD_NUMBER: _ClassVar[int]
-    EXPR_TEMPLATE_VALUES_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     MIN_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     channel: str
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     read_ts: int
     wait_for_latest: bool
-    expr: str
-    expr_template_values: _containers.MessageMap[str, _schema_pb2.TemplateValue]
     output_fields: _containers.RepeatedScalarFieldContainer[str]
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
     min_offset: int
-    def __init__(self, collection_id: _Optional[int] = ..., channel: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., read_ts: _Optional[int] = ..., wait_for_latest: _Optional[bool] = ..., expr: _Optional[str] = ..., expr_template_values: _Optional[_Mapping[str, _schema_pb2.TemplateValue]] = ..., output_fields: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., min_offset: _Optional[int] = ...) -> None: ...
+    filter: str
+    def __init__(self, collection_id: _Optional[int] = ..., channel: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., read_ts: _Optional[int] = ..., wait_for_latest: _Optional[bool] = ..., output_fields: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., min_offset: _Optional[int] = ..., filter: _Optional[str] = ...) -> None: ...
 
-class ShardSearchRequest(_message.Message):
-    __slots__ = ("scope", "anns_field", "placeholder_group", "nq", "topk", "metric_type", "params_json")
-    SCOPE_FIELD_NUMBER: _ClassVar[int]
+class SearchPlan(_message.Message):
+    __slots__ = ("anns_field", "metric_type", "index_type", "params", "nq", "topk", "vectors")
     ANNS_FIELD_FIELD_NUMBER: _ClassVar[int]
-    PLACEHOLDER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    METRIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
     NQ_FIELD_NUMBER: _ClassVar[int]
     TOPK_FIELD_NUMBER: _ClassVar[int]
-    METRIC_TYPE_FIELD_NUMBER: _ClassVar[int]
-    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
-    scope: ReadScope
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
     anns_field: str
-    placeholder_group: bytes
+    metric_type: str
+    index_type: str
+    params: IndexSearchParams
     nq: int
     topk: int
-    metric_type: str
-    params_json: str
-    def __init__(self, scope: _Optional[_Union[ReadScope, _Mapping]] = ..., anns_field: _Optional[str] = ..., placeholder_group: _Optional[bytes] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ...) -> None: ...
+    vectors: bytes
+    def __init__(self, anns_field: _Optional[str] = ..., metric_type: _Optional[str] = ..., index_type: _Optional[str] = ..., params: _Optional[_Union[IndexSearchParams, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class IndexSearchParams(_message.Message):
+    __slots__ = ("ef", "nprobe")
+    EF_FIELD_NUMBER: _ClassVar[int]
+    NPROBE_FIELD_NUMBER: _ClassVar[int]
+    ef: int
+    nprobe: int
+    def __init__(self, ef: _Optional[int] = ..., nprobe: _Optional[int] = ...) -> None: ...
+
+class ShardSearchRequest(_message.Message):
+    __slots__ = ("scope", "plan")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    scope: ReadScope
+    plan: SearchPlan
+    def __init__(self, scope: _Optional[_Union[ReadScope, _Mapping]] = ..., plan: _Optional[_Union[SearchPlan, _Mapping]] = ...) -> None: ...
 
 class ShardSearchResult(_message.Message):
     __slots__ = ("status", "results")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.errors import ExpressionError
-from common.expr import ExprPlan, compile_expr
+from common.expr import ExprPlan, compile_expr, decode_plan, encode_plan
 from common.schema import CollectionSchema, FieldSchema
 from common.types import DataType as D
 
@@ -72,6 +72,9 @@ def rows(expr: str, templates: dict | None = None, columns: dict | None = None) 
     plan = compile_expr(expr, SCHEMA, templates)
     mask = plan.evaluate(columns if columns is not None else COLUMNS, N)
     assert mask.dtype == bool and mask.shape == (N,)
+    # the compiled filter a querynode receives evaluates the same
+    decoded = decode_plan(encode_plan(plan), SCHEMA)
+    assert decoded.evaluate(columns if columns is not None else COLUMNS, N).tolist() == mask.tolist(), expr
     return [int(i) for i in np.flatnonzero(mask) + 1]  # as ids
 
 

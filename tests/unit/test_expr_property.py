@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.expr import compile_expr
+from common.expr import compile_expr, decode_plan, encode_plan
 from common.schema import CollectionSchema, FieldSchema
 from common.types import DataType as D
 
@@ -336,3 +336,18 @@ def test_redundant_parentheses_do_not_change_the_plan(expr: E) -> None:
     a = compile_expr(expr.text, SCHEMA).evaluate(columns, n)
     b = compile_expr(wrapped, SCHEMA).evaluate(columns, n)
     assert a.tolist() == b.tolist()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), expr=predicate(3))
+def test_compiled_filter_round_trip_evaluates_identically(table: tuple[dict[str, np.ndarray], list[Row]],
+                                                           expr: E) -> None:
+    """What the proxy sends (``encode_plan``) is what the querynode evaluates (``decode_plan``)."""
+    columns, rows = table
+    plan = compile_expr(expr.text, SCHEMA)
+    text = encode_plan(plan)
+    decoded = decode_plan(text, SCHEMA)
+    assert decoded.referenced_fields == plan.referenced_fields
+    assert decoded.pk_values == plan.pk_values
+    assert decoded.evaluate(columns, len(rows)).tolist() == plan.evaluate(columns, len(rows)).tolist(), expr.text
+    assert encode_plan(decoded) == text  # stable: the decoded plan encodes to the same text

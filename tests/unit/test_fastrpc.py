@@ -21,7 +21,7 @@ SERVICE = querynode_pb2.DESCRIPTOR.services_by_name["QueryNode"]
 
 
 class EchoService:
-    """Search echoes nq, topk and the expression (as a string id); topk < 0 is refused like a
+    """Search echoes nq, topk and the filter (as a string id); topk < 0 is refused like a
     bad parameter, topk == 999 blocks until ``release`` is set. Query answers with every field
     at its default."""
 
@@ -31,15 +31,16 @@ class EchoService:
         return meta_pb2.ComponentStateResponse()
 
     def search(self, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
-        if request.topk < 0:
-            raise ParameterInvalid(f"topk {request.topk} is negative")
-        if request.topk == 999:
+        plan = request.plan
+        if plan.topk < 0:
+            raise ParameterInvalid(f"topk {plan.topk} is negative")
+        if plan.topk == 999:
             self.release.wait(10.0)
         result = querynode_pb2.ShardSearchResult()
-        result.results.num_queries = request.nq
-        result.results.top_k = request.topk
-        if request.scope.expr:
-            result.results.ids.str_id.data.append(request.scope.expr)
+        result.results.num_queries = plan.nq
+        result.results.top_k = plan.topk
+        if request.scope.filter:
+            result.results.ids.str_id.data.append(request.scope.filter)
         return result
 
     def query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
@@ -57,7 +58,7 @@ def _client(endpoint: str, alive=lambda: True, timeout_s: float = 10.0) -> FastR
 
 
 def _search(client: FastRpcClient, topk: int, nq: int = 1) -> querynode_pb2.ShardSearchResult:
-    return client.call(SEARCH, querynode_pb2.ShardSearchRequest(nq=nq, topk=topk))
+    return client.call(SEARCH, querynode_pb2.ShardSearchRequest(plan=querynode_pb2.SearchPlan(nq=nq, topk=topk)))
 
 
 def _raw_call(endpoint: str, frame: bytes) -> bytes:
@@ -98,8 +99,8 @@ def test_large_requests_and_answers_cross_whole() -> None:
     client = _client(server.endpoint)
     try:
         expr = "id in [" + ",".join(str(i) for i in range(600_000)) + "]"  # ~4 MB each way
-        request = querynode_pb2.ShardSearchRequest(nq=2, topk=3)
-        request.scope.expr = expr
+        request = querynode_pb2.ShardSearchRequest(plan=querynode_pb2.SearchPlan(nq=2, topk=3))
+        request.scope.filter = expr
         answer = client.call(SEARCH, request)
         assert list(answer.results.ids.str_id.data) == [expr] and answer.results.top_k == 3
         assert _search(client, 4).results.top_k == 4  # the connection is in step afterwards

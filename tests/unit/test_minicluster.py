@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from common.expr import compile_expr, decode_plan, encode_plan
 from common.rpc import RpcClient, make_channel
 from proto.internal import meta_pb2
 from proto.milvus import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
@@ -226,3 +227,33 @@ def test_roles_call_their_peers_as_wired(mini: MiniCluster) -> None:
             assert peer is server.logic
         else:
             assert isinstance(peer, RpcClient) and peer.address == server.address
+
+
+def test_the_proxy_sends_one_checked_plan(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What a querynode receives: the resolved metric and index type, typed index params, the
+    query vectors as raw little-endian bytes and the compiled filter (for Query too)."""
+    mini = MiniCluster(tmp_path, wiring="direct").start()
+    try:
+        stub = mini.milvus()
+        create_collection(stub, "p")  # FLAT, L2
+        insert(stub, "p", np.arange(10, dtype=np.int64), np.random.default_rng(2).random((10, DIM), dtype=np.float32))
+        node = next(s for s in mini.servers if s.role == "querynode").logic
+        sent: list = []  # type: ignore[type-arg]
+        for method in ("search", "query"):
+            real = getattr(node, method)
+            setattr(node, method, lambda request, real=real: sent.append(request) or real(request))
+        query = np.array([0.5, 0.25, -1.0, 2.0], dtype=np.float32)
+        assert search_ids(stub, "p", query, 3, "score > 1.5 and id != 9") == search_ids(stub, "p", query, 3,
+                                                                                         "score > 1.5 and id != 9")
+        first, again = sent
+        plan = first.plan
+        assert (plan.anns_field, plan.metric_type, plan.index_type, plan.nq, plan.topk) == ("v", "L2", "FLAT", 1, 3)
+        assert not plan.params.HasField("ef") and not plan.params.HasField("nprobe")
+        assert plan.vectors == query.astype("<f4").tobytes()
+        schema = next(s for s in mini.servers if s.role == "proxy").logic.env.cache.get("p").schema
+        assert first.scope.filter == again.scope.filter == encode_plan(compile_expr("score > 1.5 and id != 9", schema))
+        ok(stub.Query(milvus_pb2.QueryRequest(collection_name="p", expr="id in [3, 4]", output_fields=["id"],
+                                              consistency_level=common_pb2.Strong)).status)
+        assert decode_plan(sent[-1].scope.filter, schema).pk_values == [3, 4]
+    finally:
+        mini.stop()

@@ -22,6 +22,7 @@ from nodes.querynode.segments import new_growing, snapshot
 from nodes.querynode.shard import ReadView
 from proto.internal import dml_pb2, querynode_pb2
 from proto.milvus import common_pb2, schema_pb2
+from tests.support.read_requests import compiled_filter, search_plan
 
 MAX_TS = 2**63 - 1
 
@@ -260,7 +261,8 @@ def loaded_view(schema, cols):  # type: ignore[no-untyped-def]
 
 def run_query(view, schema, expr: str, outputs=()):  # type: ignore[no-untyped-def]
     fields, _ = query(view, schema, querynode_pb2.ShardQueryRequest(
-        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, expr=expr, output_fields=list(outputs)), limit=-1))
+        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, filter=compiled_filter(expr, schema),
+                                      output_fields=list(outputs)), limit=-1))
     return {fd.field_name: fd for fd in fields}
 
 
@@ -296,11 +298,10 @@ def test_query_and_search_return_valid_data() -> None:
     assert list(out["score"].valid_data) == [True, False, True, False]
     assert list(out["words"].valid_data) == [True, False, True, True]
     assert [list(c.long_data.data) for c in out["tags"].scalars.array_data.data] == [[1, 2], [], [3], [4, 5, 6, 7]]
-    group = common_pb2.PlaceholderGroup()
-    group.placeholders.add(tag="$0", type=common_pb2.FloatVector, values=[np.array([1, 1], "<f4").tobytes()])
     res = search(view, schema, querynode_pb2.ShardSearchRequest(
-        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, expr="score is null", output_fields=["score", "nick"]),
-        anns_field="vec", placeholder_group=group.SerializeToString(), nq=1, topk=5, metric_type="L2"), [])
+        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, filter=compiled_filter("score is null", schema),
+                                      output_fields=["score", "nick"]),
+        plan=search_plan(schema.field("vec"), np.array([[1, 1]], np.float32), 5, metric="L2")), [])
     assert list(res.ids.int_id.data) == [4, 2]
     got = {fd.field_name: fd for fd in res.fields_data}
     assert list(got["score"].valid_data) == [False, False] and list(got["nick"].valid_data) == [False, True]
@@ -319,7 +320,7 @@ def test_pk_lookup_honours_mvcc_and_deletes() -> None:
 
     def ids(expr: str, read_ts: int) -> list[int]:
         fields, _ = query(view, schema, querynode_pb2.ShardQueryRequest(
-            scope=querynode_pb2.ReadScope(read_ts=read_ts, expr=expr), limit=-1))
+            scope=querynode_pb2.ReadScope(read_ts=read_ts, filter=compiled_filter(expr, schema)), limit=-1))
         return list(fields[0].scalars.long_data.data)
 
     assert compile_expr("id in [2, 4, 9]", schema).pk_values == [2, 4, 9]

@@ -13,7 +13,7 @@ import pytest
 
 from common.component import Component
 from common.config import load_config
-from common.errors import ChannelNotFound, ExpressionError, ParameterInvalid, PartitionNotLoaded
+from common.errors import ChannelNotFound, FieldNotFound, ParameterInvalid, PartitionNotLoaded, ServiceInternal
 from common.index.faiss_index import build_index
 from common.kv.memory import MemoryKV
 from common.mq.client import BrokerClient
@@ -36,6 +36,7 @@ from nodes.querynode.server import create_server as create_querynode
 from proto.internal import (datacoord_pb2, datacoord_pb2_grpc, dml_pb2, meta_pb2, querynode_pb2,
                             querynode_pb2_grpc)
 from proto.milvus import common_pb2, schema_pb2
+from tests.support.read_requests import compiled_filter, search_plan
 
 CID = 7
 PART = 70
@@ -184,27 +185,26 @@ def seal(c: Cluster, info, channel: str, ts: int, segment_ids=()) -> int:  # typ
     return c.broker.produce(channel, [(ts, dml_pb2.DmlMsg(seal=msg).SerializeToString())])
 
 
-def placeholder(queries: np.ndarray) -> bytes:
-    group = common_pb2.PlaceholderGroup()
-    group.placeholders.add(tag="$0", type=common_pb2.FloatVector,
-                           values=[np.asarray(q, dtype="<f4").tobytes() for q in queries])
-    return group.SerializeToString()
+SCHEMA = schema_from_proto(make_collection().schema)  # what the proxy plans searches against
 
 
 def search_request(channel: str, queries, topk: int, *, read_ts: int = MAX_TS, strong: bool = False, expr: str = "",
-                   output_fields=(), metric: str = "L2", partitions=(), params: str = "", template=None):  # type: ignore[no-untyped-def]
+                   output_fields=(), metric: str = "L2", partitions=(), index_type: str = "FLAT", params=None,
+                   templates=None):  # type: ignore[no-untyped-def]
+    """A search as the proxy plans it for ``make_collection()``'s schema."""
     scope = querynode_pb2.ReadScope(collection_id=CID, channel=channel, read_ts=read_ts, wait_for_latest=strong,
-                                    expr=expr, output_fields=list(output_fields), partition_ids=list(partitions))
-    for k, v in (template or {}).items():
-        scope.expr_template_values[k].CopyFrom(v)
-    return querynode_pb2.ShardSearchRequest(scope=scope, anns_field="vec", placeholder_group=placeholder(queries),
-                                            nq=len(queries), topk=topk, metric_type=metric, params_json=params)
+                                    filter=compiled_filter(expr, SCHEMA, templates), output_fields=list(output_fields),
+                                    partition_ids=list(partitions))
+    plan = search_plan(SCHEMA.field("vec"), np.asarray(queries), topk, metric=metric, index_type=index_type,
+                       params=params)
+    return querynode_pb2.ShardSearchRequest(scope=scope, plan=plan)
 
 
 def query_request(channel: str, *, expr: str = "", read_ts: int = MAX_TS, strong: bool = False, limit: int = -1,
-                  count_only: bool = False, output_fields=(), partitions=()):  # type: ignore[no-untyped-def]
+                  count_only: bool = False, output_fields=(), partitions=(), templates=None):  # type: ignore[no-untyped-def]
     scope = querynode_pb2.ReadScope(collection_id=CID, channel=channel, read_ts=read_ts, wait_for_latest=strong,
-                                    expr=expr, output_fields=list(output_fields), partition_ids=list(partitions))
+                                    filter=compiled_filter(expr, SCHEMA, templates), output_fields=list(output_fields),
+                                    partition_ids=list(partitions))
     return querynode_pb2.ShardQueryRequest(scope=scope, limit=limit, count_only=count_only)
 
 
@@ -337,19 +337,21 @@ def test_sealed_segments_indexes_and_partitions(cluster):
     growing = rows(range(1000, 1100), seed=4)
     insert(cluster, info, ch, growing, ts=100, segment_id=950, partition_id=PART2)
     queries = np.random.default_rng(2).standard_normal((3, DIM)).astype(np.float32)
-    res = search_results(node, search_request(ch, queries, 8, strong=True, metric=""))
+    res = search_results(node, search_request(ch, queries, 8, strong=True, index_type="HNSW"))
     base = np.concatenate([sealed["vec"][2:], growing["vec"]])
     all_pks = np.concatenate([sealed["id"][2:], growing["id"]])
     want_d, want_i = exact_l2(base, queries, 8)
     assert result_ids(res) == [list(all_pks[r]) for r in want_i]
     np.testing.assert_allclose(np.asarray(res.scores).reshape(3, 8), want_d, rtol=1e-4, atol=1e-4)
-    res = search_results(node, search_request(ch, queries, 8, partitions=[PART2], params='{"ef": 32}'))
+    res = search_results(node, search_request(ch, queries, 8, partitions=[PART2], index_type="HNSW",
+                                              params={"ef": 32}))
     assert all(p >= 1000 for hits in result_ids(res) for p in hits)
     assert count(node, ch) == 298
-    with pytest.raises(ParameterInvalid, match="metric type not match"):
-        search_results(node, search_request(ch, queries, 8, metric="IP"))
-    with pytest.raises(ParameterInvalid, match="ef"):
-        search_results(node, search_request(ch, queries, 8, params='{"ef": 2}'))
+    # plans made for another index than the shard's (the proxy checks against its own view of it)
+    with pytest.raises(ParameterInvalid, match=r"metric type not match: invalid parameter\[expected=L2\]\[actual=IP\]"):
+        search_results(node, search_request(ch, queries, 8, metric="IP", index_type="HNSW"))
+    with pytest.raises(ParameterInvalid, match=r"index type not match: invalid parameter\[expected=HNSW\]"):
+        search_results(node, search_request(ch, queries, 8))
 
 
 def test_handoff_growing_to_sealed_without_duplicates_or_misses(cluster):
@@ -443,20 +445,23 @@ def test_errors_become_clear_statuses(cluster):
     insert(cluster, info, ch, rows(range(10)), ts=100, segment_id=500)
     node = cluster.leader(ch)
     stub = querynode_pb2_grpc.QueryNodeStub(make_channel(node.address))
-    res = stub.Search(search_request(ch, rows([0])["vec"], 3, expr="age >"))
-    assert res.status.code == ExpressionError.code and "cannot parse expression" in res.status.reason
-    res = stub.Query(query_request(ch, expr="nosuchfield > 1 and"))
-    assert res.status.code == 1100 and res.status.reason
+    malformed = search_request(ch, rows([0])["vec"], 3)
+    malformed.scope.filter = '{"v":1,"nodes":[["cmp","<",5,0]]}'
+    res = stub.Search(malformed)
+    assert res.status.code == ServiceInternal.code and "malformed compiled filter" in res.status.reason
+    newer = make_collection()  # the proxy's schema has a field this node's lacks
+    newer.schema.fields.add(name="height", data_type=int(DataType.INT64))
+    unknown = query_request(ch)
+    unknown.scope.filter = compiled_filter("height > 1", schema_from_proto(newer.schema))
+    res = stub.Query(unknown)
+    assert res.status.code == FieldNotFound.code and "height" in res.status.reason
     res = stub.Search(search_request(ch, np.zeros((1, DIM + 1), np.float32), 3))
     assert res.status.code == 1100 and "dimension" in res.status.reason
     res = stub.Query(query_request("by-dev-dml-7-9"))
     assert res.status.code == ChannelNotFound.code and "not served" in res.status.reason
-    ok = stub.Query(query_request(ch, expr="age in {ages}", count_only=True))
-    assert ok.status.code != 0  # a template that was not given
-    scope = query_request(ch, expr="age in {ages}", count_only=True, strong=True)
-    scope.scope.expr_template_values["ages"].array_val.long_data.data.extend([1, 2, 3])
-    ok = stub.Query(scope)
-    assert ok.status.code == 0 and ok.count == 3
+    templated = stub.Query(query_request(ch, expr="age in {ages}", count_only=True, strong=True,
+                                         templates={"ages": [1, 2, 3]}))
+    assert templated.status.code == 0 and templated.count == 3
 
 
 def test_template_values_from_proto():
@@ -612,8 +617,8 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
         stop = threading.Event()
 
         def reader() -> None:
-            req = querynode_pb2.ShardSearchRequest(scope=querynode_pb2.ReadScope(**scope), anns_field="v",
-                                                   placeholder_group=placeholder(vectors[:1]), nq=1, topk=400)
+            req = querynode_pb2.ShardSearchRequest(scope=querynode_pb2.ReadScope(**scope), plan=search_plan(
+                shard.schema.field("v"), vectors[:1], 400, metric="L2"))
             while not stop.is_set():
                 n = query_rows(node, querynode_pb2.ShardQueryRequest(
                     scope=querynode_pb2.ReadScope(**scope), count_only=True))[1]
@@ -632,8 +637,8 @@ def test_handoff_with_real_datacoord_datanode_and_indexnode(tmp_path):
         thread.join()
         assert not failures, failures[:5]
         res = search_results(node, querynode_pb2.ShardSearchRequest(
-            scope=querynode_pb2.ReadScope(**scope), anns_field="v", placeholder_group=placeholder(vectors[:2]),
-            nq=2, topk=5))
+            scope=querynode_pb2.ReadScope(**scope), plan=search_plan(shard.schema.field("v"), vectors[:2], 5,
+                                                                     metric="L2")))
         want = np.argsort(((vectors[None, :2] - vectors[:, None]) ** 2).sum(-1).T, axis=1, kind="stable")[:, :5]
         assert result_ids(res) == want.tolist()
     finally:
@@ -665,11 +670,10 @@ def test_executor_binary_vectors_and_varchar_primary_keys():
     deletes.add(np.array(["k03"], dtype=object), 20)
     view = ReadView(segments=[snapshot(s) for s in segs], deletes=deletes)
 
-    group = common_pb2.PlaceholderGroup()
-    group.placeholders.add(tag="$0", type=common_pb2.BinaryVector, values=[codes[3].tobytes(), codes[30].tobytes()])
     request = querynode_pb2.ShardSearchRequest(
-        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, expr='pk != "k05"', output_fields=["bits"]),
-        anns_field="bits", placeholder_group=group.SerializeToString(), nq=2, topk=6)
+        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, filter=compiled_filter('pk != "k05"', schema),
+                                      output_fields=["bits"]),
+        plan=search_plan(schema.field("bits"), codes[[3, 30]], 6, index_type="BIN_FLAT"))
     res = search(view, schema, request, [])
     hamming = np.unpackbits(codes[[3, 30]][:, None, :] ^ codes[None, :, :], axis=2).sum(2)
     hamming[:, [3, 5]] = 99  # deleted / filtered out
@@ -682,14 +686,14 @@ def test_executor_binary_vectors_and_varchar_primary_keys():
     assert res.fields_data[0].vectors.binary_vector[:2] == codes[int(got[0][0][1:])].tobytes()
 
     fields, n = query(view, schema, querynode_pb2.ShardQueryRequest(
-        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, expr='pk in ["k30", "k03", "k01", "zz"]'), limit=-1))
+        scope=querynode_pb2.ReadScope(read_ts=MAX_TS, filter=compiled_filter('pk in ["k30", "k03", "k01", "zz"]',
+                                                                             schema)), limit=-1))
     assert list(fields[0].scalars.string_data.data) == ["k01", "k30"] and n == 2
-    with pytest.raises(ParameterInvalid, match="type"):
-        bad = common_pb2.PlaceholderGroup()
-        bad.placeholders.add(tag="$0", type=common_pb2.FloatVector, values=[b"\0" * 64])
-        search(view, schema, querynode_pb2.ShardSearchRequest(
-            scope=querynode_pb2.ReadScope(read_ts=MAX_TS), anns_field="bits",
-            placeholder_group=bad.SerializeToString(), nq=1, topk=3), [])
+    with pytest.raises(ParameterInvalid, match="dimension mismatch"):  # float vectors for a binary field
+        plan = search_plan(schema.field("bits"), codes[[3]], 3)
+        plan.vectors = b"\0" * 64
+        search(view, schema, querynode_pb2.ShardSearchRequest(scope=querynode_pb2.ReadScope(read_ts=MAX_TS),
+                                                              plan=plan), [])
 
 
 def test_partition_loads_scope_reads_deletes_and_dropped_partitions(cluster):
