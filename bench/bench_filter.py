@@ -66,8 +66,9 @@ def filter_table(n: int, seed: int) -> tuple[CollectionSchema, dict[str, np.ndar
     keys = rng.integers(0, 10**7, n)
     wanted = [int(v) for v in np.concatenate([rng.choice(keys, 500, replace=False),
                                               rng.integers(0, 10**7, 500)])]  # half hit, half miss
-    columns = {"id": np.arange(n, dtype=np.int64), "age": rng.integers(0, 100, n).astype(np.int32),
-               "k": keys, "name": names, "meta": meta}
+    columns: dict[str, np.ndarray] = {"id": np.arange(n, dtype=np.int64),
+                                      "age": rng.integers(0, 100, n).astype(np.int32),
+                                      "k": keys, "name": names, "meta": meta}
     return schema, columns, wanted
 
 
@@ -167,7 +168,8 @@ def main() -> int:
     worst_ms = max(fe[k]["eval_p50_ms"] for k in ("numeric_range", "numeric_chained_range", "in_1000_values"))
     worst_recall = min(fs[k]["recall_at_10"] for k in SELECTIVITY)
     result["targets_met"] = {
-        "numeric_and_in_filter_ms_max (1M rows)": {"value": worst_ms, "met": worst_ms <= 10.0 or args.rows != 1_000_000},
+        "numeric_and_in_filter_ms_max (1M rows)": {"value": worst_ms,
+                                                   "met": worst_ms <= 10.0 or args.rows != 1_000_000},
         "filtered_recall_at_10_min": {"value": worst_recall, "met": worst_recall >= 0.95},
     }
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())

@@ -25,6 +25,7 @@ deletes of P and of every partition.
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,21 @@ import pyarrow.compute as pc
 
 _EMPTY_TS = np.empty(0, dtype=np.uint64)
 ALL_PARTITIONS = 0
+
+
+class Deletes(Protocol):
+    """What a read asks of a shard's deletes: a ``DeleteRecord`` or a ``DeleteSnapshot``."""
+
+    @property
+    def max_ts(self) -> int: ...
+
+    @property
+    def cache_key(self) -> tuple[int, int]: ...
+
+    def __len__(self) -> int: ...
+
+    def deleted_mask(self, pk_column: np.ndarray, insert_ts: np.ndarray, read_ts: int,
+                     partition_id: int | None = None) -> np.ndarray: ...
 
 
 class _Deletes:

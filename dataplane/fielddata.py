@@ -19,7 +19,7 @@ import numpy as np
 
 from common.errors import ParameterInvalid
 from common.schema import CollectionSchema, FieldSchema, valid_column
-from common.schema_proto import INT_RANGES
+from common.schema_proto import INT_RANGES, wire_data_type
 from common.types import DYNAMIC_FIELD_NAME, NUMPY_DTYPES, DataType
 from dataplane.columns import empty_column
 from proto.milvus import schema_pb2
@@ -44,7 +44,7 @@ _ELEMENT_ONEOF = {
     DataType.DOUBLE: "double_data", DataType.VARCHAR: "string_data",
 }
 # Placeholders of NULL rows in a FieldData of results (full length, with valid_data).
-_NULL_PLACEHOLDER = {DataType.VARCHAR: "", DataType.STRING: "", DataType.JSON: b""}
+_NULL_PLACEHOLDER: dict[DataType, str | bytes] = {DataType.VARCHAR: "", DataType.STRING: "", DataType.JSON: b""}
 
 
 def field_columns(field: FieldSchema, data: schema_pb2.FieldData | None, num_rows: int) -> dict[str, np.ndarray]:
@@ -122,18 +122,18 @@ def _scalar_column(field: FieldSchema, data: schema_pb2.FieldData, valid: np.nda
             f"field {field.name}: expected {field.dtype.name} data, got {_describe(data)}"
         )
     values = getattr(data.scalars, oneof).data
-    full = valid is not None and len(values) == len(valid)
+    keep = valid if valid is not None and len(values) == len(valid) else None
     if field.dtype in NUMPY_DTYPES:
         column = np.asarray(values, dtype=np.int64 if oneof == "int_data" else NUMPY_DTYPES[field.dtype])
-        if full:
-            column = column[valid]
+        if keep is not None:
+            column = column[keep]
         if field.dtype in INT_RANGES and field.dtype != DataType.INT64 and len(column):
             low, high = INT_RANGES[field.dtype]
             if column.min() < low or column.max() > high:
                 raise ParameterInvalid(f"field {field.name}: value out of range of {field.dtype.name}")
         return column.astype(NUMPY_DTYPES[field.dtype], copy=False)
-    if full:
-        values = [values[i] for i in np.flatnonzero(valid).tolist()]
+    if keep is not None:
+        values = [values[i] for i in np.flatnonzero(keep).tolist()]
     if field.dtype == DataType.ARRAY:
         return _array_column(field, data.scalars.array_data.element_type, values)
     column = np.empty(len(values), dtype=object)
@@ -235,7 +235,7 @@ def field_data_from_column(field: FieldSchema, column: np.ndarray,
     """The wire FieldData of ``column`` (every oneof set, even for zero rows). For a nullable
     field, ``valid`` (its validity column; None: no NULLs) becomes ``valid_data`` and NULL rows
     carry placeholders (0, "", empty JSON, empty array): full length, as pymilvus reads results."""
-    out = schema_pb2.FieldData(type=int(field.dtype), field_name=field.name, field_id=field.field_id,
+    out = schema_pb2.FieldData(type=wire_data_type(field.dtype), field_name=field.name, field_id=field.field_id,
                                is_dynamic=field.is_dynamic)
     if field.nullable:
         valid = np.ones(len(column), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
@@ -245,7 +245,7 @@ def field_data_from_column(field: FieldSchema, column: np.ndarray,
     if field.dtype == DataType.ARRAY:
         target = out.scalars.array_data
         target.SetInParent()
-        target.element_type = int(field.element_type)
+        target.element_type = wire_data_type(field.element_type)
         oneof = _ELEMENT_ONEOF[field.element_type]
         for cell in column:
             item = target.data.add()
@@ -277,11 +277,11 @@ def columns_from_insert(schema: CollectionSchema, fields_data: Sequence[schema_p
     found by ``field_columns``.
     """
     by_name: dict[str, schema_pb2.FieldData] = {}
-    for data in fields_data:
-        name = DYNAMIC_FIELD_NAME if data.is_dynamic else data.field_name
+    for given in fields_data:
+        name = DYNAMIC_FIELD_NAME if given.is_dynamic else given.field_name
         if name in by_name:
             raise ParameterInvalid(f"duplicated field name {name} in insert data")
-        by_name[name] = data
+        by_name[name] = given
     columns: dict[str, np.ndarray] = {}
     for field in schema.fields:
         data = by_name.pop(field.name, None)

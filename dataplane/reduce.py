@@ -122,7 +122,8 @@ def take_field_data(sources: Sequence[schema_pb2.FieldData], src: np.ndarray, ro
     sizes = np.array([len(r) if k == kind else 0 for k, r in parts], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     all_rows = np.concatenate(nonempty) if len(nonempty) > 1 else nonempty[0]
-    picks = starts[np.asarray(src, dtype=np.int64)] + np.asarray(rows, dtype=np.int64) if len(src) else np.empty(0, np.int64)
+    picks = (starts[np.asarray(src, dtype=np.int64)] + np.asarray(rows, dtype=np.int64) if len(src)
+             else np.empty(0, np.int64))
     _fill(out, template, kind, all_rows[picks])
     if any(len(fd.valid_data) for fd in sources):
         valid = np.concatenate([np.asarray(fd.valid_data, dtype=bool) if len(fd.valid_data)
@@ -176,7 +177,7 @@ def _top_distinct_loop(key: np.ndarray, pks: np.ndarray, valid: np.ndarray, topk
     cols: list[int] = []
     topks: list[int] = []
     for q, (keys, keys_pk, keys_valid) in enumerate(zip(key.tolist(), pks.tolist(), valid.tolist())):
-        seen: set = set()
+        seen: set[object] = set()
         ranked = 0
         for j in sorted((j for j, ok in enumerate(keys_valid) if ok), key=keys.__getitem__):
             if keys_pk[j] in seen:
@@ -241,8 +242,8 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
     valid = entry >= 0
     key = np.where(valid, (score_all if ascending else -score_all)[entry], np.inf)
     pk_rows = np.where(valid, pk_all[entry], "" if str_ids else 0)
-    rows, cols, topks_out = top_distinct(key, pk_rows, valid, topk, offset)
-    picked = entry[rows, cols]
+    kept_queries, kept_columns, topks_out = top_distinct(key, pk_rows, valid, topk, offset)
+    picked = entry[kept_queries, kept_columns]
 
     out = schema_pb2.SearchResultData(num_queries=nq, top_k=max(topk - offset, 0), topks=topks_out.tolist())
     out.scores.extend(score_all[picked].tolist())
@@ -255,10 +256,10 @@ def merge_search_results(results: Sequence[schema_pb2.SearchResultData], nq: int
     if used:
         names = [_field_key(fd) for fd in results[used[0]].fields_data]
         for name in names:
-            per_input = {i: next((fd for fd in results[i].fields_data if _field_key(fd) == name), None) for i in used}
-            if any(fd is None for fd in per_input.values()):
+            found = [next((fd for fd in results[i].fields_data if _field_key(fd) == name), None) for i in used]
+            sources = [fd for fd in found if fd is not None]
+            if len(sources) < len(used):
                 continue
-            sources = [per_input[i] for i in used]
             remap = np.zeros(len(results), dtype=np.int64)
             remap[used] = np.arange(len(used))
             out.fields_data.append(take_field_data(sources, remap[src_all[picked]], row_all[picked]))
@@ -307,8 +308,9 @@ def merge_query_results(results: Sequence[Sequence[schema_pb2.FieldData]], pk_na
     order = order[offset:stop]
     out = []
     for name in names:
-        sources = [next((fd for fd in fds if _field_key(fd) == name), None) for fds in inputs]
-        if any(fd is None for fd in sources):
+        found = [next((fd for fd in fds if _field_key(fd) == name), None) for fds in inputs]
+        sources = [fd for fd in found if fd is not None]
+        if len(sources) < len(inputs):
             continue
         out.append(take_field_data(sources, src_all[order], row_all[order]))
     return out

@@ -5,6 +5,7 @@ together: a read never sees an upserted key deleted but not yet re-inserted."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,9 +18,10 @@ from dataplane.fielddata import columns_from_insert
 from dataplane.ids import ids_to_proto
 from dataplane.insert_msg import encode_insert_columns
 from proto.internal import dml_pb2
-from proto.milvus import milvus_pb2
+from proto.milvus import milvus_pb2, schema_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
+from proxy.read import ReadTasks
 
 
 def shard_of(pks: np.ndarray, shards: int) -> np.ndarray:
@@ -32,7 +34,7 @@ def shard_of(pks: np.ndarray, shards: int) -> np.ndarray:
 
 
 class DmlTasks:
-    def __init__(self, env: ProxyEnv, read_tasks) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, env: ProxyEnv, read_tasks: ReadTasks) -> None:
         self._env = env
         self._read = read_tasks
 
@@ -93,7 +95,7 @@ class DmlTasks:
         return milvus_pb2.MutationResult(status=success(), delete_cnt=len(pks), timestamp=timestamp)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _check_rows(self, num_rows: int, fields_data) -> int:  # type: ignore[no-untyped-def]
+    def _check_rows(self, num_rows: int, fields_data: Sequence[schema_pb2.FieldData]) -> int:
         if num_rows <= 0:
             raise ParameterInvalid("num_rows must be positive: the insert holds no rows")
         limit = self._env.config.get("proxy", "max_insert_rows")

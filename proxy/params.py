@@ -10,7 +10,7 @@ from typing import Any
 
 from common.errors import FieldNotFound, ParameterInvalid
 from common.index.params import default_metric
-from common.schema import CollectionSchema
+from common.schema import CollectionSchema, FieldSchema
 from common.types import DYNAMIC_FIELD_NAME, DataType
 
 COUNT_STAR = "count(*)"
@@ -98,7 +98,7 @@ def parse_query_params(pairs: Iterable[Any], max_topk: int) -> QueryParams:
 @dataclass
 class OutputFields:
     names: list[str]          # what the response echoes in output_fields (expanded, no "*")
-    fetch: list[str]          # schema fields (and $meta) the nodes must return
+    fetch: list[FieldSchema]  # schema fields (the dynamic $meta included) the nodes must return
 
 
 def resolve_output_fields(requested: Sequence[str], schema: CollectionSchema, *, include_pk: bool) -> OutputFields:
@@ -107,31 +107,31 @@ def resolve_output_fields(requested: Sequence[str], schema: CollectionSchema, *,
     Raises FieldNotFound for an unknown name when the collection has no dynamic field.
     """
     names: list[str] = []
-    fetch: list[str] = []
+    fetch: list[FieldSchema] = []
 
-    def add_fetch(name: str) -> None:
-        if name not in fetch:
-            fetch.append(name)
+    def add_fetch(f: FieldSchema) -> None:
+        if f not in fetch:
+            fetch.append(f)
 
-    pk = schema.primary_field.name
     if include_pk:
-        add_fetch(pk)
+        add_fetch(schema.primary_field)
     for name in requested:
         name = name.strip()
         if not name:
             continue
         if name == "*":
             for f in schema.user_fields:
-                add_fetch(f.name)
+                add_fetch(f)
                 if f.name not in names:
                     names.append(f.name)
             if schema.dynamic_field is not None:
-                add_fetch(DYNAMIC_FIELD_NAME)
+                add_fetch(schema.dynamic_field)
             continue
-        if schema.field(name) is not None and not schema.field(name).is_dynamic:
-            add_fetch(name)
+        named = schema.field(name)
+        if named is not None and not named.is_dynamic:
+            add_fetch(named)
         elif schema.dynamic_field is not None:
-            add_fetch(DYNAMIC_FIELD_NAME)
+            add_fetch(schema.dynamic_field)
         else:
             raise FieldNotFound(f"field {name} not exist")
         if name not in names and name != DYNAMIC_FIELD_NAME:

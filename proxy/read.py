@@ -19,6 +19,7 @@ from common.expr import compile_expr, encode_plan
 from common.interfaces import QueryNode
 from common.index.params import default_metric, validate_search_params
 from common.schema import FieldSchema
+from common.schema_proto import wire_data_type
 from common.status import success
 from common.template_values import template_values_from_proto
 from common.types import ConsistencyLevel, DataType
@@ -151,7 +152,7 @@ class ReadTasks:
                                            primary_field_name=schema.primary_field.name, session_ts=scope.read_ts)
         if count_only:
             total = sum(a.count for a in answers)
-            count = response.fields_data.add(type=int(DataType.INT64), field_name=COUNT_STAR)
+            count = response.fields_data.add(type=wire_data_type(DataType.INT64), field_name=COUNT_STAR)
             count.scalars.long_data.data.append(total)
             response.output_fields.append(COUNT_STAR)
             return response
@@ -160,8 +161,7 @@ class ReadTasks:
         if merged:
             response.fields_data.extend(merged)
         else:  # pymilvus needs one FieldData per output field, data set even when empty
-            response.fields_data.extend(field_data_from_column(schema.field(name), empty_column(schema.field(name)))
-                                        for name in output.fetch)
+            response.fields_data.extend(field_data_from_column(f, empty_column(f)) for f in output.fetch)
         names = list(output.names)
         if schema.primary_field.name not in names:
             names.insert(0, schema.primary_field.name)
@@ -174,19 +174,20 @@ class ReadTasks:
         pk = collection.schema.primary_field
         request = milvus_pb2.QueryRequest(collection_name=collection.info.name, expr=expr,
                                           output_fields=[pk.name], partition_names=partition_names,
-                                          consistency_level=ConsistencyLevel.STRONG)
+                                          consistency_level=common_pb2.ConsistencyLevel.Strong)
         for key, value in templates_pb.items():
             request.expr_template_values[key].CopyFrom(value)
         return ids_column_of(self.query(request).fields_data[0], pk.dtype)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _scope(self, collection: CachedCollection, expr: str, templates_pb, partition_names: Sequence[str],
-               fetch: list[str], request: Any) -> querynode_pb2.ReadScope:  # type: ignore[no-untyped-def]
+    def _scope(self, collection: CachedCollection, expr: str, templates_pb: Any, partition_names: Sequence[str],
+               fetch: Sequence[FieldSchema],
+               request: milvus_pb2.SearchRequest | milvus_pb2.QueryRequest) -> querynode_pb2.ReadScope:
         compiled = self._filter(collection, expr, templates_pb)
         partition_ids = [collection.partition_id(name) for name in partition_names]
         level = collection.info.consistency_level if request.use_default_consistency else request.consistency_level
         scope = querynode_pb2.ReadScope(collection_id=collection.collection_id, partition_ids=partition_ids,
-                                        filter=compiled, output_fields=fetch)
+                                        filter=compiled, output_fields=[f.name for f in fetch])
         scope.read_ts, scope.wait_for_latest = self._read_timestamp(
             level, request.travel_timestamp, request.guarantee_timestamp, request.use_default_consistency)
         return scope

@@ -25,6 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ RECENT_SEALS = 32
 FETCH_WAIT_MS = 200
 RETRY_MIN_S = 0.05
 RETRY_MAX_S = 2.0
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -279,7 +281,9 @@ class ChannelConsumer:
             self._stop.set()
             self.log.info("channel %s: consumer stopped at offset %d", self.channel, self.offset)
 
-    def _retry(self, fn, what: str):  # type: ignore[no-untyped-def]
+    def _retry(self, fn: Callable[..., _T], what: str) -> _T:
+        """``fn()`` (called without arguments; its defaults bind loop variables), retried with backoff
+        until it works; Fenced is raised at once, _Stopped once the consumer stops."""
         delay = RETRY_MIN_S
         while True:
             if self._stop.is_set():

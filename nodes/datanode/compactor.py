@@ -27,6 +27,7 @@ from common.errors import ParameterInvalid
 from common.runtime import RoleContext
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
+from common.storage.base import ObjectStorage
 from common.storage.layout import insert_log_path
 from common.types import TIMESTAMP_COLUMN
 from dataplane.delete_record import DeleteRecord
@@ -60,7 +61,7 @@ def merge_rows(sources: Sequence[Mapping[str, np.ndarray]], schema: CollectionSc
     return merged, purged
 
 
-def load_deletes(storage, delta_logs: Iterable[meta_pb2.DeltaLogInfo]) -> DeleteRecord:  # type: ignore[no-untyped-def]
+def load_deletes(storage: ObjectStorage, delta_logs: Iterable[meta_pb2.DeltaLogInfo]) -> DeleteRecord:
     """Every delete of the delta logs, as a DeleteRecord."""
     deletes = DeleteRecord()
     for log in delta_logs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from common.errors import ChannelNotFound
@@ -20,7 +20,7 @@ from common.runtime import RoleComponent, RoleContext
 from common.compute.distance import metric_is_ascending
 from nodes.querynode import executor
 from dataplane.reduce import merge_query_results, merge_search_results, row_count
-from nodes.querynode.shard import Shard
+from nodes.querynode.shard import ReadView, Shard
 from proto.internal import meta_pb2, querycoord_pb2, querynode_pb2
 
 READY_TIMEOUT_S = 10.0
@@ -94,7 +94,7 @@ class QueryNode(RoleComponent):
             if not self._stopping.is_set():
                 self.reconcile(response.targets)
 
-    def reconcile(self, targets) -> None:  # type: ignore[no-untyped-def]
+    def reconcile(self, targets: Iterable[querycoord_pb2.ChannelTarget]) -> None:
         """Make the shards match ``targets`` (ChannelTargets)."""
         wanted = {t.channel: t for t in targets}
         dropped: list[Shard] = []
@@ -105,15 +105,15 @@ class QueryNode(RoleComponent):
                         or bool(target.worker) != shard.worker):
                     dropped.append(self._shards.pop(channel))
             for channel, target in wanted.items():
-                shard = self._shards.get(channel)
-                if shard is None:
-                    shard = Shard(target, self._context.storage, self._context.log)
-                    self._shards[channel] = shard
-                    shard.start()
+                held = self._shards.get(channel)
+                if held is None:
+                    started = Shard(target, self._context.storage, self._context.log)
+                    self._shards[channel] = started
+                    started.start()
                     self.log.info("querynode %d leads channel %s from offset %d", self.node_id, channel,
                                   target.checkpoint.offset)
                 else:
-                    shard.update_target(target)
+                    held.update_target(target)
         for shard in dropped:
             self.log.info("querynode %d drops channel %s", self.node_id, shard.channel)
             shard.stop()
@@ -130,7 +130,7 @@ class QueryNode(RoleComponent):
         with self._lock:
             return dict(self._shards)
 
-    def _view(self, scope: querynode_pb2.ReadScope):  # type: ignore[no-untyped-def]
+    def _view(self, scope: querynode_pb2.ReadScope) -> tuple[Shard, ReadView]:
         shard = self.shard(scope.channel, scope.collection_id)
         shard.wait_ready(READY_TIMEOUT_S)
         if scope.segment_ids:  # a leader's read of segments this node holds for it
@@ -171,7 +171,7 @@ class QueryNode(RoleComponent):
             return querynode_pb2.ShardQueryResult(fields_data=fields_data, count=0)
         return querynode_pb2.ShardQueryResult(fields_data=merged, count=row_count(merged, pk_name))
 
-    def _ask_holders(self, view: Any, request: _Read, read: Callable[[QueryNodePeer, _Read], Any]) -> list[Any]:
+    def _ask_holders(self, view: ReadView, request: _Read, read: Callable[[QueryNodePeer, _Read], Any]) -> list[Any]:
         """``read`` on every node holding some of the view's remote segments, each asked for
         its segments once it has consumed as far as this leader had."""
         by_node: dict[str, list[int]] = {}

@@ -4,6 +4,7 @@ per-segment search, the shard-level top-k merge and the gathering of output fiel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +14,12 @@ from common.expr import ExprPlan, decode_plan
 from common.schema import CollectionSchema, FieldSchema, valid_column
 from common.types import TIMESTAMP_COLUMN, DataType
 from dataplane.columns import empty_column
+from dataplane.delete_record import Deletes
 from dataplane.fielddata import field_data_from_column
 from dataplane.ids import ids_to_proto
 from dataplane.reduce import top_distinct
+from nodes.querynode.segments import SegmentView
+from nodes.querynode.shard import ReadView
 from proto.internal import meta_pb2, querynode_pb2
 from proto.milvus import schema_pb2
 
@@ -56,7 +60,7 @@ def _filter(scope: querynode_pb2.ReadScope, schema: CollectionSchema) -> ExprPla
     return plan
 
 
-def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+def _match_mask(view: SegmentView, plan: ExprPlan | None, read_ts: int, deletes: Deletes | None) -> np.ndarray | None:
     """Rows of ``view`` visible at ``read_ts`` and matching ``plan``; None means all rows.
     A plan that is ``pk in [...]`` / ``pk == v`` looks its keys up in the segment's pk index
     and checks visibility and the plan on those rows only."""
@@ -80,6 +84,7 @@ def _match_mask(view, plan, read_ts: int, deletes) -> np.ndarray | None:  # type
 def _query_vectors(plan: querynode_pb2.SearchPlan, field: FieldSchema) -> np.ndarray:
     """The plan's query vectors as an (nq, dim) float32 or (nq, dim / 8) uint8 array; raises
     ParameterInvalid when they do not fit ``field`` of this node's schema."""
+    dtype: np.dtype[Any]
     if field.dtype == DataType.FLOAT_VECTOR:
         width, dtype, columns = field.dim * 4, np.dtype("<f4"), field.dim
     elif field.dtype == DataType.BINARY_VECTOR:
@@ -128,7 +133,7 @@ def _index_search_params(params: querynode_pb2.IndexSearchParams) -> dict[str, i
     return out
 
 
-def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,  # type: ignore[no-untyped-def]
+def search(view: ReadView, schema: CollectionSchema, request: querynode_pb2.ShardSearchRequest,
            indexes: Sequence[meta_pb2.IndexInfo]) -> schema_pb2.SearchResultData:
     """Top-k of the shard's segments (see module doc) for the proxy's checked plan; only what
     concerns this node's own schema and indexes is checked here."""
@@ -155,7 +160,7 @@ def search(view, schema: CollectionSchema, request: querynode_pb2.ShardSearchReq
     return _reduce(view, nq, topk, ascending, hits, pk, outputs)
 
 
-def _reduce(view, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.ndarray, np.ndarray]],  # type: ignore[no-untyped-def]
+def _reduce(view: ReadView, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.ndarray, np.ndarray]],
             pk: FieldSchema, outputs: Sequence[FieldSchema]) -> schema_pb2.SearchResultData:
     """The shard's top-k over every segment's hits (each primary key once, at its best)."""
     str_ids = pk.dtype != DataType.INT64
@@ -184,7 +189,8 @@ def _reduce(view, nq: int, topk: int, ascending: bool, hits: list[tuple[int, np.
     return result
 
 
-def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndarray) -> list[schema_pb2.FieldData]:  # type: ignore[no-untyped-def]
+def _gather(view: ReadView, fields: Sequence[FieldSchema], segs: np.ndarray,
+            rows: np.ndarray) -> list[schema_pb2.FieldData]:
     """FieldData of ``fields`` for hits (segment index, row), in hit order."""
     if not fields:
         return []
@@ -200,7 +206,8 @@ def _gather(view, fields: Sequence[FieldSchema], segs: np.ndarray, rows: np.ndar
 
 
 # ----------------------------------------------------------------------------------------- query
-def query(view, schema: CollectionSchema, request: querynode_pb2.ShardQueryRequest) -> tuple[list, int]:  # type: ignore[no-untyped-def]
+def query(view: ReadView, schema: CollectionSchema,
+          request: querynode_pb2.ShardQueryRequest) -> tuple[list[schema_pb2.FieldData], int]:
     """(fields_data sorted by primary key, count). ``count_only`` gives only the count of
     matching rows; otherwise the output fields plus the primary key, each key once (its latest
     row), at most ``limit`` rows (``-1``: all)."""

@@ -14,8 +14,9 @@ import numpy as np
 
 from common.index.faiss_index import load_index
 from common.schema import CollectionSchema
+from common.storage.base import ObjectStorage
 from common.types import TIMESTAMP_COLUMN
-from dataplane.delete_record import DeleteRecord
+from dataplane.delete_record import DeleteRecord, Deletes
 from dataplane.segment_file import read_segment_file
 from nodes.querynode.segment import Segment
 from proto.internal import meta_pb2
@@ -35,7 +36,7 @@ def close_growing(seg: Segment) -> None:
     to it), kept as a hook."""
 
 
-def load_sealed(storage, info: meta_pb2.SegmentInfo, schema: CollectionSchema) -> Segment:  # type: ignore[no-untyped-def]
+def load_sealed(storage: ObjectStorage, info: meta_pb2.SegmentInfo, schema: CollectionSchema) -> Segment:
     """Read a flushed segment's Parquet file into a sealed Segment."""
     columns = read_segment_file(storage.get(info.insert_log), schema)
     seg = Segment(info.segment_id, info.collection_id, info.partition_id, info.channel, schema, sealed=True)
@@ -76,7 +77,7 @@ class SegmentView:
         """Rows of the snapshot whose primary key is in ``values`` (the segment's pk index)."""
         return self.segment.pk_rows(values, self.num_rows)
 
-    def visible_rows(self, rows: np.ndarray, read_ts: int, deletes: DeleteRecord) -> np.ndarray:
+    def visible_rows(self, rows: np.ndarray, read_ts: int, deletes: Deletes | None) -> np.ndarray:
         """The subset of ``rows`` visible at ``read_ts``, computed on those rows only."""
         ts = self._columns[TIMESTAMP_COLUMN][rows]
         keep = ts <= np.uint64(read_ts)
@@ -85,7 +86,7 @@ class SegmentView:
             keep &= ~deletes.deleted_mask(self._columns[pk][rows], ts, read_ts, self.partition_id)
         return rows[keep]
 
-    def visible_mask(self, read_ts: int, deletes: DeleteRecord) -> np.ndarray | None:
+    def visible_mask(self, read_ts: int, deletes: Deletes | None) -> np.ndarray | None:
         """Visibility of the snapshot's rows (None: all visible)."""
         mask = self.segment.visible_mask(read_ts, deletes)
         if mask is None:

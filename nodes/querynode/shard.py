@@ -45,15 +45,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.errors import MilvusError, MqFailed, PartitionNotLoaded, ServiceUnavailable, Timeout
-from common.interfaces.log import Log
+from common.interfaces.log import Log, Record
 from common.schema import CollectionSchema
 from common.schema_proto import schema_from_proto
 from common.storage.base import ObjectStorage
 from dataplane.insert_msg import insert_msg_columns
 from dataplane.ids import ids_from_proto
+from dataplane.delete_record import Deletes
 from dataplane.segment_file import read_delta_records
 from nodes.querynode import segments as seglib
-from proto.internal import dml_pb2, querycoord_pb2
+from nodes.querynode.segment import Segment
+from nodes.querynode.segments import SegmentView
+from proto.internal import datacoord_pb2, dml_pb2, meta_pb2, querycoord_pb2
 
 _log = logging.getLogger("milvuspy.querynode.shard")
 
@@ -68,9 +71,9 @@ class ReadView:
     that other nodes hold for it (``remote``: RemoteSegments) and the channel offset consumed
     so far (``position``: those nodes must have consumed as far before answering)."""
 
-    segments: list = field(default_factory=list)
-    deletes: object = None
-    remote: list = field(default_factory=list)
+    segments: list[SegmentView] = field(default_factory=list)
+    deletes: Deletes | None = None
+    remote: list[querycoord_pb2.RemoteSegment] = field(default_factory=list)
     position: int = 0
 
 
@@ -88,13 +91,14 @@ class Shard:
         self._lock = threading.RLock()
         self._consumed = threading.Condition(self._lock)
         self.deletes = seglib.new_delete_record(self.schema)
-        self._growing: dict[int, object] = {}
-        self._sealed: dict[int, object] = {}
+        self._growing: dict[int, Segment] = {}
+        self._sealed: dict[int, Segment] = {}
         self._open: dict[int, int] = {}  # partition id -> id of the growing segment taking its rows
         self._ranges: dict[int, list[tuple[int, int]]] = {}  # partition id -> flushed [start, seal) spans
         self._retired: set[int] = set()  # sealed segments released since (their late inserts stay skipped)
         self._loaded_builds: dict[int, set[int]] = {}  # sealed segment id -> index build ids set
-        self._sizes: dict[int, tuple] = {}  # sealed segment id -> (its builds, memory size), for heartbeats
+        # sealed segment id -> (its builds, memory size), for heartbeats
+        self._sizes: dict[int, tuple[frozenset[int] | None, int]] = {}
         self._position = self._checkpoint  # next broker offset to consume
         self._start_end: int | None = None
         self._ready = threading.Event()  # initial load done
@@ -174,7 +178,7 @@ class Shard:
             del self._sizes[segment_id]
         return out
 
-    def indexes(self) -> list:
+    def indexes(self) -> list[meta_pb2.IndexInfo]:
         """The collection's indexes (IndexInfo) as of the newest target."""
         with self._lock:
             return list(self._target.indexes)
@@ -325,7 +329,7 @@ class Shard:
         seg.append(columns)
 
     # ------------------------------------------------------------------------ sealed segments
-    def _load_delta_logs(self, delta_logs: Iterable) -> None:
+    def _load_delta_logs(self, delta_logs: Iterable[meta_pb2.DeltaLogInfo]) -> None:
         for delta in delta_logs:
             pks, ts, partition_ids = read_delta_records(self._storage.get(delta.path))
             with self._lock:
@@ -339,7 +343,7 @@ class Shard:
             held = dict(self._sealed)
         indexes = {i.index_id: i for i in target.indexes}
         wanted = {s.segment.segment_id: s for s in target.sealed_segments}
-        fresh: dict[int, tuple[object, set[int]]] = {}
+        fresh: dict[int, tuple[Segment, set[int]]] = {}
         error: Exception | None = None
         for segment_id, seg_info in wanted.items():
             if self._stop.is_set():
@@ -361,7 +365,8 @@ class Shard:
         if error is not None:
             raise error
 
-    def _switch(self, target: querycoord_pb2.ChannelTarget, wanted: dict, fresh: dict) -> None:
+    def _switch(self, target: querycoord_pb2.ChannelTarget, wanted: dict[int, datacoord_pb2.SegmentWithIndex],
+                fresh: dict[int, tuple[Segment, set[int]]]) -> None:
         """Publish the freshly loaded sealed segments and drop what they replace, under the
         lock at once, so a reader sees either the old copies or the new ones: growing copies
         of the same ids, growing or sealed copies of segments compacted into a held segment
@@ -406,16 +411,17 @@ class Shard:
         if released:
             _log.info("shard %s: released sealed segments %s", self.channel, sorted(released))
 
-    def _add_range(self, rng) -> None:  # type: ignore[no-untyped-def]
+    def _add_range(self, rng: datacoord_pb2.SegmentRange) -> None:
         """Remember the channel span of a flushed segment: its inserts are skipped from now on
         (caller holds the lock)."""
-        if rng is None or rng.seal_offset <= max(rng.start_offset, self._position):
-            return  # unknown, empty, or already consumed past: never consulted again
+        if rng.seal_offset <= max(rng.start_offset, self._position):
+            return  # empty, or already consumed past: never consulted again
         spans = self._ranges.setdefault(rng.partition_id, [])
         if (rng.start_offset, rng.seal_offset) not in spans:
             spans.append((rng.start_offset, rng.seal_offset))
 
-    def _load_indexes(self, seg, seg_info, indexes: dict, have: set[int]) -> set[int]:  # type: ignore[no-untyped-def]
+    def _load_indexes(self, seg: Segment, seg_info: datacoord_pb2.SegmentWithIndex,
+                      indexes: dict[int, meta_pb2.IndexInfo], have: set[int]) -> set[int]:
         builds = set(have)
         for idx in seg_info.indexes:
             info = indexes.get(idx.index_id)
@@ -439,9 +445,9 @@ class Shard:
             while self._position < offset and not self._stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise Timeout(
-                        f"channel {self.channel} has consumed up to offset {self._position}, the read needs "
-                        f"{offset}: not caught up within {timeout_s:.0f} s" + (f" ({self.error})" if self.error else ""))
+                    detail = f" ({self.error})" if self.error else ""
+                    raise Timeout(f"channel {self.channel} has consumed up to offset {self._position}, the read "
+                                  f"needs {offset}: not caught up within {timeout_s:.0f} s{detail}")
                 self._consumed.wait(left)
         if self._stop.is_set():
             raise ServiceUnavailable(f"channel {self.channel} was released from this querynode")
@@ -480,7 +486,7 @@ class Shard:
             return ReadView(segments=[seglib.snapshot(s) for s in segs], deletes=self.deletes.snapshot(), remote=remote,
                             position=self._position)
 
-    def _routed(self) -> list:
+    def _routed(self) -> list[querycoord_pb2.RemoteSegment]:
         """The remote segments reads go to: those whose rows a held compaction target does not
         hold already (caller holds the lock)."""
         return [r for r in self._remote.values() if self._replacement.get(r.segment_id) not in self._sealed]
@@ -491,7 +497,7 @@ class Shard:
             return sorted(self._sealed), sorted(self._growing)
 
 
-def whole_appends(records: list) -> list:
+def whole_appends(records: list[Record]) -> list[Record]:
     """``records`` (a full fetch) without the trailing records that share the last one's
     timestamp: the rest of that append (an upsert's insert after its delete) may lie beyond the
     fetch, and is applied with them next time. All of them when they all share it."""
