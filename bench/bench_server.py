@@ -7,8 +7,19 @@ directly in this process on the same data with the same parameters, achieved in 
     .venv/bin/python bench/bench_server.py --rows 20000 --queries 50 --index HNSW
     .venv/bin/python bench/bench_server.py --uri http://127.0.0.1:19530   # an already-running server
 
+    make bench-1m    # 1M rows: --rows 1000000 --queries 100 --nq-rounds 2 --skip-visibility
+
+Memory: when the benchmark starts the cluster itself, ``bench/rss_sampler.py`` samples every
+role process's resident memory (found by its ``milvus-py run <role>`` command line among the
+standalone process's children; etcd by its binary) every 0.2 s, and the JSON's ``memory``
+section gives each role's peak per phase (insert, flush, index_build, load, search,
+visibility) and overall, next to ``vectors_mb`` (the raw float32 rows),
+``server_index_files_mb`` (the index files the indexnode wrote) and ``faiss_index_mb``, with
+``querynode_peak_over_vectors_plus_index`` (target: <= 2).
+
 This process never imports server modules (their generated protos clash with pymilvus's): only
-pymilvus and tests.support.standalone, which starts ``milvus-py run standalone`` as a child process.
+pymilvus, tests.support.standalone, which starts ``milvus-py run standalone`` as a child process,
+and bench.rss_sampler (psutil).
 """
 from __future__ import annotations
 
