@@ -122,7 +122,8 @@ def _decode(table: pa.Table | pa.RecordBatch, wanted: Sequence[str],
     out: dict[str, np.ndarray] = {}
     for name in wanted:
         column = table.column(name)
-        arr, f = (_single_chunk(column) if isinstance(column, pa.ChunkedArray) else column), _field(schema, name)
+        arr = _single_chunk(column) if isinstance(column, pa.ChunkedArray) else column
+        f = _field(schema, name)
         if f is not None and f.nullable:
             out[valid_column(name)] = (np.ones(len(arr), dtype=bool) if arr.null_count == 0
                                        else arr.is_valid().to_numpy(zero_copy_only=False))
