@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test lint unit e2e typecheck protos bench bench-filter bench-concurrency
+.PHONY: install run test lint unit e2e typecheck protos bench bench-1m bench-filter bench-concurrency
 install: $(STAMP)
 
 run: $(STAMP)
@@ -42,6 +42,12 @@ protos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_server.py $(ARGS)
+
+# 1M x 128 rows, HNSW (ARGS="--index FLAT" for brute force), fewer queries, no visibility part:
+# about 25 min on 2 cores (two 1M HNSW builds: the server's and faiss's). The JSON's "memory"
+# section has each role's peak RSS per phase next to the vectors' and the index's sizes.
+bench-1m: $(STAMP)
+	$(BIN)/python bench/bench_server.py --rows 1000000 --queries 100 --nq-rounds 2 --skip-visibility $(ARGS)
 
 bench-filter: $(STAMP)
 	$(BIN)/python bench/bench_filter.py $(ARGS)

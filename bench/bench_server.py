@@ -7,8 +7,19 @@ directly in this process on the same data with the same parameters, achieved in 
     .venv/bin/python bench/bench_server.py --rows 20000 --queries 50 --index HNSW
     .venv/bin/python bench/bench_server.py --uri http://127.0.0.1:19530   # an already-running server
 
+    make bench-1m    # 1M rows: --rows 1000000 --queries 100 --nq-rounds 2 --skip-visibility
+
+Memory: when the benchmark starts the cluster itself, ``bench/rss_sampler.py`` samples every
+role process's resident memory (found by its ``milvus-py run <role>`` command line among the
+standalone process's children; etcd by its binary) every 0.2 s, and the JSON's ``memory``
+section gives each role's peak per phase (insert, flush, index_build, load, search,
+visibility) and overall, next to ``vectors_mb`` (the raw float32 rows),
+``server_index_files_mb`` (the index files the indexnode wrote) and ``faiss_index_mb``, with
+``querynode_peak_over_vectors_plus_index`` (target: <= 2).
+
 This process never imports server modules (their generated protos clash with pymilvus's): only
-pymilvus and tests.support.standalone, which starts ``milvus-py run standalone`` as a child process.
+pymilvus, tests.support.standalone, which starts ``milvus-py run standalone`` as a child process,
+and bench.rss_sampler (psutil).
 """
 from __future__ import annotations
 
@@ -21,7 +32,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # As the server does (common/index/faiss_index.py): idle OpenMP workers sleep instead of spinning,
 # so faiss here is configured like the server's and does not steal cores from it between calls.
@@ -34,9 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.rss_sampler import RssSampler  # noqa: E402
+
 TOP_K = 10
 N_CLUSTERS = 100
 WARMUP_QUERIES = 5
+MB = 1 << 20
 VISIBILITY_REPEATS = 20
 
 INDEX_PARAMS: dict[str, dict[str, Any]] = {
@@ -89,7 +103,9 @@ def pct(values_s: list[float], q: float) -> float:
 
 # ----------------------------------------------------------------------------------------- server
 def bench_server(client: Any, args: argparse.Namespace, data: np.ndarray, queries: np.ndarray,
-                 truth: np.ndarray, collection: str) -> dict[str, Any]:
+                 truth: np.ndarray, collection: str, phase: Callable[[str], None]) -> dict[str, Any]:
+    """The server's figures; ``phase(name)`` is called as each phase (insert, flush,
+    index_build, load, search) starts."""
     from pymilvus import DataType, MilvusClient  # noqa: F401 - client is a MilvusClient
 
     out: dict[str, Any] = {}
@@ -107,6 +123,7 @@ def bench_server(client: Any, args: argparse.Namespace, data: np.ndarray, querie
     # Insert: the clock covers what a user pays per batch (pymilvus building the request + the RPC);
     # building the Python row dicts from the NumPy array is excluded and reported separately.
     insert_s = prep_s = 0.0
+    phase("insert")
     for start in range(0, args.rows, args.batch):
         t = time.perf_counter()
         chunk = data[start:start + args.batch]
@@ -120,16 +137,19 @@ def bench_server(client: Any, args: argparse.Namespace, data: np.ndarray, querie
     out["insert_rows_per_s"] = args.rows / insert_s
     out["insert_row_building_s (excluded)"] = prep_s
 
+    phase("flush")
     t = time.perf_counter()
     client.flush(collection)  # waits for the flush state (pymilvus polls it every 0.5 s)
     out["flush_s"] = time.perf_counter() - t
 
     index_params = client.prepare_index_params()
     index_params.add_index(field_name="vector", index_type=args.index, metric_type="L2", params=params["build"])
+    phase("index_build")
     t = time.perf_counter()
     client.create_index(collection, index_params)  # sync: waits until built (pymilvus polls every 0.5 s)
     out["index_build_s"] = time.perf_counter() - t
 
+    phase("load")
     t = time.perf_counter()
     client.load_collection(collection)  # waits until loaded (pymilvus polls every 0.2 s)
     out["load_s"] = time.perf_counter() - t
@@ -141,6 +161,7 @@ def bench_server(client: Any, args: argparse.Namespace, data: np.ndarray, querie
                              consistency_level="Bounded")
         return [[int(h["id"]) for h in per_query] for per_query in hits]
 
+    phase("search")
     for i in range(WARMUP_QUERIES):
         search(queries[i:i + 1])
 
@@ -239,6 +260,7 @@ def bench_faiss(args: argparse.Namespace, data: np.ndarray, queries: np.ndarray,
     t = time.perf_counter()
     index = build_faiss_index(args.index, data)
     out["faiss_index_build_s"] = time.perf_counter() - t
+    out["faiss_index_bytes"] = int(faiss.serialize_index(index).nbytes)
 
     for i in range(WARMUP_QUERIES):
         index.search(queries[i:i + 1], TOP_K)
@@ -262,6 +284,27 @@ def bench_faiss(args: argparse.Namespace, data: np.ndarray, queries: np.ndarray,
     out[f"faiss_search_qps_nq{args.nq_batch}"] = len(batched) / (time.perf_counter() - t)
     out["faiss_recall_at_10"] = recall(found, truth)
     return out
+
+
+def memory_report(sampler: RssSampler, data: np.ndarray, index_files_bytes: int,
+                  fa: dict[str, Any]) -> dict[str, Any]:
+    """Peak RSS per role and phase next to the sizes it should be read against: the raw
+    vectors, the server's index files (FLAT: the vectors again; HNSW: vectors + graph) and the
+    same index in faiss."""
+    report = sampler.report()
+    vectors_mb = data.nbytes / MB
+    index_mb = index_files_bytes / MB
+    querynode = report["peak_rss_mb"].get("querynode", {}).get("overall")
+    return {
+        "vectors_mb": round(vectors_mb, 1),
+        "server_index_files_mb": round(index_mb, 1),
+        "faiss_index_mb": round(fa["faiss_index_bytes"] / MB, 1),
+        "querynode_peak_over_vectors_plus_index": (
+            round(querynode / (vectors_mb + index_mb), 2) if querynode and index_mb else None),
+        **report,
+        "note": "peak RSS of each role (summed over its processes), sampled every interval_s in each "
+                "phase of the run; the target is querynode overall <= 2 x (vectors_mb + server_index_files_mb)",
+    }
 
 
 def compare(server: dict[str, Any], fa: dict[str, Any], nq_batch: int) -> dict[str, Any]:
@@ -343,6 +386,8 @@ def main() -> int:
 
     cluster = None
     tmp = None
+    sampler: RssSampler | None = None
+    index_files_bytes = 0
     collection = f"bench_{args.index.lower()}_{started.strftime('%H%M%S')}"
     try:
         if args.uri:
@@ -355,10 +400,17 @@ def main() -> int:
             cluster = StandaloneCluster(Path(tmp.name) / "cluster", {"MILVUSPY_STORAGE_TYPE": "local"}).start()
             result["cluster_start_s"] = time.perf_counter() - t
             uri = cluster.uri
+            assert cluster.process is not None
+            sampler = RssSampler(cluster.process.pid).start()
         client = MilvusClient(uri)
-        server = bench_server(client, args, data, queries, truth, collection)
+        server = bench_server(client, args, data, queries, truth, collection,
+                              sampler.phase if sampler is not None else lambda _: None)
         if not args.skip_visibility:
+            if sampler is not None:
+                sampler.phase("visibility")
             server.update(bench_visibility(client, collection, args.rows, args.dim, args.seed))
+        if cluster is not None:
+            index_files_bytes = sum(p.stat().st_size for p in cluster.data_dir.rglob("index_files/*/index"))
         client.drop_collection(collection)
         client.close()
         result["server"] = server
@@ -367,12 +419,16 @@ def main() -> int:
             sys.stderr.write(cluster.logs())
         raise
     finally:
+        if sampler is not None:
+            sampler.stop()
         if cluster is not None:
             cluster.stop()  # stopped before faiss runs, so faiss's figures are not disturbed by it
         if tmp is not None:
             tmp.cleanup()
 
     result["faiss"] = bench_faiss(args, data, queries, truth)
+    if sampler is not None:
+        result["memory"] = memory_report(sampler, data, index_files_bytes, result["faiss"])
     result["server_vs_faiss"] = compare(result["server"], result["faiss"], args.nq_batch)
     result["targets_met"] = check_targets(result, args)
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())

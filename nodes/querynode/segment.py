@@ -19,6 +19,11 @@ Contracts:
 - ``search`` returns ``(distances, row_indices)`` as ``common.compute.distance`` does; it uses
   the field's index when there is one built on all current rows with the requested metric,
   else exact brute force (squared norms of float vectors are cached for it).
+- One copy of the vectors: when a sealed segment gets an index that holds the very rows of a
+  vector column (``VectorIndex.raw_vectors``: FLAT types, HNSW with L2/IP), the column becomes
+  that array and the loaded copy is dropped (checked on a sample of rows first); a later index
+  that holds no such copy gets a column of its own again. ``memory_size`` counts the shared
+  array once.
 """
 from __future__ import annotations
 
@@ -38,6 +43,15 @@ from dataplane.columns import empty_column
 from dataplane.delete_record import DeleteRecord
 
 _INITIAL_CAPACITY = 1024
+
+
+def _same_rows(candidate: np.ndarray, column: np.ndarray, samples: int = 64) -> bool:
+    """Whether ``candidate`` has the shape and dtype of ``column`` and equal values on a spread
+    sample of rows (first and last included)."""
+    if candidate.shape != column.shape or candidate.dtype != column.dtype:
+        return False
+    rows = np.unique(np.linspace(0, len(column) - 1, num=min(samples, len(column))).astype(np.int64))
+    return bool(np.array_equal(candidate[rows], column[rows]))
 
 
 class Segment:
@@ -61,6 +75,7 @@ class Segment:
         self._max_ts = 0
         self._indexes: dict[str, VectorIndex] = {}
         self._index_nbytes: dict[str, int] = {}
+        self._shared: set[str] = set()  # vector columns that are their index's own rows
         self._norms: dict[str, np.ndarray] = {}  # float vector field -> squared norms (prefix)
         self._mask_cache: tuple[tuple, np.ndarray | None] | None = None
         # (rows covered, their primary keys sorted, the row of each sorted key)
@@ -137,6 +152,8 @@ class Segment:
         f = self._field(field_name)
         if not f.is_vector:
             raise ParameterInvalid(f"field {field_name} is not a vector field")
+        if self.sealed:
+            self._share_vectors(field_name, index)
         rows, buffers = self._snapshot()
         if index.num_rows == rows:
             index.attach_raw_vectors(buffers[field_name][:rows])
@@ -148,7 +165,9 @@ class Segment:
         values included) and its indexes. O(rows) for object columns."""
         rows, buffers = self._snapshot()
         total = sum(self._index_nbytes.values())
-        for column in buffers.values():
+        for name, column in buffers.items():
+            if name in self._shared:
+                continue  # counted with its index
             part = column[:rows]
             total += part.nbytes
             if part.dtype == object:
@@ -262,6 +281,25 @@ class Segment:
         return brute_force_search(base, queries, k, metric, mask=mask, xp=np, base_sq_norms=norms)
 
     # ------------------------------------------------------------------ helpers
+    def _share_vectors(self, field_name: str, index: VectorIndex) -> None:
+        """Make the column of ``field_name`` the index's own rows when it holds exactly them, or
+        give it a copy of its own when it was the rows of a replaced index (module doc)."""
+        with self._write_lock:
+            rows, buffers = self._snapshot()
+            column = buffers[field_name]
+            raw = index.raw_vectors() if index.num_rows == rows else None
+            if raw is not None and not _same_rows(raw, column):
+                raw = None
+            if raw is None:
+                if field_name not in self._shared:
+                    return
+                raw = np.array(column)  # frees the replaced index, which the column kept alive
+                self._shared.discard(field_name)
+            else:
+                self._shared.add(field_name)
+            with self._lock:
+                self._buffers = {**self._buffers, field_name: raw}
+
     def _snapshot(self) -> tuple[int, dict[str, np.ndarray]]:
         with self._lock:
             return self._num_rows, self._buffers

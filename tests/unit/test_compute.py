@@ -131,6 +131,25 @@ def test_chunked_scoring_matches_single_chunk(float_data, monkeypatch):
     np.testing.assert_allclose(whole[0], chunked[0], rtol=1e-5)
 
 
+@pytest.mark.parametrize("metric", FLOAT_METRICS)
+@pytest.mark.parametrize("selectivity", [None, 0.7])
+def test_block_top_k_matches_naive(float_data, metric, selectivity, monkeypatch):
+    base, queries, rng = float_data
+    monkeypatch.setattr(distance, "_SELECT_BLOCK", 16)  # 700 rows = 44 blocks: k=7 takes the block path
+    mask = None if selectivity is None else rng.random(base.shape[0]) < selectivity
+    got = brute_force_search(base, queries, 7, metric, mask=mask)
+    check_matches(got, naive_search(base, queries, 7, metric, mask), metric, atol=1e-4)
+
+
+def test_block_top_k_breaks_ties_by_column_and_marks_nan_rows_empty(monkeypatch):
+    monkeypatch.setattr(distance, "_SELECT_BLOCK", 4)
+    keys = np.array([[5, 1, 1, 9, 1, 7, 3, 3, 2, 8, 1, 6, 4],
+                     [np.nan] * 13], dtype=np.float32)
+    got_keys, got_cols = distance._topk_smallest(keys, 3, np)
+    assert sorted(zip(got_keys[0].tolist(), got_cols[0].tolist())) == [(1, 1), (1, 2), (1, 4)]  # not 10
+    assert np.isinf(got_keys[1]).all()
+
+
 def test_missing_slots_and_k_larger_than_rows(float_data):
     base, queries, _ = float_data
     mask = np.zeros(base.shape[0], bool)

@@ -13,6 +13,7 @@ from common.expr import compile_expr
 from common.schema import valid_column
 from common.schema_proto import complete_schema, public_schema, schema_from_proto
 from common.types import TIMESTAMP_COLUMN, DataType
+from dataplane import segment_file
 from dataplane.delete_record import DeleteRecord
 from dataplane.fielddata import columns_from_insert, field_columns, field_data_from_column
 from dataplane.insert_msg import encode_insert_columns, insert_msg_columns
@@ -237,7 +238,9 @@ def test_absent_fields_and_bad_data() -> None:
 
 
 # ---------------------------------------------------------------------------- segment files
-def test_segment_file_round_trip_with_nulls_and_arrays() -> None:
+@pytest.mark.parametrize("batch_rows", [segment_file.READ_BATCH_ROWS, 3])
+def test_segment_file_round_trip_with_nulls_and_arrays(batch_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segment_file, "READ_BATCH_ROWS", batch_rows)  # 3: decoded in two batches
     schema = make_schema()
     cols = columns_from_insert(schema, insert_data(), 4, None)
     cols[TIMESTAMP_COLUMN] = np.arange(4, dtype=np.uint64)

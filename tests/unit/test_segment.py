@@ -1,14 +1,16 @@
 """DeleteRecord semantics and the querynode Segment: append, visibility, search, take."""
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
 
 from common.compute.distance import brute_force_search
 from common.errors import FieldNotFound, ParameterInvalid
-from common.index import build_index
+from common.index import build_index, load_index
 from common.schema import CollectionSchema, FieldSchema
 from common.types import TIMESTAMP_COLUMN, DataType
 from dataplane.delete_record import DeleteRecord
@@ -193,6 +195,60 @@ def test_sealed_segment_uses_index_with_matching_metric():
     wd, wi = brute_force_search(cols["vec"], q, 4, "L2", mask=mask)
     np.testing.assert_array_equal(i, wi)
     np.testing.assert_allclose(d, wd, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("index_type", "metric", "shared"), [
+    ("FLAT", "L2", True), ("HNSW", "L2", True), ("HNSW", "IP", True),
+    ("HNSW", "COSINE", False), ("IVF_FLAT", "L2", False),
+])
+def test_sealed_vector_column_is_the_index_rows_when_it_holds_them(index_type, metric, shared):
+    cols = batch(np.arange(2000), ts=5, seed=2)
+    seg = Segment(7, 2, 3, "ch-0", schema(), sealed=True)
+    seg.load({**cols, "vec": cols["vec"].copy()})
+    loaded = seg.columns(["vec"])["vec"]
+    size_before = seg.memory_size()
+    index = load_index(build_index(cols["vec"], index_type, metric, {"nlist": 16}).serialize())
+    seg.set_index("vec", index, nbytes=1000)
+    column = seg.columns(["vec"])["vec"]
+    assert np.shares_memory(column, loaded) != shared  # the loaded copy is dropped when shared
+    if shared:
+        assert np.shares_memory(column, index.raw_vectors())
+    np.testing.assert_array_equal(column, cols["vec"])
+    np.testing.assert_array_equal(seg.take(["vec"], np.array([1999, 3]))["vec"], cols["vec"][[1999, 3]])
+    expected = size_before + 1000 - (cols["vec"].nbytes if shared else 0)
+    assert seg.memory_size() == expected
+    q = cols["vec"][:3]
+    d, i = seg.search("vec", q, 1, metric, {"ef": 64, "nprobe": 16})
+    np.testing.assert_array_equal(i, brute_force_search(cols["vec"], q, 1, metric)[1])
+
+
+def test_a_shared_vector_column_gets_its_own_copy_when_the_index_changes():
+    cols = batch(np.arange(2000), ts=5, seed=3)
+    seg = Segment(7, 2, 3, "ch-0", schema(), sealed=True)
+    seg.load(cols)
+    hnsw = build_index(cols["vec"], "HNSW", "L2")
+    seg.set_index("vec", hnsw)
+    assert np.shares_memory(seg.columns(["vec"])["vec"], hnsw.raw_vectors())
+    seg.set_index("vec", build_index(cols["vec"], "IVF_FLAT", "L2", {"nlist": 16}))
+    column = seg.columns(["vec"])["vec"]
+    assert not np.shares_memory(column, hnsw.raw_vectors())
+    np.testing.assert_array_equal(column, cols["vec"])
+    replaced = weakref.ref(hnsw)
+    del hnsw
+    gc.collect()
+    assert replaced() is None  # nothing keeps the replaced index alive
+
+
+def test_an_index_whose_rows_differ_from_the_column_is_not_shared():
+    cols = batch(np.arange(2000), ts=5, seed=4)
+    seg = Segment(7, 2, 3, "ch-0", schema(), sealed=True)
+    seg.load(cols)
+    other = cols["vec"].copy()
+    other[1999] += 1.0  # the last row is always among the rows compared
+    index = build_index(other, "FLAT", "L2")
+    seg.set_index("vec", index)
+    assert not np.shares_memory(seg.columns(["vec"])["vec"], index.raw_vectors())
+    np.testing.assert_array_equal(seg.columns(["vec"])["vec"], cols["vec"])
 
 
 def test_concurrent_append_and_search():

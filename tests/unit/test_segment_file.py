@@ -11,6 +11,7 @@ import pytest
 from common.errors import FieldNotFound, ParameterInvalid, Unimplemented
 from common.schema import CollectionSchema, FieldSchema
 from common.types import DYNAMIC_FIELD_NAME, TIMESTAMP_COLUMN, DataType
+from dataplane import segment_file
 from dataplane.segment_file import (
     read_delta_file,
     read_segment_file,
@@ -67,7 +68,9 @@ EXPECTED_DTYPES = {
 
 
 @pytest.mark.parametrize("n", [0, 1, 257])
-def test_round_trip_every_type(n):
+@pytest.mark.parametrize("batch_rows", [segment_file.READ_BATCH_ROWS, 64])
+def test_round_trip_every_type(n, batch_rows, monkeypatch):
+    monkeypatch.setattr(segment_file, "READ_BATCH_ROWS", batch_rows)  # 64: decoded in 5 batches
     cols = make_columns(n)
     data = write_segment_file(cols, SCHEMA)
     back = read_segment_file(data, SCHEMA)
