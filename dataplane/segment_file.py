@@ -54,10 +54,11 @@ _ARROW_SCALARS = {
 
 def write_segment_file(columns: Mapping[str, np.ndarray], schema: CollectionSchema) -> bytes:
     """Encode the columns (layout of ``common/schema.py``; only those present) as Parquet."""
-    names = [f.name for f in schema.fields if f.name in columns]
+    present = [f for f in schema.fields if f.name in columns]
+    names = [f.name for f in present]
     if TIMESTAMP_COLUMN in columns:
         names.append(TIMESTAMP_COLUMN)
-    valids = {valid_column(n): n for n in names if n != TIMESTAMP_COLUMN and _field(schema, n).nullable}
+    valids = {valid_column(f.name): f.name for f in present if f.nullable}
     unknown = set(columns) - set(names) - set(valids)
     if unknown:
         raise FieldNotFound(f"field not found[field={sorted(unknown)[0]}]")
@@ -72,7 +73,7 @@ def write_segment_file(columns: Mapping[str, np.ndarray], schema: CollectionSche
     if len(lengths) > 1:
         raise ParameterInvalid(f"columns have different lengths: {sorted(lengths)}")
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, {_META_KEY: FORMAT_VERSION}))
-    vec = {n for n in names if n != TIMESTAMP_COLUMN and _field(schema, n).is_vector}
+    vec = {f.name for f in present if f.is_vector}
     return _write(table, vec)
 
 
@@ -275,7 +276,7 @@ def column_from_arrow(arr: pa.Array, f: FieldSchema | None) -> np.ndarray:
     """The value column (layout of ``common/schema.py``) of an array ``column_to_arrow`` made;
     nulls become placeholders (a nullable field's validity is ``arr.is_valid()``)."""
     if f is None:
-        return arr.to_numpy(zero_copy_only=False).astype(np.uint64, copy=False)
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.uint64)
     dtype = f.dtype
     if dtype in (DataType.FLOAT_VECTOR, DataType.BINARY_VECTOR):
         np_type = np.float32 if dtype == DataType.FLOAT_VECTOR else np.uint8
@@ -290,9 +291,9 @@ def column_from_arrow(arr: pa.Array, f: FieldSchema | None) -> np.ndarray:
     if dtype == DataType.ARRAY:
         return _list_to_numpy(arr, f)
     if dtype in STRING_TYPES or dtype == DataType.JSON:
-        return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     if dtype in _ARROW_SCALARS:
         if arr.null_count:
             arr = arr.fill_null(False if dtype == DataType.BOOL else 0)
-        return arr.to_numpy(zero_copy_only=False).astype(NUMPY_DTYPES[dtype], copy=False)
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=NUMPY_DTYPES[dtype])
     raise Unimplemented(f"data type {dtype.name} of field {f.name} is not supported in segments")

@@ -157,23 +157,23 @@ class VectorIndex:
             blobs["faiss"] = _faiss_bytes(self._faiss)
         if self._vectors is not None:
             blobs["vectors"] = self._vectors
-        if self._centroids is not None:
+        if self._centroids is not None and self._list_offsets is not None and self._list_rows is not None:
             blobs.update(centroids=self._centroids, list_offsets=self._list_offsets,
                          list_rows=self._list_rows)
-        header = {"index_type": self.index_type, "metric_type": self.metric_type,
-                  "params": self.params, "effective_params": self.effective_params,
-                  "dim": self.dim, "num_rows": self.num_rows, "blobs": []}
+        specs: list[dict[str, Any]] = []
         offset = 0
         for name, arr in blobs.items():
             offset = _aligned(offset)
-            header["blobs"].append({"name": name, "dtype": arr.dtype.str, "shape": arr.shape,
-                                    "offset": offset})
+            specs.append({"name": name, "dtype": arr.dtype.str, "shape": arr.shape, "offset": offset})
             offset += arr.nbytes
+        header = {"index_type": self.index_type, "metric_type": self.metric_type,
+                  "params": self.params, "effective_params": self.effective_params,
+                  "dim": self.dim, "num_rows": self.num_rows, "blobs": specs}
         head = json.dumps(header).encode()
         start = _aligned(len(MAGIC) + 4 + len(head))
         out = io.BytesIO()  # getvalue() hands over its buffer (a bytearray would be copied)
         out.write(MAGIC + len(head).to_bytes(4, "little") + head)
-        for spec, arr in zip(header["blobs"], blobs.values()):
+        for spec, arr in zip(specs, blobs.values()):
             out.write(bytes(start + spec["offset"] - out.tell()))  # alignment padding
             out.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
         out.write(bytes(start + offset - out.tell()))
@@ -187,7 +187,10 @@ class VectorIndex:
             return self._vectors
         if self.index_type != "HNSW" or self.metric_type == "COSINE":
             return None
-        view = np.asarray(_Borrowed(self._exact_base()[0], self))
+        base = self._exact_base()[0]
+        if base is None:
+            return None
+        view = np.asarray(_Borrowed(base, self))
         view.flags.writeable = False
         return view
 
@@ -261,6 +264,7 @@ class VectorIndex:
     def _rescore_ip(self, queries: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner products of the rows an augmented HNSW returned, best first."""
         base = self._exact_base()[0]
+        assert base is not None  # an augmented HNSW always has its flat storage
         ip = np.einsum("qkd,qd->qk", base[np.maximum(idx, 0)], queries).astype(np.float32)
         ip[idx < 0] = -np.inf
         order = np.argsort(-ip, axis=1, kind="stable")
@@ -268,7 +272,8 @@ class VectorIndex:
 
     def _search_bin_ivf(self, queries: np.ndarray, k: int, nprobe: int,
                         mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        assert self._vectors is not None and self._list_offsets is not None
+        assert self._vectors is not None and self._centroids is not None
+        assert self._list_offsets is not None and self._list_rows is not None
         nlist = self._centroids.shape[0]
         _, probes = brute_force_search(self._centroids, queries, min(nprobe, nlist), "HAMMING")
         out_d = np.empty((queries.shape[0], k), np.float32)
@@ -428,7 +433,7 @@ def _faiss_bytes(index: Any) -> np.ndarray:
 def _read_faiss(blob: np.ndarray) -> Any:
     """A faiss index from its serialization, read in chunks (``faiss.deserialize_index`` first
     copies the whole blob into a std::vector)."""
-    data = memoryview(blob).cast("B")
+    data = blob.data.cast("B")
     position = 0
 
     def read(n: int) -> bytes:

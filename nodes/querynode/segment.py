@@ -40,7 +40,7 @@ from common.index.faiss_index import VectorIndex
 from common.schema import CollectionSchema, FieldSchema
 from common.types import TIMESTAMP_COLUMN
 from dataplane.columns import empty_column
-from dataplane.delete_record import DeleteRecord
+from dataplane.delete_record import Deletes
 
 _INITIAL_CAPACITY = 1024
 
@@ -149,9 +149,7 @@ class Segment:
     def set_index(self, field_name: str, index: VectorIndex, nbytes: int = 0) -> None:
         """Attach an index of ``field_name`` built on this segment's rows (in row order);
         ``nbytes``: its size (the index file's), counted by ``memory_size``."""
-        f = self._field(field_name)
-        if not f.is_vector:
-            raise ParameterInvalid(f"field {field_name} is not a vector field")
+        self._vector_field(field_name)
         if self.sealed:
             self._share_vectors(field_name, index)
         rows, buffers = self._snapshot()
@@ -198,7 +196,7 @@ class Segment:
             out[name] = buffers[name][rows]
         return out
 
-    def visible_mask(self, read_ts: int, deletes: DeleteRecord | None) -> np.ndarray | None:
+    def visible_mask(self, read_ts: int, deletes: Deletes | None) -> np.ndarray | None:
         """Rows visible at ``read_ts``; None when all are visible (see module docstring)."""
         with self._lock:
             rows, buffers, max_ts = self._num_rows, self._buffers, self._max_ts
@@ -263,9 +261,7 @@ class Segment:
                mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows of ``field_name`` for each query among rows where ``mask`` is True
         (a mask shorter than ``num_rows`` limits the search to its rows)."""
-        f = self._field(field_name)
-        if not f.is_vector:
-            raise ParameterInvalid(f"field {field_name} is not a vector field")
+        self._vector_field(field_name)
         rows, buffers = self._snapshot()
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
@@ -303,6 +299,13 @@ class Segment:
     def _snapshot(self) -> tuple[int, dict[str, np.ndarray]]:
         with self._lock:
             return self._num_rows, self._buffers
+
+    def _vector_field(self, name: str) -> FieldSchema:
+        """The vector field ``name``. Raises FieldNotFound, or ParameterInvalid for another kind."""
+        f = self._field(name)
+        if f is None or not f.is_vector:
+            raise ParameterInvalid(f"field {name} is not a vector field")
+        return f
 
     def _field(self, name: str) -> FieldSchema | None:
         if name not in self._fields:
