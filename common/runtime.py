@@ -19,8 +19,11 @@ from common.component import Component
 from common.config import Config
 from common.errors import ServiceNotReady
 from common.fastrpc import FastRpcServer
+from common.health import LogProbe, role_health
+from common.http import HealthServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV
+from common.metrics import MetricsRegistry
 from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
 from common.rpc import ProtocolService, bind, make_server
@@ -102,7 +105,7 @@ class Peers(Protocol):
 
 class RoleContext:
     """Everything a role's core may need, created lazily and closed once: config, etcd, object
-    storage, the log, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
+    storage, the log, the role's metrics registry, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
     ``querynode(address)``) from ``peers``, which the context owns and closes."""
 
     def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: Peers) -> None:
@@ -119,6 +122,16 @@ class RoleContext:
     def log(self) -> Log:
         """The cluster's log: a BrokerClient to the broker found through its etcd session."""
         return BrokerClient(wait_for_address(self.kv, "broker"))
+
+    def opened_log(self) -> Log | None:
+        """The log if this role has asked for it (None: the role does not use the log)."""
+        log: Log | None = self.__dict__.get("log")
+        return log
+
+    @cached_property
+    def metrics(self) -> MetricsRegistry:
+        """The role's Prometheus metrics (common/metrics.py), served on its ``/metrics``."""
+        return MetricsRegistry(self.node_id)
 
     @property
     def rootcoord(self) -> RootCoord:
@@ -181,7 +194,9 @@ class RoleComponent(Component):
 class RoleServer(Component):
     """Runs one role: starts its core, serves its gRPC service(s) on ``host:port`` (0 = free
     port; ``serve`` adds them to the server), then registers its session in etcd so others can
-    find it; stops in the reverse order.
+    find it, and serves ``/healthz`` and ``/metrics`` (common/http.py, common/health.py) on
+    ``http_port`` (None: ``common.http_port``; 0 = a free port, then ``http_port`` is the bound
+    one); stops in the reverse order.
 
     With ``fast_methods``, those methods of ``fast_service`` are also served over plain TCP
     (common/fastrpc.py) on ``fast_port``, at most ``fast_concurrency`` at once; ``fast_endpoint``
@@ -191,7 +206,7 @@ class RoleServer(Component):
     def __init__(self, logic: Component, serve: Callable[[grpc.Server], None], context: RoleContext,
                  host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None,
                  fast_service: ProtocolService | None = None, fast_methods: Sequence[str] = (),
-                 fast_port: int = 0, fast_concurrency: int = 8) -> None:
+                 fast_port: int = 0, fast_concurrency: int = 8, http_port: int | None = None) -> None:
         self.role = logic.role
         super().__init__()
         self.logic = logic
@@ -209,6 +224,19 @@ class RoleServer(Component):
                                        advertise_host=self._advertise_host, concurrency=fast_concurrency)
         self.address = ""
         self.fast_endpoint = ""
+        self._log_probe: LogProbe | None = None
+        self._http = HealthServer(host, context.config.get("common", "http_port") if http_port is None else http_port,
+                                  self.health_problem, context.metrics.render, name=self.role)
+        self.http_port = self._http.port
+
+    def health_problem(self) -> str | None:
+        """None when this role is healthy, else why not (what /healthz answers)."""
+        return role_health(lambda: self.healthy, lambda: self._session, self._probe)
+
+    def _probe(self) -> LogProbe | None:
+        if self._log_probe is None and (log := self.context.opened_log()) is not None:
+            self._log_probe = LogProbe(log)
+        return self._log_probe
 
     def _start(self) -> None:
         self._handlers = ThreadPoolExecutor(max_workers=GRPC_HANDLER_THREADS, thread_name_prefix=f"{self.role}-grpc")
@@ -225,12 +253,14 @@ class RoleServer(Component):
         self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl,
                                 grpc_address=self.address)
         self._session.register()
+        self._http.start()
 
     def session_address(self) -> str:
         """The address others use to reach this role (its gRPC address by default)."""
         return self.address
 
     def _stop(self) -> None:
+        self._http.stop()
         if self._session is not None:
             self._session.stop()
         if self._fast is not None:

@@ -76,6 +76,7 @@ class Session:
         self.lease_id: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._renewed_at: float | None = None  # monotonic time of the last put or keepalive that etcd accepted
 
     @property
     def key(self) -> str:
@@ -96,6 +97,13 @@ class Session:
         lease_id = self.kv.grant_lease(self.ttl_s)
         self.kv.put(self.key, self.info.to_json(), lease=lease_id)
         self.lease_id = lease_id
+        self._renewed_at = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """Whether etcd accepted this session's registration or keepalive within the last
+        ``ttl_s`` (False before ``register`` and once etcd has been unreachable that long)."""
+        return self._renewed_at is not None and time.monotonic() - self._renewed_at < self.ttl_s
 
     def _keepalive_loop(self) -> None:
         interval = max(self.ttl_s / 3.0, 0.1)
@@ -103,6 +111,7 @@ class Session:
             try:
                 assert self.lease_id is not None
                 self.kv.keepalive_once(self.lease_id)
+                self._renewed_at = time.monotonic()
             except LeaseNotFound:
                 if self._stop.is_set():
                     return

@@ -9,5 +9,8 @@ from proto.internal import rootcoord_pb2
 
 
 def create_server(context: RoleContext, host: str = "127.0.0.1", port: int = 0) -> RoleServer:
-    return serve_core(RootCoord(context.config, context.kv, EtcdRootCoordCatalog(context.kv), context.node_id),
+    core = RootCoord(context.config, context.kv, EtcdRootCoordCatalog(context.kv), context.node_id)
+    context.metrics.gauge_source("milvus_rootcoord_collection_num", "number of collections", (),
+                                 lambda: [((), core.collection_count())])
+    return serve_core(core,
                       rootcoord_pb2.DESCRIPTOR.services_by_name["RootCoord"], context, host=host, port=port)
