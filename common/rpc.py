@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
-from common.errors import NodeNotAvailable
+from common.errors import NodeNotAvailable, ServiceNotReady
 from common.status import check, success, to_status
 
 STATUS = "milvus.proto.common.Status"
@@ -180,7 +180,9 @@ class RpcClient:
 
     ``address`` is either fixed (a node: addressed directly, never retried) or a function that
     finds the peer (a coordinator, through its etcd session): it is called on first use, and
-    again once when the peer cannot be reached, after which the call is sent once more.
+    again once when the peer cannot be reached or answers ServiceNotReady (a standby, or an
+    instance that stopped being the active one: common/elected.py), after which the call is
+    sent once more.
     """
 
     def __init__(self, stub_cls: type, address: str | Callable[[], str], timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -220,7 +222,7 @@ class RpcClient:
         connection = self._connection or self._connect()
         try:
             return self._invoke(connection, rpc, request, timeout_s)
-        except NodeNotAvailable:
+        except (NodeNotAvailable, ServiceNotReady):
             if self._resolve is None:
                 raise
             self._forget(connection)

@@ -221,18 +221,26 @@ class RoleServer(Component):
         self.logic.start()
         if self._fast is not None:
             self.fast_endpoint = self._fast.start()
+        self._register()
+
+    def _register(self) -> None:
+        """Announce this server in etcd: its session (overridden by elected coordinators)."""
         ttl = self.context.config.get("etcd", "session_ttl_s")
         self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl,
                                 grpc_address=self.address)
         self._session.register()
+
+    def _unregister(self) -> None:
+        """Withdraw what ``_register`` announced."""
+        if self._session is not None:
+            self._session.stop()
 
     def session_address(self) -> str:
         """The address others use to reach this role (its gRPC address by default)."""
         return self.address
 
     def _stop(self) -> None:
-        if self._session is not None:
-            self._session.stop()
+        self._unregister()
         if self._fast is not None:
             self._fast.stop()
         if self._server is not None:

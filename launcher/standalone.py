@@ -141,12 +141,16 @@ class _ReadyReporter:
 
 
 def _clear_sessions(config: Config, endpoint: str) -> None:
-    """Forget sessions of a previous run (a killed cluster's leases outlive it for a while)."""
+    """Forget sessions and coordinator elections of a previous run (a killed cluster's leases
+    outlive it for a while)."""
+    from common.election import ACTIVE_PREFIX, STANDBY_PREFIX
     from common.kv.etcd import EtcdKV
 
     kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
     try:
         kv.delete_prefix("session/")
+        kv.delete_prefix(ACTIVE_PREFIX)
+        kv.delete_prefix(STANDBY_PREFIX)
     finally:
         kv.close()
 
