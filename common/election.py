@@ -13,8 +13,8 @@ The lease dies with the process (kill -9: after ``ttl_s``; a clean stop revokes 
 which deletes the active key and the session together; a standby then wins the next campaign.
 
 Fencing: the active instance counts its lease valid until ``sent + ttl_s`` of its last
-successful keepalive (etcd restarts the TTL no earlier than it was sent). ``FENCE_MARGIN_S``
-before that instant, or at once when etcd says the lease is gone, it calls ``on_standby()``
+successful keepalive (etcd restarts the TTL no earlier than it was sent). A margin (``ttl_s /
+10``, within 0.2-1 s) before that instant, or at once when etcd says the lease is gone, it calls ``on_standby()``
 (the core stops acting), revokes what is left of its lease, and campaigns again as a standby
 under a new lease. ``valid()`` is that same check, for callers to refuse work on the spot.
 """
@@ -33,7 +33,6 @@ _log = logging.getLogger(__name__)
 ACTIVE_PREFIX = "coordinator/active/"
 STANDBY_PREFIX = "coordinator/standby/"
 CAMPAIGN_INTERVAL_S = 0.2
-FENCE_MARGIN_S = 1.0
 
 
 def active_key(role: str) -> str:
@@ -76,6 +75,7 @@ class ActiveStandby:
         self._valid_until = 0.0  # monotonic
         self._term = 0
         self._active = False
+        self._margin_s = min(1.0, max(0.2, ttl_s / 10))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -89,7 +89,7 @@ class ActiveStandby:
 
     def valid(self) -> bool:
         """Whether this instance is active and its lease surely still held."""
-        return self._active and not self._lease_lost and time.monotonic() < self._valid_until - FENCE_MARGIN_S
+        return self._active and not self._lease_lost and time.monotonic() < self._valid_until - self._margin_s
 
     def start(self) -> None:
         """Take a lease and campaign once now (so a lone instance is active when this returns),
@@ -207,3 +207,5 @@ class ActiveStandby:
             self._on_standby()
         if revoke:
             self._revoke()
+        else:
+            self._lease_id = None  # left to expire
