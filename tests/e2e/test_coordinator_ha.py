@@ -74,6 +74,23 @@ def _rows(ids: list[int], rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"id": i, "vector": rng.random(DIM).tolist()} for i in ids]
 
 
+def _kill_active(cluster: StandaloneCluster, etcd: Any, root: str, role: str, first: MilvusClient,
+                 second: MilvusClient, acknowledged: list[int]) -> None:
+    """kill -9 the active instance of ``role``; wait until the standby took over and DDL,
+    search and inserts work again through both proxies."""
+    old = _active_pid(etcd, root, role)
+    assert old is not None and len(cluster.role_processes(role)) == 2
+    psutil.Process(old).kill()
+    killed_at = time.monotonic()
+    _wait_until(lambda: _active_pid(etcd, root, role) not in (None, old))
+    _eventually(lambda: first.create_collection(f"after_{role}", dimension=DIM))
+    assert _eventually(lambda: second.has_collection(f"after_{role}"))
+    _eventually(lambda: first.search("ha", data=[[0.5] * DIM], limit=3))
+    print(f"{role}: DDL and search back {time.monotonic() - killed_at:.1f} s after kill -9")
+    start = len(acknowledged)
+    _wait_until(lambda: len(acknowledged) > start)  # inserts resume
+
+
 def test_two_proxies_and_coordinator_failover(ha_cluster: tuple[StandaloneCluster, Any, str]) -> None:
     cluster, etcd, root = ha_cluster
     first = MilvusClient(cluster.uri)
@@ -112,18 +129,7 @@ def test_two_proxies_and_coordinator_failover(ha_cluster: tuple[StandaloneCluste
     thread.start()
     try:
         for role in ("rootcoord", "datacoord", "querycoord"):
-            old = _active_pid(etcd, root, role)
-            assert old is not None and len(cluster.role_processes(role)) == 2
-            psutil.Process(old).kill()
-            killed_at = time.monotonic()
-            _wait_until(lambda: _active_pid(etcd, root, role) not in (None, old))
-            # DDL and search work again through both proxies
-            _eventually(lambda: first.create_collection(f"after_{role}", dimension=DIM))
-            assert _eventually(lambda: second.has_collection(f"after_{role}"))
-            _eventually(lambda: first.search("ha", data=[[0.5] * DIM], limit=3))
-            print(f"{role}: operations back {time.monotonic() - killed_at:.1f} s after kill -9")
-            start = len(acknowledged)
-            _wait_until(lambda: len(acknowledged) > start)  # inserts resume
+            _kill_active(cluster, etcd, root, role, first, second, acknowledged)
     finally:
         stop.set()
         thread.join(30)

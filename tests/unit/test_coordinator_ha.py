@@ -99,7 +99,8 @@ def _names(peers: GrpcPeers) -> list[str]:
 
 
 def _describe(peers: GrpcPeers, name: str) -> meta_pb2.CollectionInfo:
-    return peers.rootcoord().describe_collection(rootcoord_pb2.DescribeCollectionRequest(collection_name=name)).collection
+    request = rootcoord_pb2.DescribeCollectionRequest(collection_name=name)
+    return peers.rootcoord().describe_collection(request).collection
 
 
 def _threads(name: str) -> int:
