@@ -4,10 +4,11 @@
 Every instance holds one lease (``ttl_s``), kept alive every ``ttl_s / 3`` by its keepalive
 thread. A standby announces itself at ``coordinator/standby/{role}/{server_id}`` and campaigns
 every ``CAMPAIGN_INTERVAL_S``: it creates ``coordinator/active/{role}`` under its lease if the
-key is absent (one etcd transaction, so one instance wins). The winner then registers the
-role's discoverable session ``session/{role}/{server_id}`` under the same lease and calls
-``on_active(kv)`` with a view of the KV fenced by the active key (``MetaKV.fenced``): every
-write the active instance makes is a transaction conditioned on still holding that key.
+key is absent (one etcd transaction, so one instance wins). The winner calls ``on_active(kv)``
+with a view of the KV fenced by the active key (``MetaKV.fenced``: every write the active
+instance makes is a transaction conditioned on still holding that key), then registers the
+role's discoverable session ``session/{role}/{server_id}`` under the same lease, so clients
+find it once its core serves.
 
 The lease dies with the process (kill -9: after ``ttl_s``; a clean stop revokes it at once),
 which deletes the active key and the session together; a standby then wins the next campaign.
@@ -116,13 +117,14 @@ class ActiveStandby:
         if lease_id is None or not self.kv.compare_and_put(active_key(self.info.role), None, self._value(),
                                                              lease=lease_id):
             return
-        self.kv.delete(f"{STANDBY_PREFIX}{self.info.role}/{self.info.server_id}")
-        self.kv.put(session_key(self.info.role, self.info.server_id), self.info.to_json(), lease=lease_id)
         self._active = True
         _log.info("%s %d is now the active instance", self.info.role, self.info.server_id)
         guard = Guard(active_key(self.info.role), self._value(), self.valid)
         try:
             self._on_active(self.kv.fenced(guard))
+            # discoverable only once the core serves
+            self.kv.put(session_key(self.info.role, self.info.server_id), self.info.to_json(), lease=lease_id)
+            self.kv.delete(f"{STANDBY_PREFIX}{self.info.role}/{self.info.server_id}")
         except Exception:
             _log.exception("%s %d failed to take over; standing down", self.info.role, self.info.server_id)
             self._step_down()

@@ -211,6 +211,18 @@ class RpcClient:
                 self._connection = _Connection(address, channel, self._stub_cls(channel))
             return self._connection
 
+    def drop(self, address: str) -> None:
+        """Close the connection to ``address`` if it is the current one (the peer's session is
+        gone): calls in flight on it fail at once and, for a coordinator, are sent again to the
+        instance found next, instead of waiting for their timeout on a peer that may never
+        answer (a frozen or cut-off host)."""
+        with self._lock:
+            connection = self._connection
+            if connection is None or connection.address != address:
+                return
+            self._connection = None
+        connection.channel.close()
+
     def _forget(self, connection: _Connection) -> None:
         with self._lock:
             if self._connection is connection:

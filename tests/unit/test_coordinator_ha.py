@@ -5,6 +5,10 @@ one scheduler at a time; an active instance that lost its lease is fenced."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +35,7 @@ from proto.milvus import milvus_pb2, schema_pb2
 from tests.support.leaks import Resources, assert_no_leaks
 
 TTL_S = 3
+ROOT = Path(__file__).resolve().parents[2]
 CLIENTS: dict[str, Callable[[str], Any]] = {"rootcoord": RootCoordClient, "datacoord": DataCoordClient,
                                             "querycoord": QueryCoordClient}
 
@@ -174,10 +179,10 @@ def test_standby_takes_over_after_the_ttl_with_the_metadata(role: str, cluster: 
     cluster.kill(first)
     time.sleep(1.0)
     assert not second.logic.active, "the standby must wait for the dead active's lease to expire"  # type: ignore[attr-defined]
-    _wait(lambda: bool(second.logic.active))  # type: ignore[attr-defined]
+    _wait(lambda: [s.server_id for s in list_sessions(kv, role)] == [second.context.node_id])
     takeover_s = time.monotonic() - killed_at
     assert TTL_S - 1.0 <= takeover_s <= TTL_S + 5.0, takeover_s
-    assert [s.server_id for s in list_sessions(kv, role)] == [second.context.node_id]
+    assert second.logic.active  # type: ignore[attr-defined]
     assert standby_instances(kv, role) == []
 
     _check_metadata(role, cluster)  # the clients found the new active instance by themselves
@@ -233,3 +238,57 @@ def test_a_lone_instance_is_active_when_started(cluster: Coordinators) -> None:
     assert server.logic.active  # type: ignore[attr-defined]
     state = cluster.peers.rootcoord().get_component_state(meta_pb2.Empty())
     assert state.state == "healthy" and state.server_id == server.context.node_id
+
+
+def _rootcoord_process(etcd_endpoint: str, root: str, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MILVUSPY_ETCD_ENDPOINTS": etcd_endpoint, "MILVUSPY_ETCD_ROOT_PATH": root,
+           "MILVUSPY_ETCD_COORDINATOR_SESSION_TTL_S": str(TTL_S), "MILVUSPY_COMMON_DATA_DIR": str(tmp_path)}
+    with open(tmp_path / f"{name}.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "launcher.cli", "run", "rootcoord"], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_a_frozen_active_process_is_fenced_when_it_wakes_up(etcd_endpoint: str, tmp_path: Path) -> None:
+    """Two ``milvus-py run rootcoord`` processes; the active one is frozen (SIGSTOP) past its
+    TTL: the standby takes over; woken up (SIGCONT), the old one refuses every RPC at once and
+    stands by."""
+    root = f"ha-{uuid.uuid4().hex[:8]}"
+    kv = EtcdKV([etcd_endpoint], root_path=root)
+    peers = GrpcPeers(kv)
+    processes = [_rootcoord_process(etcd_endpoint, root, tmp_path, f"rootcoord-{i}") for i in range(2)]
+    old_client: RootCoordClient | None = None
+    try:
+        _wait(lambda: active_instance(kv, "rootcoord") is not None and len(standby_instances(kv, "rootcoord")) == 1,
+              timeout_s=60)
+        old = active_instance(kv, "rootcoord")
+        assert old is not None
+        peers.rootcoord().create_collection(_collection_request("before"))
+        ts_before = peers.rootcoord().alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp
+        old_client = RootCoordClient(old.address)
+
+        os.kill(old.pid, signal.SIGSTOP)
+        try:
+            _wait(lambda: (active_instance(kv, "rootcoord") or old).pid != old.pid)
+            peers.rootcoord().create_collection(_collection_request("during"))
+        finally:
+            os.kill(old.pid, signal.SIGCONT)
+        with pytest.raises(ServiceNotReady):  # its lease is over: refused before anything else runs
+            old_client.create_collection(_collection_request("from_old"))
+        _wait(lambda: [s.server_id for s in standby_instances(kv, "rootcoord")] == [old.server_id])
+        assert old_client.get_component_state(meta_pb2.Empty()).state == STANDBY_STATE
+        assert _names(peers) == ["before", "during"]
+        assert peers.rootcoord().alloc_timestamp(rootcoord_pb2.AllocRequest(count=1)).timestamp > ts_before
+    finally:
+        if old_client is not None:
+            old_client.close()
+        peers.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        kv.delete_prefix("")
+        kv.close()
