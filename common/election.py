@@ -114,8 +114,9 @@ class ActiveStandby:
     def _campaign(self) -> None:
         """Become active when the active key is free (standby, lease held)."""
         lease_id = self._lease_id
-        if lease_id is None or not self.kv.compare_and_put(active_key(self.info.role), None, self._value(),
-                                                             lease=lease_id):
+        if lease_id is None or self.kv.get(active_key(self.info.role)) is not None:
+            return  # a read first: a transaction, even one that fails, is a raft write in etcd
+        if not self.kv.compare_and_put(active_key(self.info.role), None, self._value(), lease=lease_id):
             return
         self._active = True
         _log.info("%s %d is now the active instance", self.info.role, self.info.server_id)

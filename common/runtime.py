@@ -103,7 +103,8 @@ class Peers(Protocol):
 class RoleContext:
     """Everything a role's core may need, created lazily and closed once: config, etcd, object
     storage, the log, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
-    ``querynode(address)``) from ``peers``, which the context owns and closes."""
+    ``querynode(address)``) from ``peers``, which the context owns and closes. While an elected
+    coordinator instance is active, ``kv`` is the election's fenced view (common/elected.py)."""
 
     def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: Peers) -> None:
         self.config = config
