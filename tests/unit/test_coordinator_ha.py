@@ -292,3 +292,22 @@ def test_a_frozen_active_process_is_fenced_when_it_wakes_up(etcd_endpoint: str, 
                 process.wait()
         kv.delete_prefix("")
         kv.close()
+
+
+def test_standalone_gives_each_instance_its_own_port() -> None:
+    from launcher.standalone import instance_env
+
+    env = {"MILVUSPY_PROXY_PORT": "19600", "MILVUSPY_ROOTCOORD_PORT": "53100"}
+    assert instance_env(env, "rootcoord", 0) is env and instance_env(env, "datanode", 1) is env
+    second = instance_env(env, "rootcoord", 1)
+    assert second["MILVUSPY_ROOTCOORD_PORT"] not in ("", "53100")
+    assert instance_env(env, "proxy", 2)["MILVUSPY_PROXY_PORT"] == "19602"
+    assert instance_env(env, "proxy", 1)["MILVUSPY_PROXY_HTTP_PORT"] == "0"
+
+
+def test_cli_refuses_zero_instances(capsys: pytest.CaptureFixture[str]) -> None:
+    from launcher.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "standalone", "--coordinators", "0"])
+    assert "--coordinators must be at least 1" in capsys.readouterr().err
