@@ -97,7 +97,10 @@ class ActiveStandby:
         then keep campaigning and keeping the lease alive from two daemon threads.
         Raises MetaKVError when etcd is unreachable."""
         self._new_lease()
-        self._campaign()
+        try:
+            self._campaign()
+        except MetaKVError as exc:  # the election thread tries again
+            _log.warning("%s %d: first campaign failed: %s", self.info.role, self.info.server_id, exc)
         for target, name in ((self._keepalive_loop, "keepalive"), (self._control_loop, "election")):
             thread = threading.Thread(target=target, daemon=True, name=f"{name}-{self.info.role}-{self.info.server_id}")
             thread.start()
