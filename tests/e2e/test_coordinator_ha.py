@@ -94,7 +94,8 @@ def _kill_active(cluster: StandaloneCluster, etcd: Any, root: str, role: str, fi
 def test_two_proxies_and_coordinator_failover(ha_cluster: tuple[StandaloneCluster, Any, str]) -> None:
     cluster, etcd, root = ha_cluster
     first = MilvusClient(cluster.uri)
-    second = MilvusClient(f"http://127.0.0.1:{cluster.port + 1}")
+    # the cluster is ready once the first proxy serves; the second may still be starting
+    second = _eventually(lambda: MilvusClient(f"http://127.0.0.1:{cluster.port + 1}", timeout=3))
     rng = np.random.default_rng(7)
 
     # item 5: create through one proxy, insert through the other, search through the first
