@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from common.errors import MilvusError
 from common.interfaces.log import Log
-from common.session import Session
 
 LOG_PROBE_INTERVAL_S = 2.0
 LOG_PROBE_CHANNEL = "__healthz__"
@@ -57,14 +56,14 @@ class LogProbe:
             self._pending_since = None
 
 
-def role_health(component_healthy: Callable[[], bool], session: Callable[[], Session | None],
+def role_health(component_healthy: Callable[[], bool], etcd_alive: Callable[[], bool],
                 log_probe: Callable[[], LogProbe | None]) -> str | None:
     """None when the role is healthy, else the first reason it is not (see the module docstring).
-    ``session``/``log_probe`` return None when the role has none (yet)."""
+    ``etcd_alive`` says whether etcd renewed the role's session (or election lease) within its
+    TTL; ``log_probe`` returns None when the role does not use the log."""
     if not component_healthy():
         return "the role is not running"
-    current = session()
-    if current is None or not current.alive:
+    if not etcd_alive():
         return "etcd has not renewed this role's session within its TTL"
     probe = log_probe()
     return probe.problem() if probe is not None else None

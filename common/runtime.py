@@ -105,8 +105,9 @@ class Peers(Protocol):
 
 class RoleContext:
     """Everything a role's core may need, created lazily and closed once: config, etcd, object
-    storage, the log, the role's metrics registry, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
-    ``querynode(address)``) from ``peers``, which the context owns and closes."""
+    storage, the log, the role's metrics registry, and typed peers (``rootcoord``, ``datacoord``,
+    ``querycoord``, ``querynode(address)``) from ``peers``, which the context owns and closes. While an
+    elected coordinator instance is active, ``kv`` is the election's fenced view (common/elected.py)."""
 
     def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: Peers) -> None:
         self.config = config
@@ -231,7 +232,11 @@ class RoleServer(Component):
 
     def health_problem(self) -> str | None:
         """None when this role is healthy, else why not (what /healthz answers)."""
-        return role_health(lambda: self.healthy, lambda: self._session, self._probe)
+        return role_health(lambda: self.healthy, self.etcd_alive, self._probe)
+
+    def etcd_alive(self) -> bool:
+        """Whether etcd renewed this role's session within its TTL."""
+        return self._session is not None and self._session.alive
 
     def _probe(self) -> LogProbe | None:
         if self._log_probe is None and (log := self.context.opened_log()) is not None:
@@ -249,11 +254,20 @@ class RoleServer(Component):
         self.logic.start()
         if self._fast is not None:
             self.fast_endpoint = self._fast.start()
+        self._register()
+        self._http.start()
+
+    def _register(self) -> None:
+        """Announce this server in etcd: its session (overridden by elected coordinators)."""
         ttl = self.context.config.get("etcd", "session_ttl_s")
         self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl,
                                 grpc_address=self.address)
         self._session.register()
-        self._http.start()
+
+    def _unregister(self) -> None:
+        """Withdraw what ``_register`` announced."""
+        if self._session is not None:
+            self._session.stop()
 
     def session_address(self) -> str:
         """The address others use to reach this role (its gRPC address by default)."""
@@ -261,8 +275,7 @@ class RoleServer(Component):
 
     def _stop(self) -> None:
         self._http.stop()
-        if self._session is not None:
-            self._session.stop()
+        self._unregister()
         if self._fast is not None:
             self._fast.stop()
         if self._server is not None:

@@ -36,6 +36,12 @@ class SessionInfo:
     start_time_ms: int = 0
     grpc_address: str = ""  # where its gRPC services answer, when ``address`` is not that (broker)
 
+    @classmethod
+    def of_this_process(cls, role: str, server_id: int, address: str, grpc_address: str = "") -> SessionInfo:
+        """The info of a server of this process, started now."""
+        return cls(role, int(server_id), address, os.getpid(), socket.gethostname(), int(time.time() * 1000),
+                   grpc_address if grpc_address != address else "")
+
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
@@ -69,8 +75,7 @@ class Session:
         if "/" in role or not role:
             raise ValueError(f"invalid session role {role!r}")
         self.kv = kv
-        self.info = SessionInfo(role, int(server_id), address, os.getpid(), socket.gethostname(),
-                                int(time.time() * 1000), grpc_address if grpc_address != address else "")
+        self.info = SessionInfo.of_this_process(role, server_id, address, grpc_address)
         self.ttl_s = ttl_s
         self.on_lost = on_lost
         self.lease_id: int | None = None

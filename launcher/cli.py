@@ -1,6 +1,7 @@
 """``milvus-py``: run one role, or a whole standalone cluster.
 
     milvus-py run standalone [--data-dir DIR] [--port PORT] [--config FILE] [--querynodes N] [--datanodes N]
+                             [--coordinators N] [--proxies N]
     milvus-py run ROLE [--config FILE]      # ROLE: proxy, rootcoord, datacoord, querycoord,
                                             #       datanode, querynode, indexnode, broker
 """
@@ -26,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="standalone: the public API port (default 19530)")
     run.add_argument("--querynodes", type=int, default=1, help="standalone: number of query nodes")
     run.add_argument("--datanodes", type=int, default=1, help="standalone: number of data nodes")
+    run.add_argument("--coordinators", type=int, default=1,
+                     help="standalone: instances of each coordinator (one active, the others standing by)")
+    run.add_argument("--proxies", type=int, default=1, help="standalone: proxies, on ports PORT, PORT+1, ...")
     return parser
 
 
@@ -57,14 +61,19 @@ def run_role(role: str, config_path: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for option in ("querynodes", "datanodes", "coordinators", "proxies"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     if args.role == "standalone":
         from launcher.standalone import run_standalone
 
         config = load_config(args.config)
         _setup_logging(config.get("common", "log_level"), "standalone")
         return run_standalone(config, args.config, data_dir=args.data_dir, port=args.port,
-                              querynodes=args.querynodes, datanodes=args.datanodes)
+                              querynodes=args.querynodes, datanodes=args.datanodes,
+                              coordinators=args.coordinators, proxies=args.proxies)
     return run_role(args.role, args.config)
 
 

@@ -65,9 +65,30 @@ def cluster_env(config: Config, data_dir: Path, port: int | None, etcd_endpoint:
     return env
 
 
+COORDINATORS = ("rootcoord", "datacoord", "querycoord")
+
+
+def instance_env(env: dict[str, str], role: str, index: int) -> dict[str, str]:
+    """The environment of instance ``index`` of ``role``: the cluster's, except that a second
+    or later coordinator gets a port of its own, and proxy ``index`` serves the API on the
+    cluster's port + ``index``."""
+    if index == 0:
+        return env
+    if role in COORDINATORS:
+        return {**env, f"MILVUSPY_{role.upper()}_PORT": str(stable_free_port())}
+    if role == "proxy":
+        return {**env, "MILVUSPY_PROXY_PORT": str(int(env["MILVUSPY_PROXY_PORT"]) + index),
+                "MILVUSPY_PROXY_HTTP_PORT": "0"}
+    return env
+
+
 def run_standalone(config: Config, config_path: str | None, *, data_dir: str | None, port: int | None,
-                   querynodes: int = 1, datanodes: int = 1) -> int:
-    """Start and supervise the cluster until a signal arrives. Returns the exit code."""
+                   querynodes: int = 1, datanodes: int = 1, coordinators: int = 1, proxies: int = 1) -> int:
+    """Start and supervise the cluster until a signal arrives. Returns the exit code.
+
+    ``coordinators`` instances of each coordinator run (one active, the others standing by:
+    common/election.py); ``proxies`` proxies serve the API on ports PORT, PORT+1, ...
+    """
     root = Path(data_dir or config.get("common", "data_dir")).resolve()
     (root / "logs").mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -84,12 +105,14 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
         log.info("embedded etcd at %s (data in %s)", endpoint, root / "etcd")
     _clear_sessions(config, endpoint)
     env = cluster_env(config, root, port, endpoint)
-    counts = {"querynode": querynodes, "datanode": datanodes}
+    counts = {"querynode": querynodes, "datanode": datanodes, "proxy": proxies,
+              **{role: coordinators for role in COORDINATORS}}
     children: list[Child] = []
     for role in START_ORDER:
         for i in range(counts.get(role, 1)):
             name = role if counts.get(role, 1) == 1 else f"{role}-{i}"
-            child = Child(role, role_command(role, config_path), env, root / "logs" / f"{name}.log")
+            child = Child(role, role_command(role, config_path), instance_env(env, role, i),
+                          root / "logs" / f"{name}.log")
             child.start()
             children.append(child)
     log.info("cluster starting: API on port %s, logs in %s", env["MILVUSPY_PROXY_PORT"], root / "logs")
@@ -141,12 +164,16 @@ class _ReadyReporter:
 
 
 def _clear_sessions(config: Config, endpoint: str) -> None:
-    """Forget sessions of a previous run (a killed cluster's leases outlive it for a while)."""
+    """Forget sessions and coordinator elections of a previous run (a killed cluster's leases
+    outlive it for a while)."""
+    from common.election import ACTIVE_PREFIX, STANDBY_PREFIX
     from common.kv.etcd import EtcdKV
 
     kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
     try:
         kv.delete_prefix("session/")
+        kv.delete_prefix(ACTIVE_PREFIX)
+        kv.delete_prefix(STANDBY_PREFIX)
     finally:
         kv.close()
 

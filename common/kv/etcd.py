@@ -15,6 +15,7 @@ are lost, as in Milvus).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from pyetcd.exceptions import (
 )
 
 from common.kv.base import (
+    Guard,
     LeaseNotFound,
     MetaKV,
     MetaKVError,
@@ -115,6 +117,27 @@ class EtcdKV(MetaKV):
         self._watches: set[_EtcdWatch] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.guard: Guard | None = None
+        self._owner = True  # False for a fenced view: close() leaves the client open
+
+    def fenced(self, guard: Guard) -> EtcdKV:
+        view = copy.copy(self)  # shares the client, its watches and their lock
+        view.guard = guard
+        view._owner = False
+        return view
+
+    def _write(self, what: str, key: str, ops: list[Any], *, plain: Callable[[], Any]) -> None:
+        """Apply ``ops`` (transaction operations): through ``plain`` without a guard, else in one
+        transaction that also compares the guard key (Fenced when it does not hold)."""
+        if self.guard is None:
+            self._call(what, key, plain)
+            return
+        guard = self.guard
+        guard.check_alive()
+        compare = [self._tx.value(self.full_key(guard.key)) == guard.value]
+        ok, _ = self._call(what, key, lambda: self._client.transaction(compare=compare, success=ops, failure=[]))
+        if not ok:
+            raise guard.fenced_error()
 
     # -- error handling ----------------------------------------------------------------------
     def _call(self, what: str, key: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
@@ -151,11 +174,12 @@ class EtcdKV(MetaKV):
 
     def put(self, key: str, value: bytes, lease: int | None = None) -> None:
         full = self.full_key(key)
-        self._call("put", full, lambda: self._client.put(full, bytes(value), lease=lease or 0))
+        self._write("put", full, [self._tx.put(full, bytes(value), lease=lease or None)],
+                    plain=lambda: self._client.put(full, bytes(value), lease=lease or 0))
 
     def delete(self, key: str) -> None:
         full = self.full_key(key)
-        self._call("delete", full, lambda: self._client.delete(full))
+        self._write("delete", full, [self._tx.delete(full)], plain=lambda: self._client.delete(full))
 
     def get_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
         full = self.full_key(prefix)
@@ -169,8 +193,8 @@ class EtcdKV(MetaKV):
         full = self.full_key(prefix)
         start, end = _prefix_range(full)
         req = etcdrpc.DeleteRangeRequest(key=start, range_end=end)
-        self._call("delete_prefix", full,
-                   lambda: self._client.kvstub.DeleteRange(req, self._client.timeout))
+        self._write("delete_prefix", full, [self._tx.delete(start, range_end=end)],
+                    plain=lambda: self._client.kvstub.DeleteRange(req, self._client.timeout))
 
     # -- transactions ------------------------------------------------------------------------
     def multi_save(self, puts: dict[str, bytes], deletes: Sequence[str] = ()) -> None:
@@ -180,18 +204,24 @@ class EtcdKV(MetaKV):
         if not ops:
             return
         first = self.full_key(next(iter(puts), next(iter(deletes), "")))
-        self._call("multi_save", f"{first} (+{len(ops) - 1} more)",
-                   lambda: self._client.transaction(compare=[], success=ops, failure=[]))
+        self._write("multi_save", f"{first} (+{len(ops) - 1} more)", ops,
+                    plain=lambda: self._client.transaction(compare=[], success=ops, failure=[]))
 
-    def compare_and_put(self, key: str, expected: bytes | None, value: bytes) -> bool:
+    def compare_and_put(self, key: str, expected: bytes | None, value: bytes,
+                        lease: int | None = None) -> bool:
         full = self.full_key(key)
         if expected is None:
-            compare = self._tx.create(full) == 0
+            compare = [self._tx.create(full) == 0]
         else:
-            compare = self._tx.value(full) == bytes(expected)
+            compare = [self._tx.value(full) == bytes(expected)]
+        if self.guard is not None:
+            self.guard.check_alive()
+            compare.append(self._tx.value(self.full_key(self.guard.key)) == self.guard.value)
         ok, _ = self._call("compare_and_put", full, lambda: self._client.transaction(
-            compare=[compare], success=[self._tx.put(full, bytes(value))], failure=[]),
+            compare=compare, success=[self._tx.put(full, bytes(value), lease=lease or None)], failure=[]),
             idempotent=False)
+        if not ok and self.guard is not None and self.get(self.guard.key) != self.guard.value:
+            raise self.guard.fenced_error()  # the guard failed, not (only) the comparison
         return bool(ok)
 
     # -- leases ------------------------------------------------------------------------------
@@ -244,6 +274,8 @@ class EtcdKV(MetaKV):
         return cast(grpc.Channel, self._client.channel)  # pyetcd is untyped
 
     def close(self) -> None:
+        if not self._owner:
+            return
         with self._lock:
             if self._closed:
                 return

@@ -33,8 +33,8 @@ WIRINGS = ("grpc", "direct")
 
 class InProcessRoles:
     """The role servers of an in-process cluster, for ``InProcessPeers`` to find. Coordinators
-    are found by role (the newest one added), querynodes by their gRPC address, as querycoord
-    hands it out. A peer whose core is not running raises NodeNotAvailable, like an unreachable
+    are found by role (the newest active instance added), querynodes by their gRPC address, as
+    querycoord hands it out. A peer whose core is not running raises NodeNotAvailable, like an unreachable
     one over gRPC. Thread-safe."""
 
     def __init__(self) -> None:
@@ -50,6 +50,7 @@ class InProcessRoles:
         """The running core of ``role`` (at gRPC ``address`` when given). Raises NodeNotAvailable."""
         with self._lock:
             found = [s.logic for s in self._servers if s.role == role and (not address or s.address == address)]
+        found = [core for core in found if getattr(core, "active", True)] or found
         if not found or not found[-1].healthy:
             raise NodeNotAvailable(f"no running {role}{' at ' + address if address else ''} in this process")
         return found[-1]

@@ -230,13 +230,13 @@ def test_role_health_reports_a_session_etcd_stopped_renewing(tmp_path) -> None: 
     kv = EtcdKV(etcd.endpoint, root_path="health", timeout_s=1.0, retry_window_s=0.5)
     session = Session(kv, "querynode", 5, "127.0.0.1:1", ttl_s=2)
     try:
-        assert role_health(lambda: True, lambda: None, lambda: None) is not None  # not registered yet
+        assert role_health(lambda: True, lambda: session.alive, lambda: None) is not None  # not registered yet
         session.register()
-        assert role_health(lambda: True, lambda: session, lambda: None) is None
-        assert role_health(lambda: False, lambda: session, lambda: None) == "the role is not running"
+        assert role_health(lambda: True, lambda: session.alive, lambda: None) is None
+        assert role_health(lambda: False, lambda: session.alive, lambda: None) == "the role is not running"
         etcd.kill()
         wait_until(lambda: not session.alive, timeout_s=10)
-        assert "etcd has not renewed" in str(role_health(lambda: True, lambda: session, lambda: None))
+        assert "etcd has not renewed" in str(role_health(lambda: True, lambda: session.alive, lambda: None))
     finally:
         session.stop(revoke=False)
         kv.close()
