@@ -172,7 +172,7 @@ def test_dead_node_channels_move_to_live_nodes(env):
     coord.refresh()
     assert set(coord.assignments(CID).values()) == {12}
     stored = catalog.loads[CID]
-    assert {a.node_id for a in stored.assignments} == {12}
+    assert {a.node_id for a in stored.replicas[0].assignments} == {12}
 
 
 def test_release_and_not_loaded_errors_over_grpc(env):

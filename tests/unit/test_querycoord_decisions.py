@@ -25,9 +25,11 @@ def _collection(*partitions: int) -> meta_pb2.CollectionInfo:
 
 
 def _load(*partitions: int, leaders: tuple[int, int] = (LEADER0, LEADER1)) -> querycoord_pb2.CollectionLoadInfo:
-    load = new_load(_collection(1, 2, 3), partitions, 1000)
-    for a, node in zip(load.assignments, leaders):
+    load = new_load(_collection(1, 2, 3), partitions, 1000, [1])
+    replica = load.replicas[0]
+    for a, node in zip(replica.assignments, leaders):
         a.node_id = node
+    replica.node_ids.extend(sorted({n for n in (*leaders, WORKER) if n}))
     return load
 
 
@@ -60,9 +62,12 @@ def _view(node: int, channels: tuple[str, ...] = (), sealed: tuple[int, ...] = (
 
 # ------------------------------------------------------------------------------------ load records
 def test_new_load_of_the_whole_collection_or_of_partitions() -> None:
-    whole = new_load(_collection(), (), 7)
-    assert not whole.partition_load and [(a.channel, a.node_id) for a in whole.assignments] == [(CH0, 0), (CH1, 0)]
-    part = new_load(_collection(), [3, 1, 3], 7)
+    whole = new_load(_collection(), (), 7, [4, 5])
+    assert [r.replica_id for r in whole.replicas] == [4, 5] and not whole.replicas[0].node_ids
+    for replica in whole.replicas:
+        assert [(a.channel, a.node_id) for a in replica.assignments] == [(CH0, 0), (CH1, 0)]
+    assert not whole.partition_load and not whole.assignments
+    part = new_load(_collection(), [3, 1, 3], 7, [1])
     assert part.partition_load and list(part.partition_ids) == [1, 3] and part.load_time_ms == 7
 
 
@@ -95,13 +100,21 @@ def test_partitions_after_release() -> None:
         partitions_after_release(_load(), {1}, _collection())
 
 
-def test_leaders_go_to_the_live_node_leading_fewest_channels() -> None:
-    load = _load(leaders=(0, 99))  # ch0 never assigned, ch1's node is gone
-    other = _load(leaders=(LEADER0, LEADER0))
-    assert assign_leaders(load, [LEADER0, LEADER1], [other]) == {CH0: LEADER1, CH1: LEADER1}
-    assert assign_leaders(load, [LEADER1, LEADER0], []) == {CH0: LEADER0, CH1: LEADER1}  # lowest id first
-    assert assign_leaders(load, [], []) == {}
-    assert assign_leaders(_load(), [LEADER0, LEADER1], []) == {}  # every leader is live
+def _replica(leaders: tuple[int, int], nodes: list[int]) -> querycoord_pb2.Replica:
+    replica = querycoord_pb2.Replica(replica_id=1, node_ids=nodes)
+    for channel, node in zip((CH0, CH1), leaders):
+        replica.assignments.add(channel=channel, node_id=node)
+    return replica
+
+
+def test_leaders_go_to_the_node_of_the_replica_leading_fewest_channels() -> None:
+    load = _replica((0, 99), [LEADER0, LEADER1])  # ch0 never assigned, ch1's node left the replica
+    other = _replica((LEADER0, LEADER0), [LEADER0])
+    assert assign_leaders(load, [other]) == {CH0: LEADER1, CH1: LEADER1}
+    assert assign_leaders(load, []) == {CH0: LEADER0, CH1: LEADER1}  # lowest id first
+    assert assign_leaders(_replica((0, 99), []), []) == {}  # no node
+    assert assign_leaders(_replica((LEADER0, LEADER1), [LEADER0, LEADER1]), []) == {}  # every leader in it
+    assert assign_leaders(_replica((LEADER0, WORKER), [LEADER0]), []) == {CH1: LEADER0}  # WORKER is not in it
 
 
 # ------------------------------------------------------------------------------------ progress
@@ -126,7 +139,7 @@ def test_load_progress_of_a_partition_load_and_placed_segments() -> None:
     nodes = {LEADER0: _view(LEADER0, (CH0,), (101,), partitions=(2,)), LEADER1: _view(LEADER1, (CH1,), ())}
     assert load_progress(load, target, nodes, {LEADER0, LEADER1}) == 66  # ch1 serves the wrong partitions
     load = _load()
-    load.placements.add(segment_id=102, channel=CH1, node_id=WORKER)
+    load.replicas[0].placements.add(segment_id=102, channel=CH1, node_id=WORKER)
     nodes = {LEADER0: _view(LEADER0, (CH0,), (100, 101)), LEADER1: _view(LEADER1, (CH1,), (102,)),
              WORKER: _view(WORKER)}
     assert load_progress(load, target, nodes, {LEADER0, LEADER1, WORKER}) == 80  # the holder is the worker
@@ -151,36 +164,40 @@ def test_shard_leaders_need_every_channel_served() -> None:
 # ------------------------------------------------------------------------------------ targets
 def test_node_targets_of_leaders_and_workers() -> None:
     load, target = _load(), _target()
-    load.placements.add(segment_id=101, channel=CH0, node_id=WORKER)
+    replica = load.replicas[0]
+    replica.placements.add(segment_id=101, channel=CH0, node_id=WORKER)
     addresses = {WORKER: "w:13"}
-    (lead,) = node_targets(LEADER0, load, target, addresses, {})
+    (lead,) = node_targets(LEADER0, load, replica, target, addresses, {})
     assert lead.channel == CH0 and not lead.worker
     assert [s.segment.segment_id for s in lead.sealed_segments] == [100]  # not the dropped 103
     assert [(r.segment_id, r.node_id, r.address) for r in lead.remote_segments] == [(101, WORKER, "w:13")]
-    (work,) = node_targets(WORKER, load, target, addresses, {})
+    (work,) = node_targets(WORKER, load, replica, target, addresses, {})
     assert work.channel == CH0 and work.worker and [s.segment.segment_id for s in work.sealed_segments] == [101]
-    assert node_targets(99, load, target, addresses, {}) == []
-    (other,) = node_targets(LEADER1, load, target, addresses, {})
+    assert node_targets(99, load, replica, target, addresses, {}) == []
+    (other,) = node_targets(LEADER1, load, replica, target, addresses, {})
     assert other.channel == CH1 and [s.segment.segment_id for s in other.sealed_segments] == [102]
 
 
 def test_a_placed_segment_a_compaction_replaced_stays_where_it_is() -> None:
     load, target = _load(), _target()
-    load.placements.add(segment_id=90, channel=CH0, node_id=WORKER)
+    replica = load.replicas[0]
+    replica.placements.add(segment_id=90, channel=CH0, node_id=WORKER)
     old = datacoord_pb2.SegmentWithIndex(segment=meta_pb2.SegmentInfo(segment_id=90, partition_id=1, channel=CH0,
                                                                        state=meta_pb2.FLUSHED, num_rows=3))
-    (work,) = node_targets(WORKER, load, target, {}, {90: old})
+    (work,) = node_targets(WORKER, load, replica, target, {}, {90: old})
     assert [s.segment.segment_id for s in work.sealed_segments] == [90]
-    (lead,) = node_targets(LEADER0, load, target, {}, {90: old})
+    (lead,) = node_targets(LEADER0, load, replica, target, {}, {90: old})
     assert [r.segment_id for r in lead.remote_segments] == [90]
-    (lead,) = node_targets(LEADER0, load, target, {}, {})  # its record unknown: nothing to route
+    (lead,) = node_targets(LEADER0, load, replica, target, {}, {})  # its record unknown: nothing to route
     assert list(lead.remote_segments) == []
 
 
 def test_movable_segments() -> None:
     load, target = _load(2), _target()
-    assert movable_segments(load, target, LEADER0, {101}) == {101: CH0}  # only the loaded partition
-    assert movable_segments(load, target, LEADER0, set()) == {}  # the leader has not loaded it yet
+    replica = load.replicas[0]
+    assert movable_segments(load, replica, target, LEADER0, {101}) == {101: CH0}  # only the loaded partition
+    assert movable_segments(load, replica, target, LEADER0, set()) == {}  # the leader has not loaded it yet
     load = _load()
-    assert movable_segments(load, target, WORKER, set()) == {100: CH0, 101: CH0, 102: CH1}
-    assert movable_segments(load, target, LEADER1, {102}) == {100: CH0, 101: CH0, 102: CH1}
+    replica = load.replicas[0]
+    assert movable_segments(load, replica, target, WORKER, set()) == {100: CH0, 101: CH0, 102: CH1}
+    assert movable_segments(load, replica, target, LEADER1, {102}) == {100: CH0, 101: CH0, 102: CH1}
