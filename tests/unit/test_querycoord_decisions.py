@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import ParameterInvalid, ServiceUnavailable
+from common.errors import ParameterInvalid, ResourceGroupNodeNotEnough, ServiceUnavailable
 from coordinators.querycoord.balance import movable_segments, node_targets
 from coordinators.querycoord.loads import assign_leaders, extended_load, new_load, partitions_after_release
 from coordinators.querycoord.progress import NodeView, load_progress, shard_leaders
+from coordinators.querycoord.replicas import check_nodes, check_unchanged, fit_nodes, migrate, replica_count, resize
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2
 from proto.milvus import common_pb2
 
@@ -201,3 +202,67 @@ def test_movable_segments() -> None:
     replica = load.replicas[0]
     assert movable_segments(load, replica, target, WORKER, set()) == {100: CH0, 101: CH0, 102: CH1}
     assert movable_segments(load, replica, target, LEADER1, {102}) == {100: CH0, 101: CH0, 102: CH1}
+
+
+# ------------------------------------------------------------------------------------ replicas
+def _nodes(load: querycoord_pb2.CollectionLoadInfo) -> list[list[int]]:
+    return [list(r.node_ids) for r in load.replicas]
+
+
+def test_replica_node_sets_follow_the_live_nodes() -> None:
+    load = new_load(_collection(), (), 7, [1, 2])
+    assert fit_nodes(load, [5, 3, 4]) and _nodes(load) == [[3, 5], [4]]  # fewest nodes first, lowest id
+    assert not fit_nodes(load, [3, 4, 5])
+    assert fit_nodes(load, [3, 5]) and _nodes(load) == [[3], [5]]  # 4 died: replica 2 takes one of 1's
+    assert fit_nodes(load, [3]) and _nodes(load) == [[3], []]  # nothing to take: replica 2 waits
+    assert fit_nodes(load, [3, 8]) and _nodes(load) == [[3], [8]]  # a new node goes to the empty one
+    assert fit_nodes(load, [3, 8, 9]) and _nodes(load) == [[3, 9], [8]]
+
+
+def test_replica_number_changes_and_checks() -> None:
+    load = new_load(_collection(), (), 7, [1])
+    fit_nodes(load, [3, 4, 5])
+    ids = iter([10])
+    assert resize(load, 3, lambda n: next(ids)) and [r.replica_id for r in load.replicas] == [1, 10, 11]
+    assert all(len(r.assignments) == 2 for r in load.replicas)
+    fit_nodes(load, [3, 4, 5])
+    assert sorted(map(len, _nodes(load))) == [1, 1, 1]  # each replica got a node
+    assert resize(load, 1, lambda n: 0) and [r.replica_id for r in load.replicas] == [1]  # the newest go
+    fit_nodes(load, [3, 4, 5])
+    assert _nodes(load) == [[3, 4, 5]]
+    assert not resize(load, 1, lambda n: 0)
+    assert replica_count(0) == 1 and replica_count(-3) == 1 and replica_count(2) == 2
+    check_nodes(1, 0)  # one replica may wait for its first node
+    check_nodes(2, 2)
+    with pytest.raises(ResourceGroupNodeNotEnough, match=r"\[currentNodeNum=1\]\[expectedNodeNum=2\]"):
+        check_nodes(2, 1)
+    with pytest.raises(ParameterInvalid, match=r"\[expected=1\]\[actual=2\]"):
+        check_unchanged(load, 2)
+
+
+def test_a_record_from_before_replicas_becomes_one_replica() -> None:
+    load = querycoord_pb2.CollectionLoadInfo(collection=_collection())
+    load.assignments.add(channel=CH0, node_id=LEADER0)
+    load.assignments.add(channel=CH1, node_id=LEADER1)
+    load.placements.add(segment_id=100, channel=CH0, node_id=WORKER)
+    assert migrate(load) and not load.assignments and not load.placements
+    (replica,) = load.replicas
+    assert replica.replica_id == CID and list(replica.node_ids) == [LEADER0, LEADER1]
+    assert [a.node_id for a in replica.assignments] == [LEADER0, LEADER1] and len(replica.placements) == 1
+    assert not migrate(load)
+
+
+def test_shard_leaders_list_every_serviceable_replica() -> None:
+    load, target = new_load(_collection(), (), 7, [1, 2]), _target()
+    for replica, (a, b) in zip(load.replicas, ((LEADER0, LEADER0), (LEADER1, LEADER1))):
+        replica.node_ids.append(a)
+        replica.assignments[0].node_id, replica.assignments[1].node_id = a, b
+    nodes = {LEADER0: _view(LEADER0, (CH0, CH1)), LEADER1: _view(LEADER1, (CH0,))}
+    live = {LEADER0: "a", LEADER1: "b"}
+    leaders = shard_leaders(load, target, nodes, live)
+    assert [(s.channel, s.node_id, s.replica_id) for s in leaders] == [
+        (CH0, LEADER0, 1), (CH0, LEADER1, 2), (CH1, LEADER0, 1)]  # replica 2 does not serve ch1 yet
+    assert load_progress(load, target, nodes, live) < 100
+    assert [s.node_id for s in shard_leaders(load, target, nodes, {LEADER0: "a"})] == [LEADER0, LEADER0]
+    with pytest.raises(ServiceUnavailable, match="channel ch1"):
+        shard_leaders(load, target, {LEADER1: nodes[LEADER1]}, {LEADER1: "b"})
