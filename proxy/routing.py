@@ -40,6 +40,8 @@ LEADERS_TTL_S = 3.0
 PROBE_INTERVAL_S = 0.5
 # How long a mark stays once no cached leader list names its address (a replaced node).
 FORGET_MARK_S = 60.0
+# How long ``close`` waits for the prober.
+CLOSE_WAIT_S = 5.0
 
 ShardLeader = querycoord_pb2.ShardLeader
 
@@ -150,9 +152,10 @@ class ShardRouter:
         return True
 
     def close(self) -> None:
-        """Stop the prober (waits for a probe under way)."""
+        """Stop the prober: waits up to ``CLOSE_WAIT_S`` for a probe under way (a probe of a
+        hung node waits for the client's timeout; the daemon thread then ends on its own)."""
         self._stop.set()
         with self._lock:
             prober = self._prober
         if prober is not None:
-            prober.join()
+            prober.join(CLOSE_WAIT_S)

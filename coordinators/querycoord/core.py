@@ -96,7 +96,8 @@ class QueryCoord(BalanceMixin):
         with self._lock:
             existing = self._loads.get(collection_id)
             if existing is not None:
-                if partition_ids:
+                if partition_ids:  # Milvus checks the nodes on every LoadPartitions, then the number
+                    check_nodes(replicas, len(live))
                     check_unchanged(existing, replicas)
                 updated = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
                 if updated is None and len(existing.replicas) != replicas:
