@@ -263,8 +263,10 @@ class ReadTasks:
                     leaders: list[querycoord_pb2.ShardLeader]) -> Any:
         """``read`` of one shard from its first leader (replica) in the router's order that
         answers: one that cannot be reached is marked so (later reads try it last) and the next
-        is tried at once; one that no longer serves the channel makes the router ask
-        querycoord again on the next read. Raises the last failure when none answered."""
+        is tried at once; one that failed otherwise with a retriable error, or no longer serves
+        the channel, makes the router ask querycoord again on the next read, and the next is
+        tried. Any other error (the request's own fault) is raised at once; the last failure
+        when none answered."""
         router = self._env.router
         failure: MilvusError | None = None
         for leader in router.order(leaders):
@@ -274,7 +276,9 @@ class ReadTasks:
             except NodeNotAvailable as exc:
                 router.mark_unreachable(leader.address)
                 failure = exc
-            except (ServiceUnavailable, ChannelNotFound) as exc:
+            except MilvusError as exc:
+                if not (exc.retriable or isinstance(exc, ChannelNotFound)):
+                    raise
                 router.forget(request.scope.collection_id)
                 failure = exc
         assert failure is not None

@@ -159,8 +159,16 @@ def test_reads_spread_over_replicas_and_fail_over_when_a_querynode_stops(tmp_pat
         if counting is not None:
             calls = counting.reset()
             assert set(calls) == set(_querynodes(mini)) and min(calls.values()) >= 10, calls
+        for i in range(6):  # Strong: a write is seen at once, whichever replica answers
+            row = np.random.default_rng(100 + i).random((1, DIM), dtype=np.float32)
+            insert(stub, "c", np.array([rows]), row)
+            vectors, rows = np.vstack([vectors, row]), rows + 1
+            assert count_rows(stub, "c") == rows
+            assert search_ids(stub, "c", row[0], 1) == [rows - 1]
 
         victim_id, victim = max(_querynodes(mini).items())
+        if counting is not None:
+            counting.reset()
         victim.stop()  # type: ignore[attr-defined]
         check_reads(20)  # no read fails: each goes to the other replica at once
         more = np.random.default_rng(9).random((50, DIM), dtype=np.float32)
