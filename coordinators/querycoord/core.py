@@ -178,8 +178,11 @@ class QueryCoord(BalanceMixin):
         (``assign_leaders``); a new leader holds every segment of its channel. Returns True
         when a node set or an assignment changed. Caller holds the lock."""
         changed = fit_nodes(load, live)
+        collection_id = load.collection.collection_id
+        elsewhere = [r for other in self._loads.values() if other.collection.collection_id != collection_id
+                     for r in other.replicas]
         for replica in load.replicas:
-            others = [r for other in self._loads.values() for r in other.replicas if r is not replica]
+            others = elsewhere + [r for r in load.replicas if r is not replica]
             moves = assign_leaders(replica, others)
             for a in replica.assignments:
                 node = moves.get(a.channel)

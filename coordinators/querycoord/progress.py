@@ -43,18 +43,21 @@ def load_progress(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2
                   nodes: Mapping[int, NodeView], live: set[int] | Mapping[int, str],
                   partition_ids: set[int] | None = None) -> int:
     """Loading progress (0..100) of ``load`` (of ``partition_ids`` only, when given), over
-    every replica: the share of the replicas' channels served by their live leader and of
-    their copies of its partitions' sealed segments held by their live holder. 0 without a
-    target; 100 when there is nothing to wait for; below 100 until everything is done.
-    Ignores ``load.fully_loaded``."""
+    its replicas: the share of the replicas' channels served by their live leader and of
+    their copies of its partitions' sealed segments held by their live holder. A replica
+    without a node (more replicas than querynodes) does not count while another one has
+    nodes: it is loaded when a node comes, and the collection is not "loading" meanwhile. 0
+    without a target; 100 when there is nothing to wait for; below 100 until everything is
+    done. Ignores ``load.fully_loaded``."""
     if target is None:
         return 0
     segments = [seg for seg in target_segments(target, load)
                 if partition_ids is None or seg.segment.partition_id in partition_ids]
+    placed = [r for r in load.replicas if r.node_ids] or list(load.replicas)
     total = done = 0
-    for replica in load.replicas:
+    for replica in placed:
         node_of = {a.channel: a.node_id for a in replica.assignments}
-        placed = balance.placements_by_segment(replica)
+        placements = balance.placements_by_segment(replica)
         for channel, node_id in node_of.items():
             total += 1
             view = nodes.get(node_id)
@@ -64,7 +67,7 @@ def load_progress(load: querycoord_pb2.CollectionLoadInfo, target: datacoord_pb2
             leader = node_of.get(seg.segment.channel)
             if leader is None:
                 continue
-            node_id = balance.holder(placed.get(seg.segment.segment_id), leader)
+            node_id = balance.holder(placements.get(seg.segment.segment_id), leader)
             total += 1
             view = nodes.get(node_id)
             if node_id in live and view is not None and seg.segment.segment_id in view.sealed_segment_ids:

@@ -266,3 +266,12 @@ def test_shard_leaders_list_every_serviceable_replica() -> None:
     assert [s.node_id for s in shard_leaders(load, target, nodes, {LEADER0: "a"})] == [LEADER0, LEADER0]
     with pytest.raises(ServiceUnavailable, match="channel ch1"):
         shard_leaders(load, target, {LEADER1: nodes[LEADER1]}, {LEADER1: "b"})
+
+
+def test_a_replica_without_nodes_does_not_hold_back_the_load() -> None:
+    load, target = _load(), _target()
+    load.replicas.add(replica_id=2).assignments.add(channel=CH0, node_id=0)  # more replicas than nodes
+    nodes = {LEADER0: _view(LEADER0, (CH0,), (100, 101)), LEADER1: _view(LEADER1, (CH1,), (102,))}
+    assert load_progress(load, target, nodes, {LEADER0, LEADER1}) == 100
+    load.replicas[1].node_ids.append(WORKER)  # it got a node: now it counts
+    assert load_progress(load, target, nodes, {LEADER0, LEADER1, WORKER}) < 100
