@@ -99,20 +99,21 @@ class QueryCoord(BalanceMixin):
                 if partition_ids:  # Milvus checks the nodes on every LoadPartitions, then the number
                     check_nodes(replicas, len(live))
                     check_unchanged(existing, replicas)
-                updated = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
-                if updated is None and len(existing.replicas) != replicas:
-                    updated = querycoord_pb2.CollectionLoadInfo()
-                    updated.CopyFrom(existing)
-                if updated is not None:
-                    if resize(updated, replicas, self._catalog.allocate_replica_ids):
-                        updated.fully_loaded = False
-                        self._assign(updated, live)
-                        self.log.info("collection %d: now %d replicas", collection_id, replicas)
-                    self._persist(updated)
-                    existing.CopyFrom(updated)  # in place: the target loop knows the load by identity
-                    self.log.info("collection %d: load now covers %s", collection_id,
-                                  list(existing.partition_ids) if existing.partition_load else "every partition")
-                    self._wake.set()
+                extended = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
+                updated = querycoord_pb2.CollectionLoadInfo()
+                updated.CopyFrom(extended or existing)
+                resized = resize(updated, replicas, self._catalog.allocate_replica_ids)
+                if resized:
+                    updated.fully_loaded = False
+                    self._assign(updated, live)
+                if extended is None and not resized:
+                    return
+                self._persist(updated)
+                existing.CopyFrom(updated)  # in place: the target loop knows the load by identity
+                self.log.info("collection %d: load now covers %s with %d replicas", collection_id,
+                              list(updated.partition_ids) if updated.partition_load else "every partition",
+                              replicas)
+                self._wake.set()
                 return
             check_nodes(replicas, len(live))
             first = self._catalog.allocate_replica_ids(replicas)

@@ -79,6 +79,16 @@ def test_replicas_are_placed_on_distinct_querynodes_and_reported(tmp_path) -> No
                                    "[expectedNodeNum=4]")
         assert _replicas(stub, "c") == []  # nothing changed
 
+        ok(stub.CreatePartition(milvus_pb2.CreatePartitionRequest(collection_name="c", partition_name="p")))
+        ok(stub.LoadPartitions(milvus_pb2.LoadPartitionsRequest(collection_name="c", partition_names=["p"],
+                                                                replica_number=2)))
+        partitions = stub.ShowPartitions(milvus_pb2.ShowPartitionsRequest(collection_name="c"))
+        p_id = dict(zip(partitions.partition_names, partitions.partitionIDs))["p"]
+        replicas = _replicas(stub, "c")
+        assert len(replicas) == 2 and all(list(r.partition_ids) == [p_id] for r in replicas)
+        assert not set(replicas[0].node_ids) & set(replicas[1].node_ids)
+        ok(stub.ReleaseCollection(milvus_pb2.ReleaseCollectionRequest(collection_name="c")))
+
         _load(stub, "c", 2)
         wait_until(lambda: _serving(stub, "c"))
         replicas = _replicas(stub, "c")
@@ -89,7 +99,7 @@ def test_replicas_are_placed_on_distinct_querynodes_and_reported(tmp_path) -> No
         for replica, own in zip(replicas, nodes):
             assert replica.collectionID == described.collectionID
             assert replica.resource_group_name == "__default_resource_group"
-            assert len(replica.partition_ids) == 1  # _default
+            assert len(replica.partition_ids) == 2  # a whole load: _default and p
             assert sorted(s.dm_channel_name for s in replica.shard_replicas) == sorted(described.physical_channel_names)
             for shard in replica.shard_replicas:
                 assert shard.leaderID in own and shard.leader_addr and set(shard.node_ids) == {shard.leaderID}
