@@ -114,14 +114,18 @@ class EtcdKV(MetaKV):
         return self._pool.current().address
 
     # -- error handling ----------------------------------------------------------------------
-    def _call(self, what: str, key: str, fn: Callable[[Member], T], *, idempotent: bool = True) -> T:
-        """``fn(member)`` on the member in use, failing over and retrying as the module says."""
+    def _call(self, what: str, key: str, fn: Callable[[Member], T], *, idempotent: bool = True,
+              max_tries: int = 0) -> T:
+        """``fn(member)`` on the member in use, failing over and retrying as the module says
+        (at most ``max_tries`` times when given)."""
         if self._closed:
             raise MetaKVError(f"etcd {what} on a closed EtcdKV[key={key}]")
         deadline = time.monotonic() + self._retry_window_s
         delay = 0.05
+        tries = 0
         while True:
             member = self._pool.current()
+            tries += 1
             try:
                 return fn(member)
             except grpc.RpcError as exc:
@@ -131,7 +135,8 @@ class EtcdKV(MetaKV):
                 if failure is not None:
                     self._pool.failed(member)
                 retry = failure == "unsent" or (failure == "ambiguous" and idempotent)
-                if not retry or self._closed or time.monotonic() + delay > deadline:
+                out_of_time = time.monotonic() + delay > deadline or tries == max_tries
+                if not retry or self._closed or out_of_time:
                     raise MetaKVError(self._message(what, key, member, exc)) from exc
                 _log.info("etcd %s on %s failed (%s); trying %s", what, member.address,
                           exc.code().name, self._pool.current().address)
@@ -144,6 +149,13 @@ class EtcdKV(MetaKV):
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             detail = f"no answer from {member.address} in {self.timeout_s:g} s"
         return f"etcd {what} failed[key={key}, endpoints={','.join(self.endpoints)}]: {detail}"
+
+    def check_reachable(self) -> None:
+        """Ask each member at most once (no retry window) for a linearizable read: returns when
+        one answers, so a quorum is reachable; raises ``MetaKVError`` naming the endpoints."""
+        req = etcdrpc.RangeRequest(key=self.full_key("connect-probe").encode())
+        self._call("connect", "connect-probe", lambda m: m.kv.Range(req, self.timeout_s),
+                   max_tries=len(self.endpoints))
 
     # -- plain keys --------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
