@@ -2,9 +2,11 @@
 ``etcd.endpoints`` and one member "in use" (sticky, chosen at random at first so that many
 processes spread over the members). A caller that saw a member fail (refused connection, a
 deadline passed while it hung, no leader) reports it with ``failed(member)``: that member is
-skipped for ``quarantine_s`` and the next one becomes the member in use. When every member is
-in quarantine, the one that failed longest ago is tried again, so a lone etcd that restarts is
-found as soon as it answers. Thread-safe.
+skipped for ``quarantine_s`` and the next one that answers a quick status request becomes the
+member in use (a deadline can also come from a healthy follower waiting on a dead leader, so the
+next member in line may be the one that hangs). When no member answers, the one that failed
+longest ago is tried again, so a lone etcd that restarts is found as soon as it answers.
+Thread-safe.
 
 Replaces pyetcd's ``MultiEndpointEtcd3Client`` failover, whose state is shared between threads
 without a lock and which only fails over on the *next* call after an error.
@@ -59,20 +61,24 @@ class Member:
     kv: etcdrpc.KVStub = field(init=False)
     lease: etcdrpc.LeaseStub = field(init=False)
     watch: etcdrpc.WatchStub = field(init=False)
+    maintenance: etcdrpc.MaintenanceStub = field(init=False)
     failed_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.kv = etcdrpc.KVStub(self.channel)
         self.lease = etcdrpc.LeaseStub(self.channel)
         self.watch = etcdrpc.WatchStub(self.channel)
+        self.maintenance = etcdrpc.MaintenanceStub(self.channel)
 
 
 class EndpointPool:
     """The members of one etcd cluster and the one in use; see the module docstring."""
 
-    def __init__(self, endpoints: list[str] | str, quarantine_s: float = 2.0) -> None:
+    def __init__(self, endpoints: list[str] | str, quarantine_s: float = 2.0,
+                 probe_timeout_s: float = 0.5) -> None:
         self.addresses = [f"{h}:{p}" for h, p in parse_endpoints(endpoints)]
         self.quarantine_s = quarantine_s
+        self.probe_timeout_s = probe_timeout_s
         self._members = [Member(a, grpc.insecure_channel(a, options=_CHANNEL_OPTIONS))
                          for a in dict.fromkeys(self.addresses)]
         self._current = random.randrange(len(self._members))
@@ -84,19 +90,38 @@ class EndpointPool:
             return self._members[self._current]
 
     def failed(self, member: Member) -> None:
-        """Report that ``member`` failed; when it is the member in use, switch to the next one."""
-        now = time.monotonic()
+        """Report that ``member`` failed. When it is the member in use, switch to the next one
+        that answers a status request within ``probe_timeout_s`` (skipping those that failed
+        less than ``quarantine_s`` ago); when none does, to the one that failed longest ago."""
         with self._lock:
-            member.failed_at = now
+            member.failed_at = time.monotonic()
             if self._members[self._current] is not member:
                 return  # another thread already moved on
             n = len(self._members)
-            candidates = [(self._current + k) % n for k in range(1, n)]
-            healthy = [i for i in candidates if now - self._members[i].failed_at >= self.quarantine_s]
-            if healthy:
-                self._current = healthy[0]
-            elif candidates:  # all failed recently: retry the one that failed longest ago
-                self._current = min(candidates, key=lambda i: self._members[i].failed_at)
+            order = [(self._current + k) % n for k in range(1, n)]
+        if not order:
+            return
+        chosen = None
+        for i in order:
+            candidate = self._members[i]
+            if time.monotonic() - candidate.failed_at < self.quarantine_s:
+                continue
+            if self._answers(candidate):
+                chosen = i
+                break
+            candidate.failed_at = time.monotonic()
+        if chosen is None:
+            chosen = min(order, key=lambda i: self._members[i].failed_at)
+        with self._lock:
+            if self._members[self._current] is member:
+                self._current = chosen
+
+    def _answers(self, member: Member) -> bool:
+        try:
+            member.maintenance.Status(etcdrpc.StatusRequest(), timeout=self.probe_timeout_s)
+            return True
+        except grpc.RpcError:
+            return False
 
     def close(self) -> None:
         for member in self._members:
