@@ -111,6 +111,8 @@ class MetaKV(abc.ABC):
         """Atomically put ``value`` if the current value equals ``expected``.
 
         ``expected=None`` means the key must not exist. Returns True when the put happened.
+        A ``MetaKVError`` may leave the outcome unknown (etcd failed over while the call was in
+        flight: the put may have happened); read the key again to find out.
         """
 
     # -- leases ------------------------------------------------------------------------------
