@@ -294,3 +294,18 @@ def test_etcd_watch_survives_restart(tmp_path) -> None:  # type: ignore[no-untyp
         kv.close()
     finally:
         etcd.stop()
+
+
+def test_etcd_fails_over_from_a_dead_endpoint(etcd_endpoint: str) -> None:
+    """A refused connection sends even a CAS (never applied then) to the next endpoint."""
+    from common.net import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    kv = EtcdKV([dead, etcd_endpoint], f"failover-{uuid.uuid4().hex[:8]}")
+    while kv.endpoint_in_use != dead:
+        kv._pool.failed(kv._pool.current())
+    kv._pool.current().failed_at = 0.0  # as if it never failed: the next call finds it dead
+    assert kv.compare_and_put("k", None, b"1")
+    assert kv.endpoint_in_use == etcd_endpoint
+    assert kv.get("k") == b"1"
+    kv.close()
