@@ -322,13 +322,17 @@ class _EtcdWatch:
         member = self.kv._pool.current()
         attempt_done = threading.Event()
         probe_every = max(self.kv.timeout_s / 2, 0.05)
-        seen = {"answer": time.monotonic(), "probe": time.monotonic(), "hung": False}
+        seen = {"answer": time.monotonic(), "probe": time.monotonic(), "hung": False,
+                "delivering": False}
 
         def requests() -> Any:
             yield etcdrpc.WatchRequest(create_request=create)
             # Liveness: a progress request each round; no answer of any kind to the previous
             # one means the member hangs (it keeps its sockets open but answers nothing).
+            # Not judged while a callback runs: answers then wait in the stream, unread.
             while not attempt_done.wait(probe_every):
+                if seen["delivering"]:
+                    continue
                 if seen["answer"] < seen["probe"]:
                     seen["hung"] = True
                     with self._call_lock:
@@ -351,8 +355,11 @@ class _EtcdWatch:
                                  self.next_revision, resp.compact_revision)
                     self.next_revision = resp.compact_revision
                     return
+                seen["delivering"] = True
                 for ev in resp.events:
                     self._deliver(ev)
+                seen["delivering"] = False
+                seen["answer"] = time.monotonic()
                 if resp.events:  # a response holds whole revisions: resume after the last one
                     self.next_revision = max(self.next_revision,
                                              int(resp.events[-1].kv.mod_revision) + 1)

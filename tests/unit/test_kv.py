@@ -309,3 +309,23 @@ def test_etcd_fails_over_from_a_dead_endpoint(etcd_endpoint: str) -> None:
     assert kv.endpoint_in_use == etcd_endpoint
     assert kv.get("k") == b"1"
     kv.close()
+
+
+def test_etcd_slow_watch_callback_is_not_a_hung_member(etcd_endpoint: str) -> None:
+    """A callback that takes longer than the watch's liveness probe does not count as a member
+    that hangs: the stream is kept, and events arrive once each, in order."""
+    kv = EtcdKV(etcd_endpoint, f"slow-{uuid.uuid4().hex[:8]}", timeout_s=0.4)
+    got: list[str] = []
+
+    def slow(event: WatchEvent) -> None:
+        if not got:
+            time.sleep(1.2)  # three probe rounds
+        got.append(event.key)
+
+    cancel = kv.watch_prefix("", slow)
+    for key in ("a", "b", "c"):
+        kv.put(key, b"")
+    wait_for(lambda: got == ["a", "b", "c"])
+    assert kv._pool.current().failed_at == 0.0
+    cancel()
+    kv.close()
