@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,22 +33,16 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd") as etcd:
-        yield etcd
-
-
-def test_endpoint_list_reaches_every_member(cluster: EtcdCluster, tmp_path: Path) -> None:
+def test_endpoint_list_reaches_every_member(etcd_cluster: EtcdCluster, tmp_path: Path) -> None:
     """The members named by the environment, a config file (comma string or YAML list) or a
     Python list are all three members."""
-    members = cluster.endpoints.split(",")
-    from_env = load_config(environ={"MILVUSPY_ETCD_ENDPOINTS": cluster.endpoints.replace(",", ", ")})
+    members = etcd_cluster.endpoints.split(",")
+    from_env = load_config(environ={"MILVUSPY_ETCD_ENDPOINTS": etcd_cluster.endpoints.replace(",", ", ")})
     config_file = tmp_path / "milvus-py.yaml"
     config_file.write_text("etcd:\n  endpoints:\n" + "".join(f"    - {m}\n" for m in members))
     from_file = load_config(config_file, environ={})
-    kinds = [make_kv(from_env), make_kv(from_file), EtcdKV(cluster.endpoints, "by-dev"), EtcdKV(members, "by-dev"),
-             EtcdKV([cluster.endpoints], "by-dev"), EtcdKV([f"http://{m}" for m in members], "by-dev")]
+    kinds = [make_kv(from_env), make_kv(from_file), EtcdKV(etcd_cluster.endpoints, "by-dev"), EtcdKV(members, "by-dev"),
+             EtcdKV([etcd_cluster.endpoints], "by-dev"), EtcdKV([f"http://{m}" for m in members], "by-dev")]
     for kv in kinds:
         assert isinstance(kv, EtcdKV) and kv.endpoints == members
     kinds[0].put("k", b"v")
@@ -127,15 +121,15 @@ def _exercise(kv: EtcdKV, tso: TimestampOracle, ids: IDAllocator, round_: int) -
 
 @pytest.mark.parametrize("fault", ["kill", "pause"])
 @pytest.mark.parametrize("victim", ["leader", "in-use"])
-def test_minority_loss_is_survived(cluster: EtcdCluster, victim: str, fault: str) -> None:
+def test_minority_loss_is_survived(etcd_cluster: EtcdCluster, victim: str, fault: str) -> None:
     root = f"ha-{victim}-{fault}"
-    kv = EtcdKV(cluster.endpoints, root)
-    writer_kv = EtcdKV(cluster.endpoints, root)
-    leader = cluster.leader()
+    kv = EtcdKV(etcd_cluster.endpoints, root)
+    writer_kv = EtcdKV(etcd_cluster.endpoints, root)
+    leader = etcd_cluster.leader()
     if victim == "in-use":  # a follower that this client uses (the leader is the other case)
-        while cluster.index_of(kv.endpoint_in_use) == leader:
+        while etcd_cluster.index_of(kv.endpoint_in_use) == leader:
             kv._pool.failed(kv._pool.current())
-        target = cluster.index_of(kv.endpoint_in_use)
+        target = etcd_cluster.index_of(kv.endpoint_in_use)
     else:
         target = leader
     lost: list[int] = []
@@ -152,7 +146,7 @@ def test_minority_loss_is_survived(cluster: EtcdCluster, victim: str, fault: str
     wait_for(lambda: len(writer.acked) >= 20)
 
     fault_at = time.monotonic()
-    (cluster.kill if fault == "kill" else cluster.pause)(target)
+    (etcd_cluster.kill if fault == "kill" else etcd_cluster.pause)(target)
     took = _exercise(kv, tso, ids, 1)
     first_ok_s = time.monotonic() - fault_at
     acked_at_fault = len(writer.acked)
@@ -166,9 +160,9 @@ def test_minority_loss_is_survived(cluster: EtcdCluster, victim: str, fault: str
     assert kv.get(session_key("querynode", 7)) is not None and lost == []
     assert [s.server_id for s in list_sessions(kv, "querynode")] == [7]
     assert tso.alloc() > ts_before
-    assert cluster.leader() != target
+    assert etcd_cluster.leader() != target
 
-    (cluster.resume if fault == "pause" else cluster.restart)(target)
+    (etcd_cluster.resume if fault == "pause" else etcd_cluster.restart)(target)
     _exercise(kv, tso, ids, 2)
     writer.stop()
     acked = set(writer.acked)
@@ -188,28 +182,28 @@ def test_minority_loss_is_survived(cluster: EtcdCluster, victim: str, fault: str
     writer_kv.close()
 
 
-def test_restarted_member_serves_again(cluster: EtcdCluster) -> None:
+def test_restarted_member_serves_again(etcd_cluster: EtcdCluster) -> None:
     """After a member comes back, losing another one is survived too (the client returns to it)."""
-    kv = EtcdKV(cluster.endpoints, "rejoin")
+    kv = EtcdKV(etcd_cluster.endpoints, "rejoin")
     for i in range(3):
-        cluster.kill(i)
+        etcd_cluster.kill(i)
         kv.put(f"k{i}", b"v")
-        cluster.restart(i)
+        etcd_cluster.restart(i)
     assert [k for k, _ in kv.get_prefix("k")] == ["k0", "k1", "k2"]
     kv.close()
 
 
-def test_majority_loss_fails_within_the_retry_window(cluster: EtcdCluster) -> None:
+def test_majority_loss_fails_within_the_retry_window(etcd_cluster: EtcdCluster) -> None:
     """Without a quorum a write raises MetaKVError naming the endpoints (it does not hang)."""
-    kv = EtcdKV(cluster.endpoints, "quorum", timeout_s=0.5, retry_window_s=1.5)
+    kv = EtcdKV(etcd_cluster.endpoints, "quorum", timeout_s=0.5, retry_window_s=1.5)
     kv.put("a", b"1")
-    cluster.kill(0)
-    cluster.kill(1)
+    etcd_cluster.kill(0)
+    etcd_cluster.kill(1)
     start = time.monotonic()
     with pytest.raises(MetaKVError, match="endpoints=127.0.0.1:"):
         kv.put("a", b"2")
     assert time.monotonic() - start < 5
-    cluster.restart(0)
+    etcd_cluster.restart(0)
     kv.put("a", b"3")  # quorum back: writes work again
     assert kv.get("a") == b"3"
     kv.close()

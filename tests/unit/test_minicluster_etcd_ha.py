@@ -91,39 +91,39 @@ def _all_ids(stub, name: str) -> list[int]:  # type: ignore[no-untyped-def]
     return list(result.fields_data[0].scalars.long_data.data)
 
 
-def test_cluster_survives_losing_an_etcd_member(tmp_path: Path) -> None:
-    with EtcdCluster(tmp_path / "etcd") as etcd:
-        kv = EtcdKV(etcd.endpoints, "by-dev")
-        mini = MiniCluster(tmp_path / "data", kv=kv, etcd={"session_ttl_s": 5}).start()
-        try:
-            stub = mini.milvus()
-            create_collection(stub, "ha")
-            load = Load(stub, "ha")
-            load.start()
-            wait_until(lambda: len(load.acked) >= 5 * BATCH)
-            for victim in ("leader", "in-use"):
-                leader = etcd.leader()
-                while etcd.index_of(kv.endpoint_in_use) == leader:  # the roles use a follower
-                    kv._pool.failed(kv._pool.current())
-                target = leader if victim == "leader" else etcd.index_of(kv.endpoint_in_use)
-                etcd.kill(target)
-                load.wait_for_more(5 * BATCH)
-                time.sleep(6)  # longer than a session lives without keepalives
-                etcd.restart(target)
-                load.wait_for_more(3 * BATCH)
-            load.stop()
-            assert load.gave_up == [], load.errors
-            flush = stub.Flush(milvus_pb2.FlushRequest(collection_names=["ha"]))
-            ok(flush.status)
-            wait_until(lambda: stub.GetFlushState(milvus_pb2.GetFlushStateRequest(
-                collection_name="ha", flush_ts=flush.coll_flush_ts["ha"])).flushed, timeout_s=60)
-            found = _all_ids(stub, "ha")
-            assert len(found) == len(set(found)), "rows duplicated"
-            assert load.acked <= set(found), f"acknowledged rows lost: {sorted(load.acked - set(found))[:10]}"
-            assert set(found) <= load.acked | load.unsure
-            sessions = {key for key, _ in kv.get_prefix("session/")}
-            assert len(sessions) == len(mini.servers), sessions  # no role lost its session
-            print(f"\n{len(load.acked)} rows acknowledged and found; longest insert/search with retries "
-                  f"{load.longest_s:.2f} s; {len(load.errors)} failed attempts: {load.errors[:3]}")
-        finally:
-            mini.stop(keep_children=[m.pid for m in etcd.members if m.pid])
+def test_cluster_survives_losing_an_etcd_member(tmp_path: Path, etcd_cluster: EtcdCluster) -> None:
+    etcd = etcd_cluster
+    kv = EtcdKV(etcd.endpoints, "by-dev")
+    mini = MiniCluster(tmp_path / "data", kv=kv, etcd={"session_ttl_s": 5}).start()
+    try:
+        stub = mini.milvus()
+        create_collection(stub, "ha")
+        load = Load(stub, "ha")
+        load.start()
+        wait_until(lambda: len(load.acked) >= 5 * BATCH)
+        for victim in ("leader", "in-use"):
+            leader = etcd.leader()
+            while etcd.index_of(kv.endpoint_in_use) == leader:  # the roles use a follower
+                kv._pool.failed(kv._pool.current())
+            target = leader if victim == "leader" else etcd.index_of(kv.endpoint_in_use)
+            etcd.kill(target)
+            load.wait_for_more(5 * BATCH)
+            time.sleep(6)  # longer than a session lives without keepalives
+            etcd.restart(target)
+            load.wait_for_more(3 * BATCH)
+        load.stop()
+        assert load.gave_up == [], load.errors
+        flush = stub.Flush(milvus_pb2.FlushRequest(collection_names=["ha"]))
+        ok(flush.status)
+        wait_until(lambda: stub.GetFlushState(milvus_pb2.GetFlushStateRequest(
+            collection_name="ha", flush_ts=flush.coll_flush_ts["ha"])).flushed, timeout_s=60)
+        found = _all_ids(stub, "ha")
+        assert len(found) == len(set(found)), "rows duplicated"
+        assert load.acked <= set(found), f"acknowledged rows lost: {sorted(load.acked - set(found))[:10]}"
+        assert set(found) <= load.acked | load.unsure
+        sessions = {key for key, _ in kv.get_prefix("session/")}
+        assert len(sessions) == len(mini.servers), sessions  # no role lost its session
+        print(f"\n{len(load.acked)} rows acknowledged and found; longest insert/search with retries "
+              f"{load.longest_s:.2f} s; {len(load.errors)} failed attempts: {load.errors[:3]}")
+    finally:
+        mini.stop(keep_children=[m.pid for m in etcd.members if m.pid])
