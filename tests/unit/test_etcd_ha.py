@@ -196,6 +196,8 @@ def test_restarted_member_serves_again(etcd_cluster: EtcdCluster) -> None:
 def test_majority_loss_fails_within_the_retry_window(etcd_cluster: EtcdCluster) -> None:
     """Without a quorum a write raises MetaKVError naming the endpoints (it does not hang)."""
     kv = EtcdKV(etcd_cluster.endpoints, "quorum", timeout_s=0.5, retry_window_s=1.5)
+    watched = Watched()
+    cancel = kv.watch_prefix("", watched)
     kv.put("a", b"1")
     etcd_cluster.kill(0)
     etcd_cluster.kill(1)
@@ -204,6 +206,9 @@ def test_majority_loss_fails_within_the_retry_window(etcd_cluster: EtcdCluster) 
         kv.put("a", b"2")
     assert time.monotonic() - start < 5
     etcd_cluster.restart(0)
-    kv.put("a", b"3")  # quorum back: writes work again
+    kv.put("a", b"3")  # quorum back: writes and the watch work again
     assert kv.get("a") == b"3"
+    wait_for(lambda: [e.value for e in watched.events][-1:] == [b"3"])
+    assert [e.value for e in watched.events] in ([b"1", b"3"], [b"1", b"2", b"3"])  # "2" may have been applied
+    cancel()
     kv.close()
