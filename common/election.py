@@ -122,9 +122,18 @@ class ActiveStandby:
     def _campaign(self) -> None:
         """Become active when the active key is free (standby, lease held)."""
         lease_id = self._lease_id
-        if lease_id is None or self.kv.get(active_key(self.info.role)) is not None:
-            return  # a read first: a transaction, even one that fails, is a raft write in etcd
-        if not self.kv.compare_and_put(active_key(self.info.role), None, self._value(), lease=lease_id):
+        if lease_id is None:
+            return
+        key, mine = active_key(self.info.role), self._value()
+        holder = self.kv.get(key)  # a read first: a transaction, even one that fails, is a raft write in etcd
+        if holder is None:
+            try:
+                won = self.kv.compare_and_put(key, None, mine, lease=lease_id)
+            except MetaKVError:  # the outcome is unknown (etcd failed over mid-call): the key tells
+                won = self.kv.get(key) == mine
+            if not won:
+                return
+        elif holder != mine:  # another instance is active (the key holding ours: an ambiguous win)
             return
         self._active = True
         _log.info("%s %d is now the active instance", self.info.role, self.info.server_id)

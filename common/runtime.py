@@ -5,24 +5,26 @@ an etcd session.
 """
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from common.component import Component
 from common.config import Config
-from common.errors import ServiceNotReady
+from common.errors import ParameterInvalid, ServiceNotReady
 from common.fastrpc import FastRpcServer
 from common.health import LogProbe, role_health
 from common.http import HealthServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
-from common.kv.base import MetaKV
+from common.kv.base import MetaKV, MetaKVError
 from common.metrics import MetricsRegistry
 from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
@@ -32,20 +34,62 @@ from common.storage.base import ObjectStorage
 from common.tso import IDAllocator
 from proto.internal import meta_pb2
 
+if TYPE_CHECKING:
+    from common.kv.etcd import EtcdKV
+
 # Threads serving a role's gRPC calls at once, and how long in-flight calls get to finish on stop.
 GRPC_HANDLER_THREADS = 32
 STOP_GRACE_S = 1.0
+# Exit code of a process that gave up on an unreachable etcd (or a malformed etcd.endpoints).
+EXIT_NO_ETCD = 3
+_log = logging.getLogger(__name__)
 
 
-def make_kv(config: Config) -> MetaKV:
-    """The etcd KV of this cluster (``etcd.endpoints`` must be set)."""
+def make_kv(config: Config) -> EtcdKV:
+    """The etcd KV of this cluster (``etcd.endpoints`` must be set). Connects lazily.
+
+    Raises ServiceNotReady when no endpoint is set, ParameterInvalid when one is malformed.
+    """
     from common.kv.etcd import EtcdKV
 
-    endpoints = [e.strip() for e in config.get("etcd", "endpoints").split(",") if e.strip()]
-    if not endpoints:
+    endpoints: str = config.get("etcd", "endpoints")
+    if not endpoints.strip():
         raise ServiceNotReady("etcd.endpoints is empty: start the cluster with `milvus-py run standalone` "
                               "or set MILVUSPY_ETCD_ENDPOINTS")
-    return EtcdKV(endpoints, root_path=config.get("etcd", "root_path"))
+    try:
+        return EtcdKV(endpoints, root_path=config.get("etcd", "root_path"),
+                      timeout_s=config.get("etcd", "request_timeout_s"))
+    except ValueError as exc:
+        raise ParameterInvalid(f"etcd.endpoints={endpoints!r}: {exc}") from None
+
+
+def connect_kv(config: Config, stop: threading.Event | None = None) -> MetaKV:
+    """``make_kv``, then wait until etcd answers: retried with backoff (0.2 s doubling to 5 s)
+    for ``etcd.connect_timeout_s``, each failed try logged as a warning naming the endpoints.
+
+    Raises ServiceNotReady naming the endpoints and the last error when etcd never answered or
+    ``stop`` was set meanwhile (the KV is closed then), ServiceNotReady/ParameterInvalid as
+    ``make_kv``.
+    """
+    stop = stop or threading.Event()
+    kv = make_kv(config)
+    timeout_s = float(config.get("etcd", "connect_timeout_s"))
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        try:
+            kv.check_reachable()
+            return kv
+        except MetaKVError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.is_set():
+                kv.close()
+                raise ServiceNotReady(f"etcd unreachable at {config.get('etcd', 'endpoints')} "
+                                      f"after {timeout_s:g} s (etcd.connect_timeout_s): {exc}") from None
+            _log.warning("etcd not reachable yet at %s (%s); retrying in %.1f s, giving up in %.0f s",
+                         config.get("etcd", "endpoints"), exc, min(delay, left), left)
+            stop.wait(min(delay, left))
+            delay = min(delay * 2, 5.0)
 
 
 def make_storage(config: Config) -> ObjectStorage:

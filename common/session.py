@@ -1,7 +1,8 @@
 """Service sessions: each running role registers ``session/{role}/{server_id}`` under a lease.
 
 The value is JSON ``{"role", "server_id", "address", "pid", "hostname", "start_time_ms"}``.
-``Session.register()`` keeps the lease alive from a daemon thread every ``ttl_s / 3``; a
+``Session.register()`` keeps the lease alive from a daemon thread every ``ttl_s / 3`` (sooner
+after a failed keepalive, e.g. while the etcd client fails over to another member); a
 process that dies (even by SIGKILL) stops refreshing, and its key disappears after ``ttl_s``.
 If the lease is lost anyway (a long pause, etcd data loss), the thread registers again with a
 new lease and calls ``on_lost`` first, when given.
@@ -112,11 +113,14 @@ class Session:
 
     def _keepalive_loop(self) -> None:
         interval = max(self.ttl_s / 3.0, 0.1)
-        while not self._stop.wait(interval):
+        wait = interval
+        while not self._stop.wait(wait):
+            wait = min(interval, 0.5)  # after a failure, try again soon: the lease is running out
             try:
                 assert self.lease_id is not None
                 self.kv.keepalive_once(self.lease_id)
                 self._renewed_at = time.monotonic()
+                wait = interval
             except LeaseNotFound:
                 if self._stop.is_set():
                     return

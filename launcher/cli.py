@@ -14,6 +14,7 @@ import sys
 import threading
 
 from common.config import load_config
+from common.errors import ParameterInvalid, ServiceNotReady
 from launcher.roles import ROLE_MODULES
 
 
@@ -40,7 +41,7 @@ def _setup_logging(level: str, role: str) -> None:
 
 def run_role(role: str, config_path: str | None) -> int:
     """Run one role until SIGINT/SIGTERM. Returns the process exit code."""
-    from common.runtime import RoleContext, allocate_node_id, make_kv
+    from common.runtime import EXIT_NO_ETCD, RoleContext, allocate_node_id, connect_kv
     from launcher.peers import GrpcPeers
     from launcher.roles import build_role
 
@@ -49,7 +50,11 @@ def run_role(role: str, config_path: str | None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    kv = make_kv(config)
+    try:
+        kv = connect_kv(config, stop)
+    except (ServiceNotReady, ParameterInvalid) as exc:
+        logging.getLogger("milvuspy").error("%s cannot start: %s", role, exc)
+        return EXIT_NO_ETCD
     context = RoleContext(config, kv, allocate_node_id(kv), GrpcPeers(kv))
     server = build_role(role, context)
     server.start()

@@ -142,6 +142,8 @@ class MetaKV(abc.ABC):
         ``expected``.
 
         ``expected=None`` means the key must not exist. Returns True when the put happened.
+        A ``MetaKVError`` may leave the outcome unknown (etcd failed over while the call was in
+        flight: the put may have happened); read the key again to find out.
         Through a fenced view, raises Fenced when the guard does not hold.
         """
 

@@ -333,3 +333,38 @@ def test_compare_and_put_with_lease(kv: MetaKV) -> None:
     assert not kv.compare_and_put("leader", None, b"b", lease=lease)
     kv.revoke_lease(lease)
     assert kv.get("leader") is None
+
+
+def test_etcd_fails_over_from_a_dead_endpoint(etcd_endpoint: str) -> None:
+    """A refused connection sends even a CAS (never applied then) to the next endpoint."""
+    from common.net import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    kv = EtcdKV([dead, etcd_endpoint], f"failover-{uuid.uuid4().hex[:8]}")
+    while kv.endpoint_in_use != dead:
+        kv._pool.failed(kv._pool.current())
+    kv._pool.current().failed_at = 0.0  # as if it never failed: the next call finds it dead
+    assert kv.compare_and_put("k", None, b"1")
+    assert kv.endpoint_in_use == etcd_endpoint
+    assert kv.get("k") == b"1"
+    kv.close()
+
+
+def test_etcd_slow_watch_callback_is_not_a_hung_member(etcd_endpoint: str) -> None:
+    """A callback that takes longer than the watch's liveness probe does not count as a member
+    that hangs: the stream is kept, and events arrive once each, in order."""
+    kv = EtcdKV(etcd_endpoint, f"slow-{uuid.uuid4().hex[:8]}", timeout_s=0.4)
+    got: list[str] = []
+
+    def slow(event: WatchEvent) -> None:
+        if not got:
+            time.sleep(1.2)  # three probe rounds
+        got.append(event.key)
+
+    cancel = kv.watch_prefix("", slow)
+    for key in ("a", "b", "c"):
+        kv.put(key, b"")
+    wait_for(lambda: got == ["a", "b", "c"])
+    assert kv._pool.current().failed_at == 0.0
+    cancel()
+    kv.close()
