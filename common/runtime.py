@@ -21,7 +21,6 @@ from common.errors import ServiceNotReady
 from common.fastrpc import FastRpcServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV
-from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
 from common.rpc import ProtocolService, bind, make_server
 from common.session import Session, list_sessions
@@ -117,8 +116,11 @@ class RoleContext:
 
     @cached_property
     def log(self) -> Log:
-        """The cluster's log: a BrokerClient to the broker found through its etcd session."""
-        return BrokerClient(wait_for_address(self.kv, "broker"))
+        """The cluster's log, of the backend ``mq.type`` names (common/mq/factory.py): a
+        BrokerClient to the broker found through its etcd session, or a NatsLog."""
+        from common.mq.factory import make_log
+
+        return make_log(self.config, self.kv, name=f"milvus-py-{self.node_id}")
 
     @property
     def rootcoord(self) -> RootCoord:
