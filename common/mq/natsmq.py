@@ -72,6 +72,9 @@ CONSUMER_IDLE_S = 300               # the server deletes a reader's consumer unu
 PULL_GRACE_S = 2.0                  # a pull's answer may be this late before the reader is reset
 MAX_IDLE_READERS = 4                # kept per channel for fetches that continue later
 REPLICA_WAIT_S = 10.0               # a forming cluster may lack peers for this long at start
+ERROR_LOG_INTERVAL_S = 10.0         # connection errors are logged as warnings at most this often
+API_ATTEMPT_S = 2.0                 # an API request unanswered this long is asked again
+PROBE_TIMEOUT_S = 2.0               # each request of the start check (a forming cluster is slow)
 # JetStream API error codes used here.
 ERR_STREAM_NOT_FOUND = 10059
 ERR_CONSUMER_NOT_FOUND = 10014
@@ -181,7 +184,9 @@ class NatsLog:
         self._known: set[str] = set()                 # channels whose stream was checked
         self._readers: dict[str, list[_Reader]] = {}   # idle readers per channel (loop thread)
         self._closed = False
+        self._last_error_log = -1e9
         self._loop = asyncio.new_event_loop()
+        self._lost = asyncio.Event()   # set (and replaced) when the connection is lost
         self._thread = threading.Thread(target=self._loop.run_forever, name="natsmq-loop", daemon=True)
         self._thread.start()
         self._nc: NatsClient | None = None
@@ -252,6 +257,10 @@ class NatsLog:
                 fut.result(5)
             except Exception as exc:  # noqa: BLE001 - closing anyway
                 _log.debug("closing NATS connection: %s", exc)
+        try:
+            asyncio.run_coroutine_threadsafe(self._cancel_rest(), self._loop).result(5)
+        except Exception as exc:  # noqa: BLE001 - stopping anyway
+            _log.debug("cancelling NATS tasks: %s", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
@@ -265,6 +274,13 @@ class NatsLog:
 
     # ------------------------------------------------------------------ plumbing
 
+    async def _cancel_rest(self) -> None:
+        """Cancel and await what still runs on the loop (a connect given up, a reader closing)."""
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
     def _run(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
         """Run ``coro`` on the loop thread and wait for it; errors become MqFailed."""
         if self._closed:
@@ -272,16 +288,18 @@ class NatsLog:
             raise MqFailed(f"natsmq client for {','.join(self.servers)} is closed")
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            return fut.result(timeout_s)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise MqFailed(f"NATS at {','.join(self.servers)} did not answer within {timeout_s:.1f}s") from None
+            done, _ = concurrent.futures.wait([fut], timeout_s)
+            if not done:
+                fut.cancel()
+                raise MqFailed(f"NATS at {','.join(self.servers)} did not answer within {timeout_s:.1f}s")
+            return fut.result()
         except MqFailed:
             raise
         except _ApiError as exc:
             raise MqFailed(f"JetStream at {','.join(self.servers)}: {exc}") from exc
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
-            raise MqFailed(f"NATS at {','.join(self.servers)}: {type(exc).__name__}: {exc}") from exc
+            what = "no answer in time" if isinstance(exc, asyncio.TimeoutError) else f"{type(exc).__name__}: {exc}"
+            raise MqFailed(f"NATS at {','.join(self.servers)}: {what}") from exc
 
     @property
     def _conn(self) -> NatsClient:
@@ -292,41 +310,70 @@ class NatsLog:
         """Connect, retrying with backoff until ``timeout_s``; then MqFailed names the servers."""
         deadline = time.monotonic() + timeout_s
         delay = 0.1
+        last: BaseException | None = None
         while True:
-
-            async def on_error(exc: Exception) -> None:
-                _log.warning("NATS %s: %s", ",".join(self.servers), exc)
-
             try:
-                nc = await nats.connect(
+                nc = await asyncio.wait_for(nats.connect(
                     servers=self.servers, name=self._name, connect_timeout=2, allow_reconnect=True,
-                    max_reconnect_attempts=0, reconnect_time_wait=0.2, ping_interval=2,
-                    max_outstanding_pings=3, error_cb=on_error)
+                    max_reconnect_attempts=1, reconnect_time_wait=0.2, ping_interval=2,
+                    max_outstanding_pings=3, error_cb=self._on_error, disconnected_cb=self._on_disconnect,
+                    reconnected_cb=self._on_reconnect), max(0.1, deadline - time.monotonic()))
             except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+                if not isinstance(exc, asyncio.TimeoutError) or last is None:
+                    last = exc
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise MqFailed(f"cannot reach NATS at {', '.join(self.servers)} within {timeout_s:.0f}s: "
-                                   f"{type(exc).__name__}: {exc}") from exc
+                    raise MqFailed(f"cannot reach NATS at {', '.join(self.servers)} within {timeout_s:g}s: "
+                                   f"{type(last).__name__}: {last}") from exc
                 _log.warning("cannot reach NATS at %s (%s); retrying in %.1fs", ", ".join(self.servers),
                              exc, min(delay, left))
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
                 continue
             # Connected: from now on nats-py reconnects (to any server of the list) for ever. It
-            # took 0 above only so that an unreachable cluster fails the attempt instead of
-            # looping inside nats.connect without a word.
+            # took 1 above only so that an unreachable cluster fails the attempt (which is
+            # retried here, with a word) instead of looping inside nats.connect.
             nc.options["max_reconnect_attempts"] = -1
             return nc
 
+    async def _on_error(self, exc: Exception) -> None:
+        now = time.monotonic()
+        quiet = now - self._last_error_log < ERROR_LOG_INTERVAL_S
+        if not quiet:
+            self._last_error_log = now
+        _log.log(logging.DEBUG if quiet else logging.WARNING, "NATS %s: %s", ",".join(self.servers), exc)
+
+    async def _on_disconnect(self) -> None:
+        """Fail the produces waiting for an ack on the lost connection at once: their answer
+        cannot come any more (the records may or may not be stored)."""
+        self._lost.set()
+        self._lost = asyncio.Event()
+
+    async def _on_reconnect(self) -> None:
+        _log.warning("NATS: reconnected to %s", self._conn.connected_url.netloc if self._conn.connected_url else "?")
+
     async def _api(self, subject: str, body: dict[str, Any] | None = None,
                    timeout_s: float | None = None) -> dict[str, Any]:
-        """One JetStream API request (``$JS.API.<subject>``); raises _ApiError on an error."""
+        """One JetStream API request (``$JS.API.<subject>``); raises _ApiError on an error.
+
+        An unanswered request is asked again every ``API_ATTEMPT_S`` until ``timeout_s``
+        (default: the client's): while a cluster elects a new leader, requests go unanswered
+        for a few seconds. Every request sent here may be repeated (none appends records)."""
         data = json.dumps(body).encode() if body is not None else b""
-        try:
-            msg = await self._conn.request(f"$JS.API.{subject}", data, timeout=timeout_s or self.timeout_s)
-        except nats.errors.NoRespondersError:
-            raise _ApiError(503, ERR_TEMPORARILY_UNAVAILABLE,
-                            "JetStream is not available (not enabled, or no meta leader)") from None
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        while True:
+            attempt = max(0.05, min(API_ATTEMPT_S, deadline - time.monotonic()))
+            try:
+                msg = await self._conn.request(f"$JS.API.{subject}", data, timeout=attempt)
+                break
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
+                if time.monotonic() + 0.05 >= deadline:
+                    if isinstance(exc, nats.errors.TimeoutError):
+                        raise
+                    raise _ApiError(503, ERR_TEMPORARILY_UNAVAILABLE,
+                                    "JetStream is not available (not enabled, or no meta leader)") from None
+                if isinstance(exc, nats.errors.NoRespondersError):
+                    await asyncio.sleep(0.1)
         resp: dict[str, Any] = json.loads(msg.data)
         err = resp.get("error")
         if err:
@@ -340,12 +387,12 @@ class NatsLog:
         servers = ", ".join(self.servers)
         while True:
             try:
-                await self._api("INFO")
+                await self._api("INFO", timeout_s=PROBE_TIMEOUT_S)
                 if self.replicas > 1:
                     probe = f"{STREAM_PREFIX}_probe-{self._conn.new_inbox().rsplit('.', 1)[-1]}"
                     await self._api(f"STREAM.CREATE.{probe}", {
                         "name": probe, "subjects": [f"{SUBJECT_PREFIX}_probe.{probe}"], "storage": "memory",
-                        "num_replicas": self.replicas, "max_msgs": 1})
+                        "num_replicas": self.replicas, "max_msgs": 1}, timeout_s=PROBE_TIMEOUT_S)
                     await self._api(f"STREAM.DELETE.{probe}")
                 break
             except (_ApiError, nats.errors.TimeoutError) as exc:
@@ -421,15 +468,36 @@ class NatsLog:
         if big > nc.max_payload:
             raise MqFailed(f"a record of {big - TS.size} bytes exceeds the NATS server's max_payload "
                            f"({nc.max_payload} bytes)")
+        # Never hand records to a connection that is down: nats-py would buffer them and send
+        # them on reconnect, after this call had reported a failure. Wait for it instead.
+        deadline = time.monotonic() + self.timeout_s
+        while not nc.is_connected:
+            if nc.is_closed or time.monotonic() >= deadline:
+                raise MqFailed(f"no connection to NATS at {', '.join(self.servers)} for {self.timeout_s:.1f}s: "
+                               f"{len(datas)} record(s) to {channel!r} were not sent")
+            await asyncio.sleep(0.02)
+        lost = self._lost
+        if len(datas) == 1:
+            ask = nc.request(subject, datas[0], timeout=self.timeout_s)
+        else:
+            batch = nc.new_inbox().rsplit(".", 1)[-1]
+            for i, data in enumerate(datas[:-1], 1):
+                await nc.publish(subject, data, headers={"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)})
+            ask = nc.request(subject, datas[-1], timeout=self.timeout_s, headers={
+                "Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(len(datas)), "Nats-Batch-Commit": "1"})
+        request = asyncio.ensure_future(ask)
+        disconnect = asyncio.ensure_future(lost.wait())
         try:
-            if len(datas) == 1:
-                msg = await nc.request(subject, datas[0], timeout=self.timeout_s)
-            else:
-                batch = nc.new_inbox().rsplit(".", 1)[-1]
-                for i, data in enumerate(datas[:-1], 1):
-                    await nc.publish(subject, data, headers={"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)})
-                msg = await nc.request(subject, datas[-1], timeout=self.timeout_s, headers={
-                    "Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(len(datas)), "Nats-Batch-Commit": "1"})
+            await asyncio.wait((request, disconnect), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+            if not request.done():
+                request.cancel()
+        if request.cancelled():
+            raise MqFailed(f"the connection to NATS was lost before JetStream acknowledged {len(datas)} "
+                           f"record(s) to {channel!r}: they may or may not be stored")
+        try:
+            msg = request.result()
         except nats.errors.TimeoutError:
             raise MqFailed(f"JetStream did not acknowledge {len(datas)} record(s) to {channel!r} within "
                            f"{self.timeout_s:.1f}s: they may or may not be stored") from None
@@ -535,7 +603,7 @@ class NatsLog:
         try:
             await reader.sub.unsubscribe()
             if delete:
-                await self._api(f"CONSUMER.DELETE.{reader.stream}.{reader.consumer}", timeout_s=2)
+                await self._api(f"CONSUMER.DELETE.{reader.stream}.{reader.consumer}", timeout_s=0.5)
         except (_ApiError, nats.errors.Error, asyncio.TimeoutError) as exc:
             _log.debug("closing reader of %s: %s", reader.channel, exc)   # the server expires it anyway
 
@@ -649,8 +717,7 @@ class NatsLog:
     async def _shutdown(self) -> None:
         readers = [r for idle in self._readers.values() for r in idle]
         self._readers.clear()
-        for reader in readers:
-            await self._close_reader(reader)
+        await asyncio.gather(*(self._close_reader(r) for r in readers))
         await self._conn.close()
 
 
