@@ -20,9 +20,14 @@ Records: a message's payload is the record's timestamp (8 bytes, big-endian) the
 ``produce`` of one record is one JetStream publish; of several, one *atomic batch*
 (nats-server >= 2.12, the stream has ``allow_atomic``): all or none are stored, at consecutive
 sequences, even with producers in other processes; the callers rely on both (an upsert's
-delete and insert are one append, see ``nodes/querynode/shard.py`` ``whole_appends``). A
-produce returns only once JetStream acknowledged it (with R replicas: a quorum stored it);
-anything else (timeout, lost connection, error) raises ``MqFailed``.
+delete and insert are one append, see ``nodes/querynode/shard.py`` ``whole_appends``). Measured
+here (1 server, fsync per ack): one record 0.9 ms, an atomic batch of two 4.8 ms (the server's
+batch commit); only an upsert appends two records to a channel, inserts and deletes append one.
+Publishing them one by one would not be atomic, and ``Nats-Expected-Last-Sequence`` on the second
+would only detect an interleaving after the first was stored. A produce returns only once
+JetStream acknowledged it (with R replicas: a quorum stored it); anything else (timeout, lost
+connection, error) raises ``MqFailed``. Records are never handed to a connection that is down
+(nats-py would buffer them and send them after the error was reported).
 
 Reads: ``fetch`` pulls from an ephemeral, AckNone pull consumer that starts at the requested
 offset; the consumer is kept and reused by the next fetch that continues where it stopped
