@@ -4,7 +4,9 @@
 Layout: **one stream per channel.** Channel ``c`` is stream ``milvuspy-<esc(c)>`` capturing the
 single subject ``milvuspy.<esc(c)>`` (``esc`` keeps letters, digits and ``-`` and writes ``_`` as
 ``__`` and ``.`` as ``_d``, since neither a stream name nor a subject token may hold a dot). This
-is what Milvus's own natsmq did (one stream per topic) and it is what the Log contract needs:
+is what Milvus's own natsmq does (milvus-io/milvus ``pkg/mq/msgstream/mqwrapper/nmq``: a stream
+per topic, its subject the topic, a message id the stream sequence), and what the Log contract
+needs:
 
 - a stream's sequence numbers are dense (1, 2, 3, ...), so a channel offset *is* a stream
   position, ``offset = seq - 1``, and a datanode's checkpoint is a position in the stream. With
@@ -298,6 +300,8 @@ class NatsLog:
                 fut.cancel()
                 raise MqFailed(f"NATS at {','.join(self.servers)} did not answer within {timeout_s:.1f}s")
             return fut.result()
+        except concurrent.futures.CancelledError:
+            raise MqFailed(f"natsmq client for {','.join(self.servers)} was closed during the call") from None
         except MqFailed:
             raise
         except _ApiError as exc:

@@ -230,3 +230,22 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_close_fails_calls_in_flight_with_mqfailed(server: EmbeddedNats) -> None:
+    log = NatsLog([server.endpoint])
+    log.produce("inflight", [(1, b"x")])
+    outcome: list[object] = []
+
+    def poll() -> None:
+        try:
+            outcome.append(log.fetch("inflight", 1, wait_ms=5000))
+        except Exception as exc:  # noqa: BLE001 - the test inspects the type
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.3)
+    log.close()
+    waiter.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], MqFailed)
