@@ -42,6 +42,7 @@ synchronous and thread-safe (all NATS state lives in that loop's thread).
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import logging
@@ -81,6 +82,10 @@ MAX_IDLE_READERS = 4                # kept per channel for fetches that continue
 REPLICA_WAIT_S = 10.0               # a forming cluster may lack peers for this long at start
 ERROR_LOG_INTERVAL_S = 10.0         # connection errors are logged as warnings at most this often
 API_ATTEMPT_S = 2.0                 # an API request unanswered this long is asked again
+CONSUMER_CREATE_S = 1.0             # a consumer not created this fast: read without one ...
+CONSUMERS_DOWN_S = 2.0              # ... for this long before trying again
+GET_MAX_RECORDS = 64                # records per fetch read without a consumer
+GET_IDLE_WAIT_S = 0.1               # the long poll of a fetch without a consumer
 PROBE_TIMEOUT_S = 2.0               # each request of the start check (a forming cluster is slow)
 # JetStream API error codes used here.
 ERR_STREAM_NOT_FOUND = 10059
@@ -88,6 +93,7 @@ ERR_CONSUMER_NOT_FOUND = 10014
 ERR_STREAM_NAME_IN_USE = 10058
 ERR_INSUFFICIENT_RESOURCES = 10023
 ERR_TEMPORARILY_UNAVAILABLE = 10008
+ERR_NO_MESSAGE = 10037
 
 _SERVER_RE = re.compile(r"^nats://[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
 
@@ -148,6 +154,14 @@ class _ApiError(Exception):
         self.description = description
 
 
+class _NoConsumers(Exception):
+    """No consumer can be created now (no JetStream meta leader); ``end``: the channel's end."""
+
+    def __init__(self, end: int) -> None:
+        super().__init__(f"no consumers (end {end})")
+        self.end = end
+
+
 class _ReaderBroken(Exception):
     """The reader's consumer is gone or did not answer: open a new one."""
 
@@ -189,6 +203,7 @@ class NatsLog:
         self.timeout_s = timeout_s
         self._name = name
         self._known: set[str] = set()                 # channels whose stream was checked
+        self._consumers_down_until = 0.0              # read without consumers until then
         self._readers: dict[str, list[_Reader]] = {}   # idle readers per channel (loop thread)
         self._closed = False
         self._last_error_log = -1e9
@@ -575,7 +590,10 @@ class NatsLog:
         for attempt in (0, 1):
             reader = self._take_reader(channel, offset)
             if reader is None:
-                reader = await self._open_reader(channel, offset, deadline)
+                try:
+                    reader = await self._open_reader(channel, offset, deadline)
+                except _NoConsumers as exc:
+                    return await self._get_range(channel, offset, exc.end, max_records, max_bytes, deadline)
                 if reader is None:
                     return []
             try:
@@ -631,15 +649,25 @@ class NatsLog:
             start, end = max(0, int(state["first_seq"]) - 1), int(state["last_seq"])
             if offset < start or offset > end:
                 raise OffsetOutOfRange(f"offset {offset} of channel {channel!r} is outside [{start}, {end}]")
+            if time.monotonic() < self._consumers_down_until:
+                raise _NoConsumers(end)
             try:
                 resp = await self._api(f"CONSUMER.CREATE.{name}", {"stream_name": name, "config": {
                     "deliver_policy": "by_start_sequence", "opt_start_seq": offset + 1, "ack_policy": "none",
                     "inactive_threshold": CONSUMER_IDLE_S * 1_000_000_000, "mem_storage": True,
-                    "num_replicas": 1}})
+                    "num_replicas": 1}}, timeout_s=CONSUMER_CREATE_S)
             except _ApiError as exc:
                 if exc.err_code == ERR_STREAM_NOT_FOUND:
                     continue   # dropped meanwhile
-                raise
+                if exc.err_code != ERR_TEMPORARILY_UNAVAILABLE:
+                    raise
+                self._consumers_down_until = time.monotonic() + CONSUMERS_DOWN_S
+                raise _NoConsumers(end) from None
+            except nats.errors.TimeoutError:
+                # No meta leader (it takes a cluster 5-10 s to elect a new one after losing it):
+                # read without a consumer meanwhile.
+                self._consumers_down_until = time.monotonic() + CONSUMERS_DOWN_S
+                raise _NoConsumers(end) from None
             queue: asyncio.Queue[Msg] = asyncio.Queue()
 
             async def deliver(msg: Msg, queue: asyncio.Queue[Msg] = queue) -> None:
@@ -648,6 +676,31 @@ class NatsLog:
             inbox = self._conn.new_inbox()
             sub = await self._conn.subscribe(inbox, cb=deliver, pending_msgs_limit=-1, pending_bytes_limit=-1)
             return _Reader(channel, name, str(resp["name"]), inbox, sub, queue, offset + 1)
+
+    async def _get_range(self, channel: str, offset: int, end: int, max_records: int, max_bytes: int,
+                         deadline: float) -> list[Record]:
+        """``fetch`` without a consumer, while none can be created: records one by one from the
+        stream's leader (``STREAM.MSG.GET``, at most ``GET_MAX_RECORDS``); at the end, a short
+        sleep stands in for the long poll."""
+        name = stream_name(channel)
+        out: list[Record] = []
+        size = 0
+        for seq in range(offset + 1, min(end, offset + min(max_records, GET_MAX_RECORDS)) + 1):
+            try:
+                resp = await self._api(f"STREAM.MSG.GET.{name}", {"seq": seq})
+            except _ApiError as exc:
+                if exc.err_code in (ERR_NO_MESSAGE, ERR_STREAM_NOT_FOUND) and not out:
+                    raise OffsetOutOfRange(f"offset {seq - 1} of channel {channel!r} was truncated") from None
+                break
+            data = base64.b64decode(resp["message"].get("data", ""))
+            (ts,) = TS.unpack_from(data)
+            out.append(Record(seq - 1, ts, data[TS.size:]))
+            size += len(data) - TS.size
+            if size >= max_bytes:
+                break
+        if not out:
+            await asyncio.sleep(max(0.0, min(GET_IDLE_WAIT_S, deadline - time.monotonic())))
+        return out
 
     async def _wait_created(self, channel: str, name: str, deadline: float) -> bool:
         """Wait until something is published to ``channel`` or ``deadline``; True when its stream
