@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 
@@ -12,12 +11,11 @@ from bench.rss_sampler import RssSampler, role_of
 
 
 def test_roles_by_command_line_and_peaks_per_phase() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "run", "querynode"],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()",
+                              "run", "querynode"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10  # until the child has exec'd it shows this process's command line
-        while role_of(psutil.Process(child.pid), os.getpid()) is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"  # exec'd and initialised (its RSS is a real figure)
         assert role_of(psutil.Process(child.pid), os.getpid()) == "querynode"
         assert role_of(psutil.Process(os.getpid()), os.getpid()) == "standalone"
         sampler = RssSampler(os.getpid(), interval_s=600).start()  # samples only at phase starts
