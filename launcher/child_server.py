@@ -29,11 +29,11 @@ _PR_SET_PDEATHSIG = 1
 _S = TypeVar("_S", bound="ChildServer")
 
 
-def die_with_parent() -> None:
-    """In a child before exec: a new session, and SIGTERM when the parent dies (Linux)."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child before exec: a new session, and ``sig`` when the parent dies (Linux)."""
     os.setsid()
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):
         pass   # not Linux: stop() in the parent's finally is all there is
 

@@ -47,10 +47,11 @@ class EmbeddedEtcd(ChildServer):
 
     def __init__(self, data_dir: Path | str, client_port: int = 0, peer_port: int = 0, *,
                  unsafe_no_fsync: bool = False, fast_raft: bool = True, name: str = "embedded",
-                 start_timeout_s: float = 20.0, initial_cluster: str = "") -> None:
+                 start_timeout_s: float = 20.0, initial_cluster: str = "", die_with_parent: bool = False) -> None:
         """``initial_cluster`` (``name=http://host:peer_port,...``) makes this server one member
-        of a multi-member cluster (tests/support/etcd_cluster.py); empty: a cluster of one."""
-        super().__init__(data_dir, "etcd.log", start_timeout_s=start_timeout_s)
+        of a multi-member cluster (tests/support/etcd_cluster.py); empty: a cluster of one.
+        ``die_with_parent``: see launcher/child_server.py (what a supervisor wants)."""
+        super().__init__(data_dir, "etcd.log", start_timeout_s=start_timeout_s, die_with_parent=die_with_parent)
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.unsafe_no_fsync = unsafe_no_fsync

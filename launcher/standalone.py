@@ -21,6 +21,7 @@ from common.kv.base import MetaKV
 from common.mq.factory import mq_type, natsmq_settings
 from common.net import stable_free_port
 from common.runtime import EXIT_NO_ETCD, connect_kv
+from launcher.child_server import die_with_parent
 from launcher.roles import START_ORDER
 
 log = logging.getLogger("milvuspy.standalone")
@@ -39,6 +40,10 @@ def role_command(role: str, config_path: str | None) -> list[str]:
 
 @dataclass
 class Child:
+    """A role process of the cluster. It is killed (-9) when the supervisor dies without stopping
+    it (a supervisor killed with -9): the cluster then goes down at once, as in a power loss,
+    which loses nothing acknowledged; a graceful stop is the supervisor's job on SIGTERM/SIGINT."""
+
     role: str
     command: list[str]
     env: dict[str, str]
@@ -49,7 +54,7 @@ class Child:
     def start(self) -> None:
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            preexec_fn=lambda: die_with_parent(signal.SIGKILL))
 
 
 def cluster_env(config: Config, data_dir: Path, port: int | None, etcd_endpoint: str) -> dict[str, str]:
@@ -104,7 +109,7 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
     if not endpoint.strip():
         from launcher.embedded_etcd import EmbeddedEtcd
 
-        etcd = EmbeddedEtcd(root / "etcd", fast_raft=False).start()
+        etcd = EmbeddedEtcd(root / "etcd", fast_raft=False, die_with_parent=True).start()
         endpoint = etcd.endpoint
         config = config.with_overrides({"etcd": {"endpoints": endpoint}})
         log.info("embedded etcd at %s (data in %s)", endpoint, root / "etcd")

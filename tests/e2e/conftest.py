@@ -34,7 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_env: dict[str, str]) ->
 @pytest.fixture()
 def own_cluster(tmp_path, s3_env: dict[str, str], request) -> Iterator[StandaloneCluster]:  # type: ignore[no-untyped-def]
     """A cluster of the test's own (for restart and kill tests), in its own bucket."""
-    bucket = "t" + request.node.name.replace("_", "-").lower()[:40]
+    bucket = ("t" + request.node.name.replace("_", "-").lower()[:40]).rstrip("-")  # S3: no trailing "-"
     server = StandaloneCluster(tmp_path / "cluster", {**s3_env, "MILVUSPY_STORAGE_MINIO_BUCKET": bucket}).start()
     yield server
     server.stop()

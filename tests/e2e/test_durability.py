@@ -74,3 +74,29 @@ def test_kill_9_during_inserts_loses_no_acknowledged_row(own_cluster) -> None:  
     missing = set(acknowledged) - found
     assert not missing, f"{len(missing)} acknowledged rows lost, e.g. {sorted(missing)[:10]}"
     client.close()
+
+
+def test_kill_9_of_the_supervisor_leaves_no_process_and_restarts(own_cluster) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL of `milvus-py run standalone` (an OOM kill, a container runtime): its children
+    (roles, embedded etcd) end with it, and the same data dir starts again with every
+    acknowledged row."""
+    import psutil
+
+    client = MilvusClient(own_cluster.uri)
+    client.create_collection("orphans", dimension=4, consistency_level="Strong")
+    rng = np.random.default_rng(3)
+    client.insert("orphans", [{"id": i, "vector": rng.random(4).tolist()} for i in range(120)])
+    client.close()
+    assert own_cluster.process is not None
+    children = psutil.Process(own_cluster.process.pid).children(recursive=True)
+    assert any("etcd" in " ".join(c.cmdline()) for c in children) and len(children) >= 8
+    own_cluster.process.kill()
+    own_cluster.process.wait()
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
+
+    own_cluster.start()
+    client = MilvusClient(own_cluster.uri)
+    client.load_collection("orphans")
+    assert _count(client, "orphans") == 120
+    client.close()
