@@ -5,6 +5,7 @@ Linux network namespace with its own IP address on a bridge. Needs root and ``ip
     scripts/netns_cluster.py [-f FILE]... [--profile P]... [--run-dir DIR] up [SERVICE...]
     scripts/netns_cluster.py [--run-dir DIR] status [--json]
     scripts/netns_cluster.py [--run-dir DIR] kill SERVICE...     # kill -9 of everything in its namespace
+    scripts/netns_cluster.py [--run-dir DIR] start SERVICE...    # start a killed service again
     scripts/netns_cluster.py [--run-dir DIR] down [--volumes]
 
 ``up`` resolves the compose files with the real Compose binary (``docker-compose config
@@ -397,23 +398,53 @@ class Cluster:
         raise ClusterError(f"unknown depends_on condition {condition!r}")
 
     def _spawn(self, name: str, program: Program) -> None:
-        svc = self.state["services"][name]
         for path, text in program.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        program.cwd.mkdir(parents=True, exist_ok=True)
-        for directory in program.dirs:
+        for directory in [*program.dirs, program.cwd]:
             directory.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": f"{VENV_BIN}:{BASE_PATH}", "HOME": str(program.cwd), "LANG": "C.UTF-8", **program.env}
+        svc = self.state["services"][name]
+        svc["program"] = {"argv": program.argv, "env": program.env, "cwd": str(program.cwd)}
+        svc["health"] = program.health
+        self._exec(name)
+
+    def _exec(self, name: str) -> None:
+        """Start the service's recorded program in its namespace."""
+        svc = self.state["services"][name]
+        program = svc["program"]
+        env = {"PATH": f"{VENV_BIN}:{BASE_PATH}", "HOME": program["cwd"], "LANG": "C.UTF-8", **program["env"]}
         log = Path(svc["log"])
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            proc = subprocess.Popen(["ip", "netns", "exec", svc["ns"], *program.argv], env=env, cwd=program.cwd,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        svc.update(pid=proc.pid, argv=program.argv, health=program.health)
+            proc = subprocess.Popen(["ip", "netns", "exec", svc["ns"], *program["argv"]], env=env,
+                                    cwd=program["cwd"], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        svc["pid"] = proc.pid
         self.save()
         print(f"started {name} ({svc['ip']}) pid {proc.pid}", file=sys.stderr)
+
+    def start(self, names: list[str], timeout_s: float) -> None:
+        """Start killed services again (what ``restart: unless-stopped`` does) and wait until
+        they are healthy (or, without a healthcheck, running)."""
+        unknown = sorted(set(names) - set(self.state["services"]))
+        if unknown:
+            raise ClusterError(f"not in this cluster: {unknown}")
+        for name in names:
+            if self.ns_pids(name):
+                raise ClusterError(f"{name} is running")
+            self._exec(name)
+        deadline = time.monotonic() + timeout_s
+        waiting = list(names)
+        while waiting:
+            for name in list(waiting):
+                if not _alive(self.state["services"][name]["pid"]):
+                    raise ClusterError(f"{name} exited; its log:\n{self.log_tail(name)}")
+                health = self.state["services"][name]["health"]
+                if health is None or self._check(name, health):
+                    waiting.remove(name)
+            if waiting and time.monotonic() > deadline:
+                raise ClusterError(f"not healthy after {timeout_s:.0f} s: {waiting}")
+            time.sleep(HEALTH_POLL_S if waiting else 0)
 
     def _process_state(self, name: str) -> int | None:
         """None while the service's main process runs, else its exit status (-1 when unknown)."""
@@ -474,7 +505,7 @@ class Cluster:
             if services[name]["ns"] in existing:
                 for pid in self.ns_pids(name):
                     _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         for name in services:
             if services[name]["ns"] not in existing:
                 continue
@@ -540,6 +571,9 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("-v", "--volumes", action="store_true", help="also delete the run directory (data, logs)")
     kill = commands.add_parser("kill", help="kill -9 every process of the services' namespaces")
     kill.add_argument("services", nargs="+")
+    start = commands.add_parser("start", help="start killed services again and wait until they are healthy")
+    start.add_argument("services", nargs="+")
+    start.add_argument("--timeout", type=float, default=120.0)
     status = commands.add_parser("status", help="each service's address, processes and health")
     status.add_argument("--json", action="store_true")
     return parser
@@ -560,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.down(args.volumes)
         elif args.command == "kill":
             cluster.kill(args.services)
+        elif args.command == "start":
+            cluster.start(args.services, args.timeout)
         elif args.command == "status":
             info = cluster.status()
             if args.json:
