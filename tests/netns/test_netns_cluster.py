@@ -263,10 +263,15 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
     schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
     index = one.prepare_index_params()
     index.add_index("vec", index_type="FLAT", metric_type="L2")
-    one.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+    # Two shards: each datanode consumes one channel and each querynode leads one, so losing
+    # either worker host loses a part of this collection.
+    one.create_collection(name, schema=schema, index_params=index, consistency_level="Strong", num_shards=2)
     try:
         base = [{"id": i, "vec": v} for i, v in enumerate(_vectors(500, rng))]
         one.insert(name, base)
+        if host.startswith(("datanode", "querynode")):
+            channel = f"by-dev-dml-{one.describe_collection(name)['collection_id']}-"
+            assert channel in netns_cluster.log(host), f"{host} serves no channel of the collection: a vacuous test"
         with Load(netns_cluster, name) as load:
             time.sleep(LOAD_BEFORE_S)
             killed_at = time.monotonic()
@@ -277,6 +282,8 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
         write_gap = _longest_gap(record.write_ok, killed_at, end)
         read_gap = _longest_gap(record.read_ok, killed_at, end)
         errors = "\n".join(record.errors[-5:])
+        print(f"lost {host}: longest write gap {write_gap:.1f} s, read gap {read_gap:.1f} s, "
+              f"{len(record.acked)} rows acknowledged, {len(record.maybe)} failed")
         assert write_gap <= RECOVERY_S, f"writes out for {write_gap:.1f} s after {host} died; last errors:\n{errors}"
         assert read_gap <= RECOVERY_S, f"reads out for {read_gap:.1f} s after {host} died; last errors:\n{errors}"
         survivor = two if host == "proxy-1" else one
