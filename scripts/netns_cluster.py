@@ -501,24 +501,22 @@ class Cluster:
     def down(self, volumes: bool) -> None:
         services = self.state.get("services", {})
         existing = set(sh("ip", "netns", "list", check=False).stdout.split())
-        for name in services:
-            if services[name]["ns"] in existing:
-                for pid in self.ns_pids(name):
-                    _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for name in services:
-            if services[name]["ns"] not in existing:
-                continue
-            while self.ns_pids(name) and time.monotonic() < deadline:
-                time.sleep(0.1)
+        mine = [name for name, svc in services.items() if svc["ns"] in existing]
+        for name in mine:
+            for pid in self.ns_pids(name):
+                _signal(pid, signal.SIGTERM)
+        self._wait_empty(mine, 5.0)
+        for name in mine:
             for pid in self.ns_pids(name):
                 _signal(pid, signal.SIGKILL)
+        self._wait_empty(mine, 5.0)
         for svc in services.values():
-            pid = svc.get("pid")
-            if pid:
-                _reap(pid)
+            if svc.get("pid"):
+                _reap(svc["pid"])
             if svc["ns"] in existing:
                 sh("ip", "netns", "del", svc["ns"], check=False)
+            if Path("/sys/class/net", svc["veth"]).exists():  # deleting one end deletes the pair
+                sh("ip", "link", "del", svc["veth"], check=False)
             shutil.rmtree(Path("/etc/netns") / svc["ns"], ignore_errors=True)
         bridge = self.state.get("bridge")
         if bridge and Path("/sys/class/net", bridge).exists():
@@ -528,6 +526,11 @@ class Cluster:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         elif self.state_path.exists():
             self.state_path.unlink()
+
+    def _wait_empty(self, names: list[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while any(self.ns_pids(n) for n in names) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:

@@ -55,18 +55,29 @@ def netns_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetnsClu
         cluster.up()
         yield cluster
     finally:
+        pids = set()
+        if cluster.info:
+            pids = {pid for svc in cluster.refresh().values() for pid in svc["pids"]}
         cluster.down()
-        _assert_nothing_left(prefix, cluster.run_dir)
+        _assert_nothing_left(prefix, cluster.run_dir, pids)
 
 
-def _assert_nothing_left(prefix: str, run_dir: Path) -> None:
-    """``down`` removed every namespace, interface, /etc/netns entry and process of the run."""
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _assert_nothing_left(prefix: str, run_dir: Path, pids: set[int]) -> None:
+    """``down`` removed every namespace, interface, /etc/netns entry and process of the run
+    (``pids``: the processes in its namespaces just before ``down``)."""
     namespaces = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
                   if n.startswith(prefix)]
     links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
              if f" {prefix}" in line]
     etc = [p.name for p in Path("/etc/netns").glob(f"{prefix}-*")] if Path("/etc/netns").exists() else []
-    processes = []
+    processes = [str(pid) for pid in pids if _running(pid)]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if str(run_dir).encode() in (proc / "cmdline").read_bytes():

@@ -211,6 +211,15 @@ class Load:
             time.sleep(0.05)
 
 
+def _etcd_leader(cluster: NetnsCluster) -> str:
+    etcdctl = Path(sys.executable).with_name("etcdctl")
+    endpoints = ",".join(f"{cluster.ip(m)}:2379" for m in ("etcd-0", "etcd-1", "etcd-2"))
+    status = json.loads(subprocess.run([str(etcdctl), f"--endpoints={endpoints}", "endpoint", "status", "-w", "json"],
+                                       capture_output=True, text=True, timeout=10, check=True).stdout)
+    (leader,) = [s["Endpoint"] for s in status if s["Status"]["header"]["member_id"] == s["Status"]["leader"]]
+    return next(m for m in ("etcd-0", "etcd-1", "etcd-2") if leader.startswith(cluster.ip(m) + ":"))
+
+
 def _longest_gap(times: list[float], start: float, end: float) -> float:
     """The longest time in [start, end] without a success (from ``start`` to the first one, between
     two, and from the last one to ``end``)."""
@@ -228,24 +237,33 @@ def _all_ids(client: MilvusClient, collection: str, top: int) -> list[int]:
     return found
 
 
-# Which hosts of the cluster a test kills, and what this branch cannot survive yet.
-_NO_COORD_HA = pytest.mark.xfail(
-    reason="coordinator active-standby is not in this branch: one instance of each coordinator runs", strict=False)
-_NO_NATSMQ = "the log is the zmq broker until the natsmq backend is merged: killing a NATS server proves nothing"
+# Which hosts of the cluster a test kills, and what this branch cannot survive yet (MPY_NETNS_CLUSTER=today).
+TODAY = cluster_mode() == "today"
+
+
+def _until_merged(reason: str) -> tuple[pytest.MarkDecorator, ...]:
+    """Expected to fail in the ``today`` cluster (not strict: some of it already holds)."""
+    return (pytest.mark.xfail(reason=reason, strict=False),) if TODAY else ()
+
+
+_NO_COORD_HA = "coordinator active-standby is not in this branch: one instance of each coordinator runs"
 HOSTS = [
-    pytest.param("etcd-2", id="etcd-member"),
-    pytest.param("nats-1", id="nats-server", marks=pytest.mark.skipif(cluster_mode() == "today", reason=_NO_NATSMQ)),
+    pytest.param("etcd-leader", id="etcd-leader"),  # the Raft leader at the time of the kill
+    pytest.param("nats-1", id="nats-server", marks=pytest.mark.skipif(
+        TODAY, reason="the log is the zmq broker until the natsmq backend is merged: killing a NATS server proves "
+                      "nothing")),
     pytest.param("proxy-1", id="proxy"),
     pytest.param("datanode-1", id="datanode"),
-    pytest.param("querynode-1", id="querynode"),
+    pytest.param("querynode-1", id="querynode", marks=_until_merged(
+        "no query replicas in this branch: a lost querynode's channel moves to the other one only when its etcd "
+        "session expires (etcd.session_ttl_s 10 s), so reads stop for about 10 s")),
     pytest.param("indexnode-1", id="indexnode"),
-    pytest.param("rootcoord-1", id="rootcoord", marks=_NO_COORD_HA if cluster_mode() == "today" else ()),
-    pytest.param("datacoord-1", id="datacoord", marks=_NO_COORD_HA if cluster_mode() == "today" else ()),
-    pytest.param("querycoord-1", id="querycoord", marks=_NO_COORD_HA if cluster_mode() == "today" else ()),
+    pytest.param("rootcoord-1", id="rootcoord", marks=_until_merged(_NO_COORD_HA)),
+    pytest.param("datacoord-1", id="datacoord", marks=_until_merged(_NO_COORD_HA)),
+    pytest.param("querycoord-1", id="querycoord", marks=_until_merged(_NO_COORD_HA)),
     pytest.param("minio", id="object-store"),
-    *([pytest.param("broker", id="zmq-broker", marks=pytest.mark.xfail(
-        reason="the zmq broker is one process on one disk (what the natsmq backend replaces)", strict=False))]
-      if cluster_mode() == "today" else []),
+    *([pytest.param("broker", id="zmq-broker", marks=_until_merged(
+        "the zmq broker is one process on one disk (what the natsmq backend replaces)"))] if TODAY else []),
 ]
 
 
@@ -255,6 +273,8 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
     acknowledged row is there afterwards, exactly once, and both reads and writes succeed again
     within RECOVERY_S of the kill. The host is started again afterwards (its restart policy), so
     the next test finds the whole cluster."""
+    if host == "etcd-leader":
+        host = _etcd_leader(netns_cluster)
     one, two = _clients(netns_cluster)
     name = f"kill_{host.replace('-', '_')}"
     rng = random.Random(3)
@@ -267,6 +287,9 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
     # either worker host loses a part of this collection.
     one.create_collection(name, schema=schema, index_params=index, consistency_level="Strong", num_shards=2)
     try:
+        if not TODAY:  # two replicas on the two querynodes: losing one is no read outage
+            one.release_collection(name)
+            one.load_collection(name, replica_number=2)
         base = [{"id": i, "vec": v} for i, v in enumerate(_vectors(500, rng))]
         one.insert(name, base)
         if host.startswith(("datanode", "querynode")):
