@@ -85,6 +85,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
                 raise ParameterInvalid(f"config {where}: expected an integer, got {value!r}")
             return int(number)
         return number
+    if isinstance(value, list):  # a YAML list for a comma-separated key (etcd.endpoints: [a:1, b:2])
+        return ",".join(str(item) for item in value)
     return "" if value is None else str(value)
 
 

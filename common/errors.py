@@ -93,6 +93,10 @@ class PartitionNotLoaded(MilvusError, code=201, input_error=True):
     """Milvus error 201."""
 
 
+class ResourceGroupNodeNotEnough(MilvusError, code=304):
+    """Milvus error 304: fewer querynodes than the replicas asked for."""
+
+
 class ChannelNotFound(MilvusError, code=500):
     """Milvus error 500."""
 

@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
-from common.errors import NodeNotAvailable
+from common.errors import NodeNotAvailable, ServiceNotReady
 from common.status import check, success, to_status
 
 STATUS = "milvus.proto.common.Status"
@@ -180,7 +180,9 @@ class RpcClient:
 
     ``address`` is either fixed (a node: addressed directly, never retried) or a function that
     finds the peer (a coordinator, through its etcd session): it is called on first use, and
-    again once when the peer cannot be reached, after which the call is sent once more.
+    again once when the peer cannot be reached or answers ServiceNotReady (a standby, or an
+    instance that stopped being the active one: common/elected.py), after which the call is
+    sent once more.
     """
 
     def __init__(self, stub_cls: type, address: str | Callable[[], str], timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -209,6 +211,18 @@ class RpcClient:
                 self._connection = _Connection(address, channel, self._stub_cls(channel))
             return self._connection
 
+    def drop(self, address: str) -> None:
+        """Close the connection to ``address`` if it is the current one (the peer's session is
+        gone): calls in flight on it fail at once and, for a coordinator, are sent again to the
+        instance found next, instead of waiting for their timeout on a peer that may never
+        answer (a frozen or cut-off host)."""
+        with self._lock:
+            connection = self._connection
+            if connection is None or connection.address != address:
+                return
+            self._connection = None
+        connection.channel.close()
+
     def _forget(self, connection: _Connection) -> None:
         with self._lock:
             if self._connection is connection:
@@ -220,7 +234,7 @@ class RpcClient:
         connection = self._connection or self._connect()
         try:
             return self._invoke(connection, rpc, request, timeout_s)
-        except NodeNotAvailable:
+        except (NodeNotAvailable, ServiceNotReady):
             if self._resolve is None:
                 raise
             self._forget(connection)

@@ -5,22 +5,27 @@ an etcd session.
 """
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from common.component import Component
 from common.config import Config
-from common.errors import ServiceNotReady
+from common.errors import ParameterInvalid, ServiceNotReady
 from common.fastrpc import FastRpcServer
+from common.health import LogProbe, role_health
+from common.http import HealthServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
-from common.kv.base import MetaKV
+from common.kv.base import MetaKV, MetaKVError
+from common.metrics import MetricsRegistry
 from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
 from common.rpc import ProtocolService, bind, make_server
@@ -29,20 +34,62 @@ from common.storage.base import ObjectStorage
 from common.tso import IDAllocator
 from proto.internal import meta_pb2
 
+if TYPE_CHECKING:
+    from common.kv.etcd import EtcdKV
+
 # Threads serving a role's gRPC calls at once, and how long in-flight calls get to finish on stop.
 GRPC_HANDLER_THREADS = 32
 STOP_GRACE_S = 1.0
+# Exit code of a process that gave up on an unreachable etcd (or a malformed etcd.endpoints).
+EXIT_NO_ETCD = 3
+_log = logging.getLogger(__name__)
 
 
-def make_kv(config: Config) -> MetaKV:
-    """The etcd KV of this cluster (``etcd.endpoints`` must be set)."""
+def make_kv(config: Config) -> EtcdKV:
+    """The etcd KV of this cluster (``etcd.endpoints`` must be set). Connects lazily.
+
+    Raises ServiceNotReady when no endpoint is set, ParameterInvalid when one is malformed.
+    """
     from common.kv.etcd import EtcdKV
 
-    endpoints = [e.strip() for e in config.get("etcd", "endpoints").split(",") if e.strip()]
-    if not endpoints:
+    endpoints: str = config.get("etcd", "endpoints")
+    if not endpoints.strip():
         raise ServiceNotReady("etcd.endpoints is empty: start the cluster with `milvus-py run standalone` "
                               "or set MILVUSPY_ETCD_ENDPOINTS")
-    return EtcdKV(endpoints, root_path=config.get("etcd", "root_path"))
+    try:
+        return EtcdKV(endpoints, root_path=config.get("etcd", "root_path"),
+                      timeout_s=config.get("etcd", "request_timeout_s"))
+    except ValueError as exc:
+        raise ParameterInvalid(f"etcd.endpoints={endpoints!r}: {exc}") from None
+
+
+def connect_kv(config: Config, stop: threading.Event | None = None) -> MetaKV:
+    """``make_kv``, then wait until etcd answers: retried with backoff (0.2 s doubling to 5 s)
+    for ``etcd.connect_timeout_s``, each failed try logged as a warning naming the endpoints.
+
+    Raises ServiceNotReady naming the endpoints and the last error when etcd never answered or
+    ``stop`` was set meanwhile (the KV is closed then), ServiceNotReady/ParameterInvalid as
+    ``make_kv``.
+    """
+    stop = stop or threading.Event()
+    kv = make_kv(config)
+    timeout_s = float(config.get("etcd", "connect_timeout_s"))
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        try:
+            kv.check_reachable()
+            return kv
+        except MetaKVError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.is_set():
+                kv.close()
+                raise ServiceNotReady(f"etcd unreachable at {config.get('etcd', 'endpoints')} "
+                                      f"after {timeout_s:g} s (etcd.connect_timeout_s): {exc}") from None
+            _log.warning("etcd not reachable yet at %s (%s); retrying in %.1f s, giving up in %.0f s",
+                         config.get("etcd", "endpoints"), exc, min(delay, left), left)
+            stop.wait(min(delay, left))
+            delay = min(delay * 2, 5.0)
 
 
 def make_storage(config: Config) -> ObjectStorage:
@@ -102,8 +149,9 @@ class Peers(Protocol):
 
 class RoleContext:
     """Everything a role's core may need, created lazily and closed once: config, etcd, object
-    storage, the log, and typed peers (``rootcoord``, ``datacoord``, ``querycoord``,
-    ``querynode(address)``) from ``peers``, which the context owns and closes."""
+    storage, the log, the role's metrics registry, and typed peers (``rootcoord``, ``datacoord``,
+    ``querycoord``, ``querynode(address)``) from ``peers``, which the context owns and closes. While an
+    elected coordinator instance is active, ``kv`` is the election's fenced view (common/elected.py)."""
 
     def __init__(self, config: Config, kv: MetaKV, node_id: int, peers: Peers) -> None:
         self.config = config
@@ -119,6 +167,16 @@ class RoleContext:
     def log(self) -> Log:
         """The cluster's log: a BrokerClient to the broker found through its etcd session."""
         return BrokerClient(wait_for_address(self.kv, "broker"))
+
+    def opened_log(self) -> Log | None:
+        """The log if this role has asked for it (None: the role does not use the log)."""
+        log: Log | None = self.__dict__.get("log")
+        return log
+
+    @cached_property
+    def metrics(self) -> MetricsRegistry:
+        """The role's Prometheus metrics (common/metrics.py), served on its ``/metrics``."""
+        return MetricsRegistry(self.node_id)
 
     @property
     def rootcoord(self) -> RootCoord:
@@ -181,7 +239,9 @@ class RoleComponent(Component):
 class RoleServer(Component):
     """Runs one role: starts its core, serves its gRPC service(s) on ``host:port`` (0 = free
     port; ``serve`` adds them to the server), then registers its session in etcd so others can
-    find it; stops in the reverse order.
+    find it, and serves ``/healthz`` and ``/metrics`` (common/http.py, common/health.py) on
+    ``http_port`` (None: ``common.http_port``; 0 = a free port, then ``http_port`` is the bound
+    one); stops in the reverse order.
 
     With ``fast_methods``, those methods of ``fast_service`` are also served over plain TCP
     (common/fastrpc.py) on ``fast_port``, at most ``fast_concurrency`` at once; ``fast_endpoint``
@@ -191,7 +251,7 @@ class RoleServer(Component):
     def __init__(self, logic: Component, serve: Callable[[grpc.Server], None], context: RoleContext,
                  host: str = "127.0.0.1", port: int = 0, advertise_host: str | None = None,
                  fast_service: ProtocolService | None = None, fast_methods: Sequence[str] = (),
-                 fast_port: int = 0, fast_concurrency: int = 8) -> None:
+                 fast_port: int = 0, fast_concurrency: int = 8, http_port: int | None = None) -> None:
         self.role = logic.role
         super().__init__()
         self.logic = logic
@@ -209,6 +269,23 @@ class RoleServer(Component):
                                        advertise_host=self._advertise_host, concurrency=fast_concurrency)
         self.address = ""
         self.fast_endpoint = ""
+        self._log_probe: LogProbe | None = None
+        self._http = HealthServer(host, context.config.get("common", "http_port") if http_port is None else http_port,
+                                  self.health_problem, context.metrics.render, name=self.role)
+        self.http_port = self._http.port
+
+    def health_problem(self) -> str | None:
+        """None when this role is healthy, else why not (what /healthz answers)."""
+        return role_health(lambda: self.healthy, self.etcd_alive, self._probe)
+
+    def etcd_alive(self) -> bool:
+        """Whether etcd renewed this role's session within its TTL."""
+        return self._session is not None and self._session.alive
+
+    def _probe(self) -> LogProbe | None:
+        if self._log_probe is None and (log := self.context.opened_log()) is not None:
+            self._log_probe = LogProbe(log)
+        return self._log_probe
 
     def _start(self) -> None:
         self._handlers = ThreadPoolExecutor(max_workers=GRPC_HANDLER_THREADS, thread_name_prefix=f"{self.role}-grpc")
@@ -221,18 +298,28 @@ class RoleServer(Component):
         self.logic.start()
         if self._fast is not None:
             self.fast_endpoint = self._fast.start()
+        self._register()
+        self._http.start()
+
+    def _register(self) -> None:
+        """Announce this server in etcd: its session (overridden by elected coordinators)."""
         ttl = self.context.config.get("etcd", "session_ttl_s")
         self._session = Session(self.context.kv, self.role, self.context.node_id, self.session_address(), ttl_s=ttl,
                                 grpc_address=self.address)
         self._session.register()
+
+    def _unregister(self) -> None:
+        """Withdraw what ``_register`` announced."""
+        if self._session is not None:
+            self._session.stop()
 
     def session_address(self) -> str:
         """The address others use to reach this role (its gRPC address by default)."""
         return self.address
 
     def _stop(self) -> None:
-        if self._session is not None:
-            self._session.stop()
+        self._http.stop()
+        self._unregister()
         if self._fast is not None:
             self._fast.stop()
         if self._server is not None:

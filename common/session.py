@@ -1,7 +1,8 @@
 """Service sessions: each running role registers ``session/{role}/{server_id}`` under a lease.
 
 The value is JSON ``{"role", "server_id", "address", "pid", "hostname", "start_time_ms"}``.
-``Session.register()`` keeps the lease alive from a daemon thread every ``ttl_s / 3``; a
+``Session.register()`` keeps the lease alive from a daemon thread every ``ttl_s / 3`` (sooner
+after a failed keepalive, e.g. while the etcd client fails over to another member); a
 process that dies (even by SIGKILL) stops refreshing, and its key disappears after ``ttl_s``.
 If the lease is lost anyway (a long pause, etcd data loss), the thread registers again with a
 new lease and calls ``on_lost`` first, when given.
@@ -36,6 +37,12 @@ class SessionInfo:
     start_time_ms: int = 0
     grpc_address: str = ""  # where its gRPC services answer, when ``address`` is not that (broker)
 
+    @classmethod
+    def of_this_process(cls, role: str, server_id: int, address: str, grpc_address: str = "") -> SessionInfo:
+        """The info of a server of this process, started now."""
+        return cls(role, int(server_id), address, os.getpid(), socket.gethostname(), int(time.time() * 1000),
+                   grpc_address if grpc_address != address else "")
+
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
@@ -69,13 +76,13 @@ class Session:
         if "/" in role or not role:
             raise ValueError(f"invalid session role {role!r}")
         self.kv = kv
-        self.info = SessionInfo(role, int(server_id), address, os.getpid(), socket.gethostname(),
-                                int(time.time() * 1000), grpc_address if grpc_address != address else "")
+        self.info = SessionInfo.of_this_process(role, server_id, address, grpc_address)
         self.ttl_s = ttl_s
         self.on_lost = on_lost
         self.lease_id: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._renewed_at: float | None = None  # monotonic time of the last put or keepalive that etcd accepted
 
     @property
     def key(self) -> str:
@@ -96,13 +103,24 @@ class Session:
         lease_id = self.kv.grant_lease(self.ttl_s)
         self.kv.put(self.key, self.info.to_json(), lease=lease_id)
         self.lease_id = lease_id
+        self._renewed_at = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """Whether etcd accepted this session's registration or keepalive within the last
+        ``ttl_s`` (False before ``register`` and once etcd has been unreachable that long)."""
+        return self._renewed_at is not None and time.monotonic() - self._renewed_at < self.ttl_s
 
     def _keepalive_loop(self) -> None:
         interval = max(self.ttl_s / 3.0, 0.1)
-        while not self._stop.wait(interval):
+        wait = interval
+        while not self._stop.wait(wait):
+            wait = min(interval, 0.5)  # after a failure, try again soon: the lease is running out
             try:
                 assert self.lease_id is not None
                 self.kv.keepalive_once(self.lease_id)
+                self._renewed_at = time.monotonic()
+                wait = interval
             except LeaseNotFound:
                 if self._stop.is_set():
                     return

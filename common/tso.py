@@ -9,7 +9,8 @@ above the persisted bound, and after a restart it starts strictly above the pers
 timestamps stay increasing across restarts even if the wall clock went backwards.
 
 ``IDAllocator`` reserves blocks of IDs with ``compare_and_put`` on a counter key, so several
-allocators (in several processes) sharing one KV never hand out the same ID.
+allocators (in several processes) sharing one KV never hand out the same ID. A CAS whose outcome
+is unknown (an etcd failover) is retried from a fresh read: at worst a block of IDs is skipped.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import threading
 import time
 
 from common.errors import IoFailed
-from common.kv.base import MetaKV
+from common.kv.base import MetaKV, MetaKVError
 
 LOGICAL_BITS = 18
 MAX_LOGICAL = 1 << LOGICAL_BITS
@@ -107,9 +108,14 @@ class IDAllocator:
         for _ in range(self.max_retries):
             raw = self.kv.get(self.key)
             start = int(raw) if raw else 1
-            if self.kv.compare_and_put(self.key, raw, str(start + size).encode()):
-                self._next, self._limit = start, start + size
-                return
+            try:
+                if self.kv.compare_and_put(self.key, raw, str(start + size).encode()):
+                    self._next, self._limit = start, start + size
+                    return
+            except MetaKVError:
+                # The outcome is unknown (etcd failed over while the CAS was in flight). Reading
+                # the counter again is safe: if the CAS did apply, that block is only skipped.
+                time.sleep(0.05)
         raise IoFailed(f"id allocation kept conflicting[key={self.key}, "
                        f"retries={self.max_retries}]")
 

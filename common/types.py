@@ -66,3 +66,8 @@ class ConsistencyLevel(IntEnum):
     BOUNDED = 2
     EVENTUALLY = 3
     CUSTOMIZED = 4
+
+
+#: The one resource group of querynodes (resource groups are not supported; Milvus's default
+#: group's name, reported by GetReplicas).
+DEFAULT_RESOURCE_GROUP = "__default_resource_group"

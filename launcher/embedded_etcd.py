@@ -49,7 +49,9 @@ class EmbeddedEtcd:
 
     def __init__(self, data_dir: Path | str, client_port: int = 0, peer_port: int = 0, *,
                  unsafe_no_fsync: bool = False, fast_raft: bool = True, name: str = "embedded",
-                 start_timeout_s: float = 20.0) -> None:
+                 start_timeout_s: float = 20.0, initial_cluster: str = "") -> None:
+        """``initial_cluster`` (``name=http://host:peer_port,...``) makes this server one member
+        of a multi-member cluster (tests/support/etcd_cluster.py); empty: a cluster of one."""
         self.data_dir = Path(data_dir)
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
@@ -57,6 +59,7 @@ class EmbeddedEtcd:
         self.fast_raft = fast_raft
         self.name = name
         self.start_timeout_s = start_timeout_s
+        self.initial_cluster = initial_cluster
         self.log_path = self.data_dir / "etcd.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -65,6 +68,10 @@ class EmbeddedEtcd:
     def endpoint(self) -> str:
         """``127.0.0.1:{client_port}``, the form ``EtcdKV`` takes."""
         return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
 
     @property
     def pid(self) -> int | None:
@@ -77,7 +84,8 @@ class EmbeddedEtcd:
             find_etcd_binary(), "--name", self.name, "--data-dir", str(self.data_dir / "etcd"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"{self.name}={peer}", "--initial-cluster-state", "new",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={peer}",
+            "--initial-cluster-state", "new",
             "--auto-compaction-mode=revision", "--auto-compaction-retention=1000",
             "--quota-backend-bytes=4294967296", f"--max-txn-ops={MAX_TXN_OPS}",
             "--log-level=warn",
@@ -93,12 +101,25 @@ class EmbeddedEtcd:
 
         Raises ``ServiceNotReady`` (with the log's tail) when it exits or is not healthy in time.
         """
+        self.launch()
+        return self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it (no-op when running): the members
+        of a new cluster must all be launched before any of them becomes healthy."""
         if self.running():
-            return self
+            return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_healthy(self) -> EmbeddedEtcd:
+        """Wait until a launched server reports healthy; return self.
+
+        Raises ``ServiceNotReady`` (with the log's tail) when it exits or is not healthy in time.
+        """
+        assert self._proc is not None, "launch() first"
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -1,5 +1,6 @@
 """The peers of a role process: a typed gRPC client per role, coordinators found through their
-etcd sessions (and looked up again when unreachable), querynodes by address. The launcher is
+etcd sessions (and looked up again when unreachable, or at once when the session of the
+instance they talk to goes away), querynodes by address. The launcher is
 the one place that knows every role's client; roles see only the ``common.runtime.Peers``
 Protocol."""
 from __future__ import annotations
@@ -13,6 +14,7 @@ from common.interfaces import DataCoord, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV
 from common.rpc import DEFAULT_TIMEOUT_S, RpcClient
 from common.runtime import wait_for_address
+from common.session import SessionEvent, watch_sessions
 from coordinators.datacoord.client import DataCoordClient
 from coordinators.querycoord.client import QueryCoordClient
 from coordinators.rootcoord.client import RootCoordClient
@@ -30,6 +32,7 @@ class GrpcPeers:
         self._lock = threading.Lock()
         self._coordinators: dict[tuple[str, float], RpcClient] = {}
         self._querynodes: dict[str, QueryNodeClient] = {}
+        self._watches: dict[str, Callable[[], None]] = {}  # coordinator role -> cancel its session watch
         self._closed = False
 
     def rootcoord(self) -> RootCoord:
@@ -61,7 +64,19 @@ class GrpcPeers:
                 client = self._coordinators.get(key)
                 if client is None:
                     client = self._coordinators[key] = client_cls(lambda: wait_for_address(self._kv, role), timeout_s)
+                    if role not in self._watches:
+                        self._watches[role] = watch_sessions(self._kv, role,
+                                                             lambda event: self._session_changed(role, event))
         return cast(_Client, client)
+
+    def _session_changed(self, role: str, event: SessionEvent) -> None:
+        """A coordinator instance's session went away: drop the connections to it."""
+        if event.kind != "remove":
+            return
+        with self._lock:
+            clients = [c for (r, _), c in self._coordinators.items() if r == role]
+        for client in clients:
+            client.drop(event.info.address)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -73,5 +88,8 @@ class GrpcPeers:
             clients: list[RpcClient | QueryNodeClient] = [*self._coordinators.values(), *self._querynodes.values()]
             self._coordinators.clear()
             self._querynodes.clear()
+            cancels, self._watches = list(self._watches.values()), {}
+        for cancel in cancels:
+            cancel()
         for client in clients:
             client.close()

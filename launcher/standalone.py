@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import Config
-from common.errors import MilvusError
+from common.errors import MilvusError, ParameterInvalid, ServiceNotReady
+from common.kv.base import MetaKV
 from common.net import stable_free_port
+from common.runtime import EXIT_NO_ETCD, connect_kv
 from launcher.roles import START_ORDER
 
 log = logging.getLogger("milvuspy.standalone")
@@ -65,9 +67,30 @@ def cluster_env(config: Config, data_dir: Path, port: int | None, etcd_endpoint:
     return env
 
 
+COORDINATORS = ("rootcoord", "datacoord", "querycoord")
+
+
+def instance_env(env: dict[str, str], role: str, index: int) -> dict[str, str]:
+    """The environment of instance ``index`` of ``role``: the cluster's, except that a second
+    or later coordinator gets a port of its own, and proxy ``index`` serves the API on the
+    cluster's port + ``index``."""
+    if index == 0:
+        return env
+    if role in COORDINATORS:
+        return {**env, f"MILVUSPY_{role.upper()}_PORT": str(stable_free_port())}
+    if role == "proxy":
+        return {**env, "MILVUSPY_PROXY_PORT": str(int(env["MILVUSPY_PROXY_PORT"]) + index),
+                "MILVUSPY_PROXY_HTTP_PORT": "0"}
+    return env
+
+
 def run_standalone(config: Config, config_path: str | None, *, data_dir: str | None, port: int | None,
-                   querynodes: int = 1, datanodes: int = 1) -> int:
-    """Start and supervise the cluster until a signal arrives. Returns the exit code."""
+                   querynodes: int = 1, datanodes: int = 1, coordinators: int = 1, proxies: int = 1) -> int:
+    """Start and supervise the cluster until a signal arrives. Returns the exit code.
+
+    ``coordinators`` instances of each coordinator run (one active, the others standing by:
+    common/election.py); ``proxies`` proxies serve the API on ports PORT, PORT+1, ...
+    """
     root = Path(data_dir or config.get("common", "data_dir")).resolve()
     (root / "logs").mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -76,24 +99,34 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
 
     etcd = None
     endpoint = config.get("etcd", "endpoints")
-    if not endpoint:
+    if not endpoint.strip():
         from launcher.embedded_etcd import EmbeddedEtcd
 
         etcd = EmbeddedEtcd(root / "etcd", fast_raft=False).start()
         endpoint = etcd.endpoint
+        config = config.with_overrides({"etcd": {"endpoints": endpoint}})
         log.info("embedded etcd at %s (data in %s)", endpoint, root / "etcd")
-    _clear_sessions(config, endpoint)
+    try:
+        kv = connect_kv(config, stop)
+    except (ServiceNotReady, ParameterInvalid) as exc:
+        log.error("standalone cannot start: %s", exc)
+        if etcd is not None:
+            etcd.stop()
+        return EXIT_NO_ETCD
+    _clear_sessions(kv)
     env = cluster_env(config, root, port, endpoint)
-    counts = {"querynode": querynodes, "datanode": datanodes}
+    counts = {"querynode": querynodes, "datanode": datanodes, "proxy": proxies,
+              **{role: coordinators for role in COORDINATORS}}
     children: list[Child] = []
     for role in START_ORDER:
         for i in range(counts.get(role, 1)):
             name = role if counts.get(role, 1) == 1 else f"{role}-{i}"
-            child = Child(role, role_command(role, config_path), env, root / "logs" / f"{name}.log")
+            child = Child(role, role_command(role, config_path), instance_env(env, role, i),
+                          root / "logs" / f"{name}.log")
             child.start()
             children.append(child)
     log.info("cluster starting: API on port %s, logs in %s", env["MILVUSPY_PROXY_PORT"], root / "logs")
-    ready = _ReadyReporter(config, endpoint, int(env["MILVUSPY_PROXY_PORT"]))
+    ready = _ReadyReporter(kv, int(env["MILVUSPY_PROXY_PORT"]))
     try:
         while not stop.wait(0.5):
             ready.check()
@@ -105,20 +138,27 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
                     child.restarts += 1
                     child.start()
     finally:
-        ready.close()
+        kv.close()
         _stop_all(children)
         if etcd is not None:
             etcd.stop()
     return 0
 
 
+def _clear_sessions(kv: MetaKV) -> None:
+    """Forget sessions and coordinator elections of a previous run (a killed cluster's leases
+    outlive it for a while)."""
+    from common.election import ACTIVE_PREFIX, STANDBY_PREFIX
+
+    for prefix in ("session/", ACTIVE_PREFIX, STANDBY_PREFIX):
+        kv.delete_prefix(prefix)
+
+
 class _ReadyReporter:
     """Logs once that the cluster serves, when the proxy's session appears in etcd."""
 
-    def __init__(self, config: Config, endpoint: str, port: int) -> None:
-        from common.kv.etcd import EtcdKV
-
-        self._kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
+    def __init__(self, kv: MetaKV, port: int) -> None:
+        self._kv = kv
         self._port = port
         self._done = False
 
@@ -134,21 +174,6 @@ class _ReadyReporter:
         if sessions:
             self._done = True
             log.info("ready: connect pymilvus to http://127.0.0.1:%d (Ctrl-C stops the cluster)", self._port)
-            self.close()
-
-    def close(self) -> None:
-        self._kv.close()
-
-
-def _clear_sessions(config: Config, endpoint: str) -> None:
-    """Forget sessions of a previous run (a killed cluster's leases outlive it for a while)."""
-    from common.kv.etcd import EtcdKV
-
-    kv = EtcdKV([endpoint], root_path=config.get("etcd", "root_path"))
-    try:
-        kv.delete_prefix("session/")
-    finally:
-        kv.close()
 
 
 def _stop_all(children: list[Child], timeout_s: float = 15.0) -> None:

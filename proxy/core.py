@@ -39,3 +39,4 @@ class Proxy(Component):
 
     def _stop(self) -> None:
         self.env.cache.close()
+        self.env.router.close()

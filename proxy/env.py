@@ -9,9 +9,9 @@ from collections.abc import Callable
 from common.config import Config
 from common.runtime import RoleContext
 from common.tso import compose_ts
-from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
-from proto.internal.datacoord_pb2 import CollectionRequest
-from proxy.meta_cache import CachedCollection, MetaCache
+from proto.internal import datacoord_pb2, meta_pb2, rootcoord_pb2
+from proxy.meta_cache import MetaCache
+from proxy.routing import ShardRouter
 
 ID_BATCH = 10000
 
@@ -114,32 +114,6 @@ class _Ticket:
         self.done = False
         self.timestamp = 0
         self.error: Exception | None = None
-
-
-class ShardRouter:
-    """Where each channel of a loaded collection is served: leaders from querycoord, cached
-    until a call fails (the querynodes themselves are ``context.querynode(address)``)."""
-
-    def __init__(self, context: RoleContext) -> None:
-        self._context = context
-        self._lock = threading.Lock()
-        self._leaders: dict[int, list[querycoord_pb2.ShardLeader]] = {}
-
-    def leaders(self, collection: CachedCollection) -> list[querycoord_pb2.ShardLeader]:
-        """One leader per channel. Raises CollectionNotLoaded when the collection is not loaded."""
-        with self._lock:
-            cached = self._leaders.get(collection.collection_id)
-        if cached is not None:
-            return cached
-        response = self._context.querycoord.get_shard_leaders(CollectionRequest(collection_id=collection.collection_id))
-        leaders = list(response.leaders)
-        with self._lock:
-            self._leaders[collection.collection_id] = leaders
-        return leaders
-
-    def forget(self, collection_id: int) -> None:
-        with self._lock:
-            self._leaders.pop(collection_id, None)
 
 
 class IndexCache:

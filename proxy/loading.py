@@ -2,7 +2,8 @@
 and load state, and the load figures ShowCollections/ShowPartitions report for ``InMemory``.
 
 Querycoord holds the load state (``ShowLoaded``); a collection is loaded whole (every
-partition, later ones too) or partly (the partitions named by LoadPartitions).
+partition, later ones too) or partly (the partitions named by LoadPartitions), with
+``replica_number`` replicas (0: one); GetReplicas reports them.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from collections.abc import Sequence
 
 from common.errors import CollectionNotFound, CollectionNotLoaded, IndexNotFound, ParameterInvalid, PartitionNotLoaded
 from common.status import success
-from proto.internal import datacoord_pb2, querycoord_pb2
+from common.types import DEFAULT_RESOURCE_GROUP
+from proto.internal import datacoord_pb2, querycoord_pb2, rootcoord_pb2
 from proto.milvus import common_pb2, milvus_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
@@ -30,8 +32,10 @@ class LoadTasks:
     # -- load and release --------------------------------------------------------------------
     def load_collection(self, request: milvus_pb2.LoadCollectionRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
+        _check_resource_groups(request.resource_groups)
         self._check_indexed(collection, request.collection_name)
-        self._env.context.querycoord.load_collection(self._request(collection))
+        self._env.context.querycoord.load_collection(
+            self._request(collection, replica_number=request.replica_number))
         self._env.router.forget(collection.collection_id)
         return success()
 
@@ -44,8 +48,10 @@ class LoadTasks:
     def load_partitions(self, request: milvus_pb2.LoadPartitionsRequest) -> common_pb2.Status:
         collection = self._env.cache.get(request.collection_name)
         partition_ids = self._partition_ids(collection, request.partition_names)
+        _check_resource_groups(request.resource_groups)
         self._check_indexed(collection, request.collection_name)
-        self._env.context.querycoord.load_partitions(self._request(collection, partition_ids))
+        self._env.context.querycoord.load_partitions(
+            self._request(collection, partition_ids, replica_number=request.replica_number))
         self._env.router.forget(collection.collection_id)
         return success()
 
@@ -59,9 +65,34 @@ class LoadTasks:
         return success()
 
     @staticmethod
-    def _request(collection: CachedCollection, partition_ids: Sequence[int] = ()) -> datacoord_pb2.CollectionRequest:
+    def _request(collection: CachedCollection, partition_ids: Sequence[int] = (),
+                 replica_number: int = 0) -> datacoord_pb2.CollectionRequest:
         return datacoord_pb2.CollectionRequest(collection_id=collection.collection_id, collection=collection.info,
-                                               partition_ids=partition_ids)
+                                               partition_ids=partition_ids, replica_number=replica_number)
+
+    def get_replicas(self, request: milvus_pb2.GetReplicasRequest) -> milvus_pb2.GetReplicasResponse:
+        """The replicas of a loaded collection (named by ``collectionID``, else by
+        ``collection_name``; none when it is not loaded), with each channel's leader and, with
+        ``with_shard_nodes``, the nodes serving the channel."""
+        if request.collectionID:
+            info = self._env.context.rootcoord.describe_collection(
+                rootcoord_pb2.DescribeCollectionRequest(collection_id=request.collectionID)).collection
+        elif request.collection_name:
+            info = self._env.cache.get(request.collection_name).info
+        else:
+            raise ParameterInvalid("GetReplicas needs the collection id or name")
+        answer = self._env.context.querycoord.get_replicas(
+            datacoord_pb2.CollectionRequest(collection_id=info.collection_id))
+        out = milvus_pb2.GetReplicasResponse(status=success())
+        for replica in answer.replicas:
+            item = out.replicas.add(replicaID=replica.replica_id, collectionID=info.collection_id,
+                                    partition_ids=replica.partition_ids, node_ids=replica.node_ids,
+                                    resource_group_name=DEFAULT_RESOURCE_GROUP)
+            for shard in replica.shards:
+                item.shard_replicas.add(leaderID=shard.leader_id, leader_addr=shard.leader_address,
+                                        dm_channel_name=shard.channel,
+                                        node_ids=shard.node_ids if request.with_shard_nodes else ())
+        return out
 
     def _check_indexed(self, collection: CachedCollection, name: str) -> None:
         """Raise IndexNotFound unless every vector field has an index (Milvus loads indexed data only)."""
@@ -124,3 +155,11 @@ class LoadTasks:
             return milvus_pb2.GetLoadStateResponse(status=success(), state=LOAD_STATE_NOT_LOAD)
         state = LOAD_STATE_LOADED if progress >= 100 else LOAD_STATE_LOADING
         return milvus_pb2.GetLoadStateResponse(status=success(), state=state)
+
+
+def _check_resource_groups(names: Sequence[str]) -> None:
+    """Resource groups are not supported: only the default one may be named."""
+    others = [name for name in names if name != DEFAULT_RESOURCE_GROUP]
+    if others:
+        raise ParameterInvalid(f"resource_groups {others} are not supported: every querynode is in "
+                               f"{DEFAULT_RESOURCE_GROUP}")

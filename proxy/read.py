@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from common.compute.distance import metric_is_ascending
-from common.errors import (ChannelNotFound, CollectionNotLoaded, NodeNotAvailable, ParameterInvalid,
+from common.errors import (ChannelNotFound, CollectionNotLoaded, MilvusError, NodeNotAvailable, ParameterInvalid,
                            ServiceUnavailable)
 from common.expr import compile_expr, encode_plan
 from common.interfaces import QueryNode
@@ -27,7 +27,7 @@ from dataplane.columns import empty_column
 from dataplane.fielddata import field_data_from_column
 from dataplane.ids import ids_column_of
 from dataplane.reduce import merge_query_results, merge_search_results
-from proto.internal import querynode_pb2
+from proto.internal import querycoord_pb2, querynode_pb2
 from proto.milvus import common_pb2, milvus_pb2
 from proxy.env import ProxyEnv
 from proxy.meta_cache import CachedCollection
@@ -234,28 +234,55 @@ class ReadTasks:
     def _fan_out(self, collection: CachedCollection, read: Callable[[QueryNode, _Read], Any],
                  request: _Read) -> list[Any]:
         """The answers to ``read`` of ``request`` (its ``scope.channel`` set per shard) from
-        every shard leader, in parallel. While a shard has no
-        serviceable leader (a node recovering after a restart) or a node cannot be reached, it
-        retries with fresh leaders for up to ``SHARD_WAIT_S`` before giving up."""
+        one leader of every shard, in parallel (``_read_shard``: another replica's leader at
+        once when one cannot be reached). While a shard has no serviceable leader (a node
+        recovering after a restart) or none of its leaders can be reached, it retries with
+        fresh leaders for up to ``SHARD_WAIT_S`` before giving up."""
         deadline = time.monotonic() + SHARD_WAIT_S
         delay = 0.05
+        router = self._env.router
         while True:
             try:
-                leaders = self._env.router.leaders(collection)
-                if not leaders:
+                shards = router.shards(collection)
+                if not shards:
                     raise CollectionNotLoaded(f"collection not loaded[collection={collection.info.name}]")
-                if len(leaders) == 1:  # the common case: no copy, no thread hop
-                    request.scope.channel = leaders[0].channel
-                    return [read(self._env.context.querynode(leaders[0].address), request)]
-                futures = [self._pool.submit(read, self._env.context.querynode(leader.address),
-                                             _for_channel(request, leader.channel)) for leader in leaders]
+                if len(shards) == 1:  # the common case: no copy, no thread hop
+                    request.scope.channel = shards[0][0].channel
+                    return [self._read_shard(read, request, shards[0])]
+                futures = [self._pool.submit(self._read_shard, read, _for_channel(request, leaders[0].channel), leaders)
+                           for leaders in shards]
                 return [f.result() for f in futures]
             except (NodeNotAvailable, ServiceUnavailable, ChannelNotFound):  # leaders moved or recovering
-                self._env.router.forget(collection.collection_id)
+                router.forget(collection.collection_id)
                 if time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+
+    def _read_shard(self, read: Callable[[QueryNode, _Read], Any], request: _Read,
+                    leaders: list[querycoord_pb2.ShardLeader]) -> Any:
+        """``read`` of one shard from its first leader (replica) in the router's order that
+        answers: one that cannot be reached is marked so (later reads try it last) and the next
+        is tried at once; one that failed otherwise with a retriable error, or no longer serves
+        the channel, makes the router ask querycoord again on the next read, and the next is
+        tried. Any other error (the request's own fault) is raised at once; the last failure
+        when none answered."""
+        router = self._env.router
+        failure: MilvusError | None = None
+        for leader in router.order(leaders):
+            try:
+                with router.reading(leader.address):
+                    return read(self._env.context.querynode(leader.address), request)
+            except NodeNotAvailable as exc:
+                router.mark_unreachable(leader.address)
+                failure = exc
+            except MilvusError as exc:
+                if not (exc.retriable or isinstance(exc, ChannelNotFound)):
+                    raise
+                router.forget(request.scope.collection_id)
+                failure = exc
+        assert failure is not None
+        raise failure
 
 
 def _search(node: QueryNode, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:

@@ -1,31 +1,22 @@
-"""Builds the proxy's RoleServer: the MilvusService on the public port plus /healthz, /metrics."""
+"""Builds the proxy's RoleServer: the MilvusService on the public port (instrumented with
+Milvus's request metrics) plus /healthz and /metrics on ``proxy.http_port``."""
 from __future__ import annotations
 
 from common.runtime import RoleContext, RoleServer
 from proto.milvus import milvus_pb2_grpc
 from proxy.core import Proxy
-from proxy.http import HealthServer
+from proxy.request_metrics import ProxyRequestMetrics, instrument
 from proxy.service import MilvusService
 
 
 class ProxyServer(RoleServer):
-    """The proxy's RoleServer, which also runs the HTTP health/metrics endpoint."""
+    """The proxy's RoleServer."""
 
     def __init__(self, context: RoleContext, host: str, port: int, http_port: int) -> None:
         proxy = Proxy(context)
-        service = MilvusService(proxy)
+        service = instrument(MilvusService(proxy), ProxyRequestMetrics(context.metrics))
         super().__init__(proxy, lambda server: milvus_pb2_grpc.add_MilvusServiceServicer_to_server(service, server),
-                         context, host=host, port=port)
-        self._http = HealthServer(host, http_port, lambda: self.healthy)
-        self.http_port = self._http.port
-
-    def _start(self) -> None:
-        super()._start()
-        self._http.start()
-
-    def _stop(self) -> None:
-        self._http.stop()
-        super()._stop()
+                         context, host=host, port=port, http_port=http_port)
 
 
 def create_server(context: RoleContext, host: str = "0.0.0.0", port: int | None = None,

@@ -86,6 +86,9 @@ class MilvusService(milvus_pb2_grpc.MilvusServiceServicer):
     def GetLoadState(self, request, context):
         return self._proxy.load.get_load_state(request)
 
+    def GetReplicas(self, request, context):
+        return self._proxy.load.get_replicas(request)
+
     # -- partitions --------------------------------------------------------------------------
     def CreatePartition(self, request, context):
         return self._proxy.partitions.create_partition(request)

@@ -15,6 +15,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from launcher.embedded_etcd import EmbeddedEtcd  # noqa: E402
+from tests.support.etcd_cluster import EtcdCluster  # noqa: E402
 from tests.support.seaweed import SeaweedS3  # noqa: E402
 
 
@@ -32,6 +33,13 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``127.0.0.1:port`` of an etcd shared by the session; give each test its own root path."""
     with EmbeddedEtcd(tmp_path_factory.mktemp("etcd"), unsafe_no_fsync=True) as etcd:
         yield etcd.endpoint
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    """A 3-member etcd cluster of the test's own (fault tests kill, pause and restart members)."""
+    with EtcdCluster(tmp_path / "etcd-cluster") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

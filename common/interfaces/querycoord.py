@@ -14,7 +14,8 @@ class QueryCoord(Role, Protocol):
     ``collection_id`` or by its ``collection`` record."""
 
     def load_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
-        """Load every partition of a collection (idempotent); answers before the load completes."""
+        """Load every partition of a collection with ``replica_number`` replicas (0: 1)
+        (idempotent); answers before the load completes. Raises ResourceGroupNodeNotEnough."""
         ...
 
     def release_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
@@ -26,8 +27,8 @@ class QueryCoord(Role, Protocol):
         ...
 
     def get_shard_leaders(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.ShardLeadersResponse:
-        """One serving querynode per channel. Raises CollectionNotLoaded, ServiceUnavailable
-        (a channel has no serviceable leader yet)."""
+        """The serving querynodes of each channel, one per replica that serves it. Raises
+        CollectionNotLoaded, ServiceUnavailable (a channel has no serviceable leader yet)."""
         ...
 
     def query_node_heartbeat(self, request: querycoord_pb2.QueryNodeHeartbeatRequest
@@ -54,4 +55,9 @@ class QueryCoord(Role, Protocol):
 
     def get_segment_info(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.LoadedSegmentsResponse:
         """The sealed segments of a loaded collection and the querynodes holding them."""
+        ...
+
+    def get_replicas(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.ReplicasResponse:
+        """The replicas of a loaded collection (none when it is not loaded): their querynodes
+        and each channel's serviceable leader."""
         ...

@@ -1,6 +1,8 @@
 """Metadata key-value stores: the ``MetaKV`` interface, an in-memory and an etcd implementation."""
 from common.kv.base import (
     DEFAULT_MAX_TXN_OPS,
+    Fenced,
+    Guard,
     LeaseNotFound,
     MetaKV,
     MetaKVError,
@@ -12,6 +14,8 @@ from common.kv.memory import MemoryKV
 
 __all__ = [
     "DEFAULT_MAX_TXN_OPS",
+    "Fenced",
+    "Guard",
     "LeaseNotFound",
     "MemoryKV",
     "MetaKV",

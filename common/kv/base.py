@@ -11,7 +11,11 @@ Guarantees every implementation keeps:
   is revoked;
 - watch callbacks are called on a background thread, one event at a time and in revision
   order for a given watch; a callback must not block for long;
-- failures raise ``MetaKVError`` (an ``IoFailed``), never a raw client error.
+- failures raise ``MetaKVError`` (an ``IoFailed``), never a raw client error;
+- ``fenced(guard)`` returns a view whose writes happen only while the guard holds (the
+  fencing of an active coordinator, common/election.py): each write is one transaction that
+  also compares ``guard.key`` to ``guard.value``, so a writer that lost its election cannot
+  change anything, however late its write arrives.
 """
 from __future__ import annotations
 
@@ -33,6 +37,28 @@ class MetaKVError(IoFailed):
 
 class LeaseNotFound(MetaKVError):
     """The lease does not exist: it expired, was revoked, or never existed."""
+
+
+class Fenced(MetaKVError):
+    """A write through a fenced view after its guard stopped holding: nothing was written."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The condition of a fenced view's writes: ``key`` (relative) holds ``value`` in the store
+    and ``alive()`` (the writer's own view of its lease) is true."""
+
+    key: str
+    value: bytes
+    alive: Callable[[], bool]
+
+    def check_alive(self) -> None:
+        """Raise Fenced when the writer knows it is no longer the guard's owner."""
+        if not self.alive():
+            raise Fenced(f"fenced: this instance no longer holds {self.key}")
+
+    def fenced_error(self) -> Fenced:
+        return Fenced(f"fenced: {self.key} is held by another instance; nothing was written")
 
 
 WatchKind = Literal["put", "delete"]
@@ -58,6 +84,9 @@ def normalize_root(root_path: str) -> str:
 
 class MetaKV(abc.ABC):
     """Abstract metadata store; see the module docstring for the shared guarantees."""
+
+    #: The condition of every write of a fenced view; None for a plain KV.
+    guard: Guard | None = None
 
     def __init__(self, root_path: str) -> None:
         self.root_path = normalize_root(root_path)
@@ -107,11 +136,23 @@ class MetaKV(abc.ABC):
         """
 
     @abc.abstractmethod
-    def compare_and_put(self, key: str, expected: bytes | None, value: bytes) -> bool:
-        """Atomically put ``value`` if the current value equals ``expected``.
+    def compare_and_put(self, key: str, expected: bytes | None, value: bytes,
+                        lease: int | None = None) -> bool:
+        """Atomically put ``value`` (under ``lease`` when given) if the current value equals
+        ``expected``.
 
         ``expected=None`` means the key must not exist. Returns True when the put happened.
+        A ``MetaKVError`` may leave the outcome unknown (etcd failed over while the call was in
+        flight: the put may have happened); read the key again to find out.
+        Through a fenced view, raises Fenced when the guard does not hold.
         """
+
+    @abc.abstractmethod
+    def fenced(self, guard: Guard) -> MetaKV:
+        """A view of the same store whose writes (put, delete, delete_prefix, multi_save,
+        compare_and_put) happen only while ``guard`` holds, else raise Fenced; reads, leases
+        and watches are this KV's. Closing the view releases nothing: the KV it came from owns
+        the connections."""
 
     # -- leases ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,38 +1,42 @@
-"""``EtcdKV``: the ``MetaKV`` contract on etcd v3, through pyetcd (etcd-sdk-python).
+"""``EtcdKV``: the ``MetaKV`` contract on etcd v3, over the gRPC stubs pyetcd (etcd-sdk-python)
+generates, with our own failover between the members of ``etcd.endpoints``
+(``common.kv.etcd_endpoints.EndpointPool``; pyetcd's multi-endpoint client is not thread-safe).
 
-Connection handling (see ../shared/reference/infra.md §2): the client is a
-``MultiEndpointEtcd3Client`` with failover and a short ``time_retry``, because a plain client
-marks an endpoint failed for 300 s after one error. Idempotent calls (get, put, delete,
-multi_save, lease grant and keepalive) are retried for ``retry_window_s`` on connection errors,
-so a short etcd restart is invisible; ``compare_and_put`` is never retried (a grant that reached
-etcd before the error only leaves an unused lease, which expires).
+Failover (an etcd cluster that loses a minority of its members keeps working for its clients):
+every call goes to the member in use with a deadline of ``timeout_s``. A member that refuses
+connections, hangs past the deadline (SIGSTOP, a dead host) or has no leader is reported to the
+pool, which moves on to the next member, and the call is retried there at once. Idempotent
+calls (get, put, delete, multi_save, lease grant, keepalive, revoke) are retried for
+``retry_window_s``. ``compare_and_put`` is retried only when etcd cannot have applied it (the
+connection was never made, or the member had no leader); after an ambiguous failure (a deadline,
+a leader change while it was in flight) it raises ``MetaKVError``, as the caller cannot know
+whether it happened. A grant that reached etcd before an error only leaves an unused lease,
+which expires. Leases are cluster state: a new leader keeps them (and extends their TTL).
 
 Watches do not use pyetcd's shared ``Watcher``: each watch owns one gRPC stream and one daemon
-thread that calls the callback. When the stream breaks (an etcd restart), the thread re-creates
-it from the last seen revision + 1, so no event is lost or repeated. If etcd has compacted
-that revision, the watch resumes at the compacted revision and logs a warning (events between
-are lost, as in Milvus).
+thread that calls the callback. When the stream breaks (a member dies or restarts), the thread
+re-creates it, on the member now in use, from the last seen revision + 1, so no event is lost
+or repeated. A member that hangs is found by a progress request sent every ``timeout_s / 2``:
+without an answer by the next one, the stream is abandoned. Watches ask etcd to end them when
+their member loses its leader (``hasleader`` metadata), so a partitioned member cannot keep a
+watch silent. If etcd has compacted the revision to resume from, the watch resumes at the
+compacted revision and logs a warning (events between are lost, as in Milvus).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 import grpc
-import pyetcd
 from pyetcd import etcdrpc
 from pyetcd.etcdrpc import kv_pb2
-from pyetcd.exceptions import (
-    ConnectionFailedError,
-    ConnectionTimeoutError,
-    Etcd3Exception,
-    NoServerAvailableError,
-)
 
 from common.kv.base import (
+    Guard,
     LeaseNotFound,
     MetaKV,
     MetaKVError,
@@ -41,38 +45,16 @@ from common.kv.base import (
     WatchKind,
     check_multi_save,
 )
+from common.kv.etcd_endpoints import EndpointPool, Member, parse_endpoints
+
+__all__ = ["EtcdKV", "parse_endpoints"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Ask etcd to refuse (or end) a call when the member has no leader (etcd's WithRequireLeader).
+_REQUIRE_LEADER = (("hasleader", "true"),)
 
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-    ("grpc.keepalive_time_ms", 10_000),  # only with active calls: etcd rejects idle pings
-    ("grpc.keepalive_timeout_ms", 5_000),
-]
-_CONNECTION_ERRORS = (ConnectionFailedError, NoServerAvailableError)
-
-
-def parse_endpoints(endpoints: list[str] | str) -> list[tuple[str, int]]:
-    """Parse ``"h:p"``, ``"http://h:p"``, a comma-separated string or a list into (host, port)."""
-    items = endpoints.split(",") if isinstance(endpoints, str) else list(endpoints)
-    out = []
-    for item in items:
-        item = item.strip()
-        for scheme in ("http://", "https://"):
-            if item.startswith(scheme):
-                item = item[len(scheme):]
-        host, sep, port = item.rstrip("/").rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"invalid etcd endpoint {item!r}, expected host:port")
-        out.append((host, int(port)))
-    if not out:
-        raise ValueError("no etcd endpoint given")
-    return out
+Failure = Literal["unsent", "ambiguous"]
 
 
 def _prefix_range(full_prefix: str) -> tuple[bytes, bytes]:
@@ -88,139 +70,216 @@ def _prefix_range(full_prefix: str) -> tuple[bytes, bytes]:
     return key, b"\0"
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, _CONNECTION_ERRORS):
-        return True
-    return isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.UNAVAILABLE
+def _failure(exc: grpc.RpcError) -> Failure | None:
+    """How a failed call failed, when the member (not the request) is at fault: ``unsent`` when
+    etcd cannot have applied it, ``ambiguous`` when it may have; None for any other error."""
+    code = exc.code()
+    details = exc.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        if "failed to connect" in details or "no leader" in details:
+            return "unsent"
+        return "ambiguous"  # a broken connection, "leader changed", "request timed out"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "ambiguous"
+    return None
 
 
-def _is_lease_not_found(exc: BaseException) -> bool:
-    return (isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.NOT_FOUND
-            and "lease not found" in (exc.details() or ""))
+def _is_lease_not_found(exc: grpc.RpcError) -> bool:
+    return exc.code() == grpc.StatusCode.NOT_FOUND and "lease not found" in (exc.details() or "")
+
+
+def _put_op(key: str, value: bytes) -> Any:
+    return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=key.encode(), value=value))
+
+
+def _delete_op(key: str) -> Any:
+    return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key.encode()))
 
 
 class EtcdKV(MetaKV):
-    """``MetaKV`` on etcd; see the module docstring for reconnects and watches."""
+    """``MetaKV`` on an etcd cluster; see the module docstring for failover and watches."""
 
-    def __init__(self, endpoints: list[str] | str, root_path: str, *, timeout_s: float = 5.0,
-                 retry_window_s: float = 3.0) -> None:
+    def __init__(self, endpoints: list[str] | str, root_path: str, *, timeout_s: float = 2.0,
+                 retry_window_s: float = 6.0) -> None:
         super().__init__(root_path)
-        self.endpoints = [f"{h}:{p}" for h, p in parse_endpoints(endpoints)]
+        self._pool = EndpointPool(endpoints)
+        self.endpoints = self._pool.addresses
+        self.timeout_s = timeout_s
         self._retry_window_s = retry_window_s
-        eps = [pyetcd.Endpoint(h, p, secure=False, time_retry=0.5, opts=_CHANNEL_OPTIONS)
-               for h, p in parse_endpoints(endpoints)]
-        self._client = pyetcd.MultiEndpointEtcd3Client(endpoints=eps, timeout=timeout_s,
-                                                       failover=True)
-        self._tx = self._client.transactions
         self._watches: set[_EtcdWatch] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.guard: Guard | None = None
+        self._owner = True  # False for a fenced view: close() leaves the client open
+
+    def fenced(self, guard: Guard) -> EtcdKV:
+        view = copy.copy(self)  # shares the client, its watches and their lock
+        view.guard = guard
+        view._owner = False
+        return view
+
+    def _guard_compare(self, guard: Guard) -> Any:
+        return etcdrpc.Compare(result=etcdrpc.Compare.EQUAL, target=etcdrpc.Compare.VALUE,
+                               key=self.full_key(guard.key).encode(), value=guard.value)
+
+    def _write(self, what: str, key: str, ops: list[Any], plain: Callable[[Member], Any]) -> None:
+        """Apply ``ops`` (transaction operations): as ``plain`` (the same write as one request)
+        without a guard, else in one transaction that also compares the guard key (Fenced when
+        it does not hold)."""
+        if self.guard is None:
+            self._call(what, key, plain)
+            return
+        guard = self.guard
+        guard.check_alive()
+        req = etcdrpc.TxnRequest(compare=[self._guard_compare(guard)], success=ops, failure=[])
+        resp = self._call(what, key, lambda m: m.kv.Txn(req, self.timeout_s))
+        if not resp.succeeded:
+            raise guard.fenced_error()
+
+    @property
+    def endpoint_in_use(self) -> str:
+        """``host:port`` of the member this client sends its next call to."""
+        return self._pool.current().address
 
     # -- error handling ----------------------------------------------------------------------
-    def _call(self, what: str, key: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
+    def _call(self, what: str, key: str, fn: Callable[[Member], T], *, idempotent: bool = True,
+              max_tries: int = 0) -> T:
+        """``fn(member)`` on the member in use, failing over and retrying as the module says
+        (at most ``max_tries`` times when given)."""
         if self._closed:
             raise MetaKVError(f"etcd {what} on a closed EtcdKV[key={key}]")
         deadline = time.monotonic() + self._retry_window_s
         delay = 0.05
+        tries = 0
         while True:
+            member = self._pool.current()
+            tries += 1
             try:
-                return fn()
-            except (grpc.RpcError, Etcd3Exception, ValueError) as exc:
+                return fn(member)
+            except grpc.RpcError as exc:
                 if _is_lease_not_found(exc):
                     raise LeaseNotFound(f"etcd {what}: lease not found[key={key}]") from exc
-                retry = idempotent and _is_connection_error(exc)
-                if not retry or time.monotonic() + delay > deadline:
-                    raise MetaKVError(self._message(what, key, exc)) from exc
+                failure = _failure(exc)
+                if failure is not None:
+                    self._pool.failed(member)
+                retry = failure == "unsent" or (failure == "ambiguous" and idempotent)
+                out_of_time = time.monotonic() + delay > deadline or tries == max_tries
+                if not retry or self._closed or out_of_time:
+                    raise MetaKVError(self._message(what, key, member, exc)) from exc
+                _log.info("etcd %s on %s failed (%s); trying %s", what, member.address,
+                          exc.code().name, self._pool.current().address)
+            if self._pool.current() is member:  # nowhere else to go: wait a little
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
-    def _message(self, what: str, key: str, exc: BaseException) -> str:
-        if isinstance(exc, grpc.RpcError):
-            detail = f"{exc.code().name}: {exc.details()}"
-        else:
-            detail = str(exc) or type(exc).__name__
-        if isinstance(exc, ConnectionTimeoutError):
-            detail = "deadline exceeded"
+    def _message(self, what: str, key: str, member: Member, exc: grpc.RpcError) -> str:
+        detail = f"{exc.code().name}: {exc.details()}"
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            detail = f"no answer from {member.address} in {self.timeout_s:g} s"
         return f"etcd {what} failed[key={key}, endpoints={','.join(self.endpoints)}]: {detail}"
+
+    def check_reachable(self) -> None:
+        """Ask each member at most once (no retry window) for a linearizable read: returns when
+        one answers, so a quorum is reachable; raises ``MetaKVError`` naming the endpoints."""
+        req = etcdrpc.RangeRequest(key=self.full_key("connect-probe").encode())
+        self._call("connect", "connect-probe", lambda m: m.kv.Range(req, self.timeout_s),
+                   max_tries=len(self.endpoints))
 
     # -- plain keys --------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         full = self.full_key(key)
-        value, _meta = self._call("get", full, lambda: self._client.get(full))
-        return cast("bytes | None", value)  # pyetcd is untyped: the value, None when absent
+        req = etcdrpc.RangeRequest(key=full.encode())
+        resp = self._call("get", full, lambda m: m.kv.Range(req, self.timeout_s))
+        return bytes(resp.kvs[0].value) if resp.kvs else None
 
     def put(self, key: str, value: bytes, lease: int | None = None) -> None:
         full = self.full_key(key)
-        self._call("put", full, lambda: self._client.put(full, bytes(value), lease=lease or 0))
+        req = etcdrpc.PutRequest(key=full.encode(), value=bytes(value), lease=lease or 0)
+        self._write("put", full, [etcdrpc.RequestOp(request_put=req)], lambda m: m.kv.Put(req, self.timeout_s))
 
     def delete(self, key: str) -> None:
         full = self.full_key(key)
-        self._call("delete", full, lambda: self._client.delete(full))
+        req = etcdrpc.DeleteRangeRequest(key=full.encode())
+        self._write("delete", full, [etcdrpc.RequestOp(request_delete_range=req)],
+                    lambda m: m.kv.DeleteRange(req, self.timeout_s))
 
     def get_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
         full = self.full_key(prefix)
         start, end = _prefix_range(full)
-        resp = self._call("get_prefix", full,
-                          lambda: self._client.get_response(start, range_end=end))
-        items = [(kv.key.decode(), kv.value) for kv in resp.kvs]
+        req = etcdrpc.RangeRequest(key=start, range_end=end)
+        resp = self._call("get_prefix", full, lambda m: m.kv.Range(req, self.timeout_s))
+        items = [(kv.key.decode(), bytes(kv.value)) for kv in resp.kvs]
         return [(self.relative_key(k), v) for k, v in sorted(items)]
 
     def delete_prefix(self, prefix: str) -> None:
         full = self.full_key(prefix)
         start, end = _prefix_range(full)
         req = etcdrpc.DeleteRangeRequest(key=start, range_end=end)
-        self._call("delete_prefix", full,
-                   lambda: self._client.kvstub.DeleteRange(req, self._client.timeout))
+        self._write("delete_prefix", full, [etcdrpc.RequestOp(request_delete_range=req)],
+                    lambda m: m.kv.DeleteRange(req, self.timeout_s))
 
     # -- transactions ------------------------------------------------------------------------
     def multi_save(self, puts: dict[str, bytes], deletes: Sequence[str] = ()) -> None:
         check_multi_save(puts, deletes)
-        ops: list[Any] = [self._tx.put(self.full_key(k), bytes(v)) for k, v in puts.items()]
-        ops += [self._tx.delete(self.full_key(k)) for k in deletes]
+        ops = [_put_op(self.full_key(k), bytes(v)) for k, v in puts.items()]
+        ops += [_delete_op(self.full_key(k)) for k in deletes]
         if not ops:
             return
         first = self.full_key(next(iter(puts), next(iter(deletes), "")))
-        self._call("multi_save", f"{first} (+{len(ops) - 1} more)",
-                   lambda: self._client.transaction(compare=[], success=ops, failure=[]))
+        req = etcdrpc.TxnRequest(compare=[], success=ops, failure=[])
+        self._write("multi_save", f"{first} (+{len(ops) - 1} more)", ops, lambda m: m.kv.Txn(req, self.timeout_s))
 
-    def compare_and_put(self, key: str, expected: bytes | None, value: bytes) -> bool:
+    def compare_and_put(self, key: str, expected: bytes | None, value: bytes,
+                        lease: int | None = None) -> bool:
         full = self.full_key(key)
         if expected is None:
-            compare = self._tx.create(full) == 0
+            compare = etcdrpc.Compare(result=etcdrpc.Compare.EQUAL, target=etcdrpc.Compare.CREATE,
+                                      key=full.encode(), create_revision=0)
         else:
-            compare = self._tx.value(full) == bytes(expected)
-        ok, _ = self._call("compare_and_put", full, lambda: self._client.transaction(
-            compare=[compare], success=[self._tx.put(full, bytes(value))], failure=[]),
-            idempotent=False)
-        return bool(ok)
+            compare = etcdrpc.Compare(result=etcdrpc.Compare.EQUAL, target=etcdrpc.Compare.VALUE,
+                                      key=full.encode(), value=bytes(expected))
+        compares = [compare]
+        if self.guard is not None:
+            self.guard.check_alive()
+            compares.append(self._guard_compare(self.guard))
+        put = etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=full.encode(), value=bytes(value), lease=lease or 0))
+        req = etcdrpc.TxnRequest(compare=compares, success=[put], failure=[])
+        resp = self._call("compare_and_put", full, lambda m: m.kv.Txn(req, self.timeout_s),
+                          idempotent=False)
+        if not resp.succeeded and self.guard is not None and self.get(self.guard.key) != self.guard.value:
+            raise self.guard.fenced_error()  # the guard failed, not (only) the comparison
+        return bool(resp.succeeded)
 
     # -- leases ------------------------------------------------------------------------------
     def grant_lease(self, ttl_s: int) -> int:
         if ttl_s <= 0:
             raise ValueError(f"lease ttl must be positive, got {ttl_s}")
-        # Retried like an idempotent call: a grant that did reach etcd before the connection
-        # broke leaves an unused lease, which simply expires after ttl_s.
-        lease = self._call("grant_lease", f"ttl={ttl_s}", lambda: self._client.lease(ttl_s))
-        return int(lease.id)
+        req = etcdrpc.LeaseGrantRequest(TTL=ttl_s)
+        resp = self._call("grant_lease", f"ttl={ttl_s}", lambda m: m.lease.LeaseGrant(req, self.timeout_s))
+        return int(resp.ID)
 
     def keepalive_once(self, lease_id: int) -> None:
         what = f"lease={lease_id:#x}"
-        responses = self._call("keepalive", what, lambda: list(self._client.refresh_lease(lease_id)))
+        req = etcdrpc.LeaseKeepAliveRequest(ID=lease_id)
+        responses = self._call("keepalive", what, lambda m: list(m.lease.LeaseKeepAlive(
+            iter([req]), self.timeout_s, metadata=_REQUIRE_LEADER)))
         if not responses or responses[-1].TTL <= 0:
             raise LeaseNotFound(f"etcd keepalive: lease not found[{what}]")
 
     def revoke_lease(self, lease_id: int) -> None:
+        req = etcdrpc.LeaseRevokeRequest(ID=lease_id)
         try:
             self._call("revoke_lease", f"lease={lease_id:#x}",
-                       lambda: self._client.revoke_lease(lease_id))
+                       lambda m: m.lease.LeaseRevoke(req, self.timeout_s))
         except LeaseNotFound:
             pass
 
     # -- watches -----------------------------------------------------------------------------
     def current_revision(self) -> int:
         """Return etcd's current store revision."""
-        resp = self._call("revision", "", lambda: self._client.get_response(
-            self.full_key(""), count_only=True))
+        start, end = _prefix_range(self.full_key(""))
+        req = etcdrpc.RangeRequest(key=start, range_end=end, count_only=True)
+        resp = self._call("revision", "", lambda m: m.kv.Range(req, self.timeout_s))
         return int(resp.header.revision)
 
     def watch_prefix(self, prefix: str, callback: WatchCallback) -> Callable[[], None]:
@@ -240,10 +299,9 @@ class EtcdKV(MetaKV):
 
         return cancel
 
-    def _channel(self) -> grpc.Channel:
-        return cast(grpc.Channel, self._client.channel)  # pyetcd is untyped
-
     def close(self) -> None:
+        if not self._owner:
+            return
         with self._lock:
             if self._closed:
                 return
@@ -251,7 +309,7 @@ class EtcdKV(MetaKV):
             watches, self._watches = list(self._watches), set()
         for watch in watches:
             watch.cancel()
-        self._client.close()
+        self._pool.close()
 
 
 class _EtcdWatch:
@@ -286,44 +344,70 @@ class _EtcdWatch:
             try:
                 self._stream_once()
                 delay = 0.05
-            except (grpc.RpcError, Etcd3Exception, ValueError) as exc:
+            except grpc.RpcError as exc:
                 if self._stop.is_set():
                     return
-                _log.info("etcd watch on %s broke (%s); resuming from revision %d",
-                          self.full_prefix, exc, self.next_revision)
+                _log.info("etcd watch on %s broke (%s); resuming from revision %d on %s",
+                          self.full_prefix, exc.code().name, self.next_revision,
+                          self.kv.endpoint_in_use)
             self._stop.wait(delay)
             delay = min(delay * 2, 1.0)
 
     def _stream_once(self) -> None:
+        """One watch stream on the member in use, until it ends, breaks or its member hangs."""
         key, end = _prefix_range(self.full_prefix)
         create = etcdrpc.WatchCreateRequest(key=key, range_end=end,
                                             start_revision=self.next_revision)
+        member = self.kv._pool.current()
         attempt_done = threading.Event()
+        probe_every = max(self.kv.timeout_s / 2, 0.05)
+        seen = {"answer": time.monotonic(), "probe": time.monotonic(), "hung": False,
+                "delivering": False}
 
         def requests() -> Any:
             yield etcdrpc.WatchRequest(create_request=create)
-            attempt_done.wait()  # keep the send side open until this attempt ends
+            # Liveness: a progress request each round; no answer of any kind to the previous
+            # one means the member hangs (it keeps its sockets open but answers nothing).
+            # Not judged while a callback runs: answers then wait in the stream, unread.
+            while not attempt_done.wait(probe_every):
+                if seen["delivering"]:
+                    continue
+                if seen["answer"] < seen["probe"]:
+                    seen["hung"] = True
+                    with self._call_lock:
+                        if self._call is not None:
+                            self._call.cancel()
+                    return
+                seen["probe"] = time.monotonic()
+                yield etcdrpc.WatchRequest(progress_request=etcdrpc.WatchProgressRequest())
 
-        stub = etcdrpc.WatchStub(self.kv._channel())
         try:
             with self._call_lock:
                 if self._stop.is_set():
                     return
-                self._call = stub.Watch(requests())
+                self._call = member.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
             for resp in self._call:
+                seen["answer"] = time.monotonic()
                 if resp.compact_revision:
                     _log.warning("etcd watch on %s: revision %d compacted, resuming at %d; "
                                  "events in between are lost", self.full_prefix,
                                  self.next_revision, resp.compact_revision)
                     self.next_revision = resp.compact_revision
                     return
+                seen["delivering"] = True
                 for ev in resp.events:
                     self._deliver(ev)
+                seen["delivering"] = False
+                seen["answer"] = time.monotonic()
                 if resp.events:  # a response holds whole revisions: resume after the last one
                     self.next_revision = max(self.next_revision,
                                              int(resp.events[-1].kv.mod_revision) + 1)
                 if resp.canceled:
                     return
+        except grpc.RpcError as exc:
+            if not self._stop.is_set() and (seen["hung"] or _failure(exc) is not None):
+                self.kv._pool.failed(member)
+            raise
         finally:
             attempt_done.set()
             with self._call_lock:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from common.kv.base import (
+    Guard,
     LeaseNotFound,
     MetaKV,
     MetaKVError,
@@ -168,10 +169,15 @@ class MemoryStore:
 class MemoryKV(MetaKV):
     """In-process ``MetaKV``; see the module docstring for threading and expiry."""
 
-    def __init__(self, root_path: str = "", *, store: MemoryStore | None = None) -> None:
+    def __init__(self, root_path: str = "", *, store: MemoryStore | None = None,
+                 guard: Guard | None = None) -> None:
         super().__init__(root_path)
         self.store = store if store is not None else MemoryStore()
+        self.guard = guard
         self._closed = False
+
+    def fenced(self, guard: Guard) -> MemoryKV:
+        return MemoryKV(self.root_path, store=self.store, guard=guard)
 
     def sibling(self, root_path: str) -> MemoryKV:
         """Return another view on the same store under a different root path."""
@@ -182,6 +188,15 @@ class MemoryKV(MetaKV):
             raise MetaKVError("MemoryKV is closed")
         self.store.expire_locked()
 
+    def _check_write(self) -> None:
+        """``_check``, and the guard of a fenced view (caller holds the store lock)."""
+        self._check()
+        if self.guard is not None:
+            self.guard.check_alive()
+            item = self.store.data.get(self.full_key(self.guard.key))
+            if item is None or item[0] != self.guard.value:
+                raise self.guard.fenced_error()
+
     def get(self, key: str) -> bytes | None:
         with self.store.lock:
             self._check()
@@ -190,12 +205,12 @@ class MemoryKV(MetaKV):
 
     def put(self, key: str, value: bytes, lease: int | None = None) -> None:
         with self.store.lock:
-            self._check()
+            self._check_write()
             self.store.put_locked(self.full_key(key), value, lease or 0)
 
     def delete(self, key: str) -> None:
         with self.store.lock:
-            self._check()
+            self._check_write()
             self.store.delete_locked(self.full_key(key))
 
     def get_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
@@ -208,7 +223,7 @@ class MemoryKV(MetaKV):
     def delete_prefix(self, prefix: str) -> None:
         full = self.full_key(prefix)
         with self.store.lock:
-            self._check()
+            self._check_write()
             keys = sorted(k for k in self.store.data if k.startswith(full))
             if keys:
                 self.store.revision += 1
@@ -218,22 +233,23 @@ class MemoryKV(MetaKV):
     def multi_save(self, puts: dict[str, bytes], deletes: Sequence[str] = ()) -> None:
         check_multi_save(puts, deletes)
         with self.store.lock:
-            self._check()
+            self._check_write()
             self.store.revision += 1
             for key, value in puts.items():
                 self.store.put_locked(self.full_key(key), value, 0, new_revision=False)
             for key in deletes:
                 self.store.delete_locked(self.full_key(key), new_revision=False)
 
-    def compare_and_put(self, key: str, expected: bytes | None, value: bytes) -> bool:
+    def compare_and_put(self, key: str, expected: bytes | None, value: bytes,
+                        lease: int | None = None) -> bool:
         full = self.full_key(key)
         with self.store.lock:
-            self._check()
+            self._check_write()
             item = self.store.data.get(full)
             current = None if item is None else item[0]
             if current != expected:
                 return False
-            self.store.put_locked(full, value, 0)
+            self.store.put_locked(full, value, lease or 0)
             return True
 
     def grant_lease(self, ttl_s: int) -> int:

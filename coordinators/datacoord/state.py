@@ -55,6 +55,25 @@ class DataCoordState(RoleComponent):
         self._seal_reported = threading.Condition(self._lock)
         self._last_warning = 0.0
 
+    def segment_state_counts(self) -> dict[str, int]:
+        """Segments per state, named as Milvus's metrics label them (Growing, Sealed, Flushed, Dropped)."""
+        with self._lock:
+            states = [s.state for s in self._segments.values()]
+        counts: dict[str, int] = {}
+        for state in states:
+            name = meta_pb2.SegmentState.Name(state).capitalize()
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def stored_rows(self) -> dict[int, int]:
+        """Rows of the flushed segments per collection."""
+        with self._lock:
+            segments = [s for s in self._segments.values() if s.state == meta_pb2.FLUSHED]
+        rows: dict[int, int] = {}
+        for seg in segments:
+            rows[seg.collection_id] = rows.get(seg.collection_id, 0) + seg.num_rows
+        return rows
+
     def require_ready(self) -> None:
         """Raise ServiceNotReady (retriable) unless started: the gRPC server answers before
         the state is loaded, and an answer from empty state could mislead a caller."""

@@ -2,12 +2,13 @@
 (over the cluster's ``MetaKV``) and an in-memory one for unit tests.
 
 Records: one ``CollectionLoadInfo`` per loaded collection (the collection, the loaded
-partitions, each channel's querynode, the segment placements of LoadBalance, whether the load
-once reached 100 %).
+partitions, its replicas: their querynodes, each channel's querynode, the segment placements of
+LoadBalance; whether the load once reached 100 %), and the last replica id handed out.
 
 etcd key layout (relative to the cluster's etcd root; existing clusters' data loads as is)::
 
     meta/load/{coll}    CollectionLoadInfo, serialized
+    meta/replica-id     the last replica id allocated (decimal text)
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from common.kv.base import MetaKV
 from proto.internal import querycoord_pb2
 
 LOAD_PREFIX = "meta/load/"
+REPLICA_ID_KEY = "meta/replica-id"
 
 
 def load_key(collection_id: int) -> str:
@@ -45,6 +47,10 @@ class QueryCoordCatalog(Protocol):
     def delete_load(self, collection_id: int) -> None:
         """Delete a collection's load record (no error when there is none)."""
 
+    def allocate_replica_ids(self, count: int) -> int:
+        """The first of ``count`` replica ids never handed out before (1, 2, ... on a fresh
+        cluster)."""
+
 
 class EtcdQueryCoordCatalog:
     """``QueryCoordCatalog`` over a ``MetaKV`` (layout in the module docstring)."""
@@ -62,12 +68,20 @@ class EtcdQueryCoordCatalog:
     def delete_load(self, collection_id: int) -> None:
         self._kv.delete(load_key(collection_id))
 
+    def allocate_replica_ids(self, count: int) -> int:
+        while True:
+            raw = self._kv.get(REPLICA_ID_KEY)
+            last = int(raw) if raw else 0
+            if self._kv.compare_and_put(REPLICA_ID_KEY, raw, str(last + count).encode()):
+                return last + 1
+
 
 class MemoryQueryCoordCatalog:
     """``QueryCoordCatalog`` in a plain dict (records copied in and out, never serialized)."""
 
     def __init__(self) -> None:
         self.loads: dict[int, querycoord_pb2.CollectionLoadInfo] = {}
+        self.last_replica_id = 0
 
     def load_loads(self) -> list[querycoord_pb2.CollectionLoadInfo]:
         return [deepcopy(self.loads[c]) for c in sorted(self.loads)]
@@ -77,3 +91,7 @@ class MemoryQueryCoordCatalog:
 
     def delete_load(self, collection_id: int) -> None:
         self.loads.pop(collection_id, None)
+
+    def allocate_replica_ids(self, count: int) -> int:
+        self.last_replica_id += count
+        return self.last_replica_id - count + 1

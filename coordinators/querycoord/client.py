@@ -46,3 +46,6 @@ class QueryCoordClient(RpcClient):
 
     def get_segment_info(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.LoadedSegmentsResponse:
         return self._call(lambda s: s.GetSegmentInfo, request)
+
+    def get_replicas(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.ReplicasResponse:
+        return self._call(lambda s: s.GetReplicas, request)

@@ -9,14 +9,22 @@ State:
   delta logs, checkpoints), fetched from datacoord by the target loop;
 - what each querynode reported in its last heartbeat (soft state, rebuilt by heartbeats).
 
+Replicas: a load has ``replica_number`` replicas (``replicas.py``), each serving every channel
+with its own leaders and sealed segments on its own querynodes; a node is in at most one
+replica of a collection. GetShardLeaders lists every serviceable leader of each channel (one
+per replica), so the proxy can spread reads and move to another replica when a node fails.
+A LoadCollection with another replica number on a loaded collection adds or removes replicas
+(Milvus 2.6); LoadPartitions cannot change it.
+
 Partitions: a load covers every partition (LoadCollection; partitions created later
 included) or a set of partitions (LoadPartitions, ``partition_load``). Targets carry the
 loaded partitions and only their sealed segments; a channel counts as served only once its
 querynode reports serving exactly the load's partitions, so progress and shard leaders never
 run ahead of what the node reads.
 
-The target loop (every ``common.heartbeat_interval_s``) moves channels of querynodes whose
-session is gone to live ones (the one leading the fewest channels), refreshes the recovery
+The target loop (every ``common.heartbeat_interval_s``) fits the replicas' node sets to the
+live querynodes and moves channels of querynodes that left a replica (their session is gone)
+to the replica's node leading the fewest channels, refreshes the recovery
 info and records when a load reaches 100 %. A querynode learns its ChannelTargets from
 ``heartbeat``; it reconciles toward them (see ``nodes/querynode``).
 """
@@ -29,7 +37,8 @@ from common.errors import CollectionNotFound, CollectionNotLoaded, ParameterInva
 from coordinators.querycoord import balance
 from coordinators.querycoord.balance import BalanceMixin
 from coordinators.querycoord.loads import assign_leaders, extended_load, new_load, partitions_after_release
-from coordinators.querycoord.progress import NodeView, load_progress, shard_leaders
+from coordinators.querycoord.progress import NodeView, load_progress, replica_leaders, shard_leaders
+from coordinators.querycoord.replicas import check_nodes, check_unchanged, fit_nodes, migrate, replica_count, resize
 from proto.internal import datacoord_pb2, meta_pb2, querycoord_pb2, rootcoord_pb2
 
 WARN_EVERY_S = 5.0
@@ -44,6 +53,8 @@ class QueryCoord(BalanceMixin):
         for info in self._catalog.load_loads():
             # After a restart the nodes recover from scratch: progress is measured again.
             info.fully_loaded = False
+            if migrate(info):
+                self._persist(info)
             self._loads[info.collection.collection_id] = info
         self.spawn(self._target_loop, "target-loop")
 
@@ -62,13 +73,17 @@ class QueryCoord(BalanceMixin):
 
     # ------------------------------------------------------------------------ load / release
     def load_collection(self, request: datacoord_pb2.CollectionRequest) -> None:
-        """Record the collection as loaded whole and place its channels (idempotent; a
-        partition load becomes a load of every partition)."""
+        """Record the collection as loaded whole with ``request.replica_number`` replicas (0:
+        1) and place its channels (idempotent; a partition load becomes a load of every
+        partition; another replica number adds or removes replicas). Raises
+        ResourceGroupNodeNotEnough when a first load has fewer live querynodes than replicas."""
         self._load(request, ())
 
     def load_partitions(self, request: datacoord_pb2.CollectionRequest) -> None:
         """Load ``request.partition_ids`` as well (idempotent; a collection loaded whole
-        stays so)."""
+        stays so), with ``request.replica_number`` replicas (0: 1). Raises ParameterInvalid
+        when the collection is loaded with another replica number, ResourceGroupNodeNotEnough
+        as LoadCollection."""
         if not request.partition_ids:
             raise ParameterInvalid("LoadPartitions needs at least one partition")
         self._load(request, request.partition_ids)
@@ -76,23 +91,39 @@ class QueryCoord(BalanceMixin):
     def _load(self, request: datacoord_pb2.CollectionRequest, partition_ids: Sequence[int]) -> None:
         info = self._collection_info(request)
         collection_id = info.collection_id
+        replicas = replica_count(request.replica_number)
+        live = self._live_nodes()
         with self._lock:
             existing = self._loads.get(collection_id)
             if existing is not None:
-                updated = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
-                if updated is not None:
-                    self._persist(updated)
-                    existing.CopyFrom(updated)  # in place: the target loop knows the load by identity
-                    self.log.info("collection %d: load now covers %s", collection_id,
-                                  list(existing.partition_ids) if existing.partition_load else "every partition")
+                if partition_ids:  # Milvus checks the nodes on every LoadPartitions, then the number
+                    check_nodes(replicas, len(live))
+                    check_unchanged(existing, replicas)
+                extended = extended_load(existing, info if request.HasField("collection") else None, partition_ids)
+                updated = querycoord_pb2.CollectionLoadInfo()
+                updated.CopyFrom(extended or existing)
+                resized = resize(updated, replicas, self._catalog.allocate_replica_ids)
+                if resized:
+                    updated.fully_loaded = False
+                    self._assign(updated, live)
+                if extended is None and not resized:
+                    return
+                self._persist(updated)
+                existing.CopyFrom(updated)  # in place: the target loop knows the load by identity
+                self.log.info("collection %d: load now covers %s with %d replicas", collection_id,
+                              list(updated.partition_ids) if updated.partition_load else "every partition",
+                              replicas)
+                self._wake.set()
                 return
-            load = new_load(info, partition_ids, int(time.time() * 1000))
-            self._assign(load, self._live_nodes())
+            check_nodes(replicas, len(live))
+            first = self._catalog.allocate_replica_ids(replicas)
+            load = new_load(info, partition_ids, int(time.time() * 1000), range(first, first + replicas))
+            self._assign(load, live)
             self._persist(load)
             self._loads[collection_id] = load
         self.log.info("collection %d loaded (%s): %s", collection_id,
                       list(load.partition_ids) if load.partition_load else "every partition",
-                      {a.channel: a.node_id for a in load.assignments})
+                      {r.replica_id: {a.channel: a.node_id for a in r.assignments} for r in load.replicas})
         self._wake.set()
 
     def release_partitions(self, request: datacoord_pb2.CollectionRequest) -> None:
@@ -143,19 +174,33 @@ class QueryCoord(BalanceMixin):
 
     # ------------------------------------------------------------------------ placement
     def _assign(self, load: querycoord_pb2.CollectionLoadInfo, live: dict[int, str]) -> bool:
-        """Give every channel without a live node a new leader (``assign_leaders``); a new
-        leader holds every segment of its channel. Returns True when an assignment changed.
-        Caller holds the lock."""
-        moves = assign_leaders(load, live, (other for other in self._loads.values() if other is not load))
-        for a in load.assignments:
-            node = moves.get(a.channel)
-            if node is None:
-                continue
-            if a.node_id:
-                self.log.info("channel %s moves from gone querynode %d to %d", a.channel, a.node_id, node)
-            a.node_id = node
-            balance.drop_channel_placements(load, a.channel)
-        return bool(moves)
+        """Fit the replicas' node sets to the ``live`` querynodes (``fit_nodes``), then give
+        every channel of a replica whose leader is not one of the replica's nodes a new leader
+        (``assign_leaders``); a new leader holds every segment of its channel. Returns True
+        when a node set or an assignment changed. Caller holds the lock."""
+        changed = fit_nodes(load, live)
+        collection_id = load.collection.collection_id
+        elsewhere = [r for other in self._loads.values() if other.collection.collection_id != collection_id
+                     for r in other.replicas]
+        for replica in load.replicas:
+            others = elsewhere + [r for r in load.replicas if r is not replica]
+            moves = assign_leaders(replica, others)
+            for a in replica.assignments:
+                node = moves.get(a.channel)
+                if node is None:
+                    continue
+                if a.node_id:
+                    self.log.info("channel %s (replica %d) moves from querynode %d to %d", a.channel,
+                                  replica.replica_id, a.node_id, node)
+                a.node_id = node
+                balance.drop_channel_placements(replica, a.channel)
+                changed = True
+            if not replica.node_ids and any(a.node_id for a in replica.assignments):
+                for a in replica.assignments:  # no node left: nothing is served until one comes
+                    a.node_id = 0
+                    balance.drop_channel_placements(replica, a.channel)
+                changed = True
+        return changed
 
     def refresh(self) -> None:
         """One round of the target loop: reassign channels of gone nodes, fetch targets, note
@@ -190,7 +235,7 @@ class QueryCoord(BalanceMixin):
                     self._targets[collection_id] = info
         with self._lock:
             for load in self._loads.values():
-                if load.placements and self._settle(load, live):
+                if self._settle(load, live):
                     self._persist(load)
                 if not load.fully_loaded and load_progress(load, self._targets.get(load.collection.collection_id),
                                                            self._nodes, live) == 100:
@@ -302,11 +347,49 @@ class QueryCoord(BalanceMixin):
             out.sort(key=lambda s: (s.segment_id, s.node_id))
             return querycoord_pb2.LoadedSegmentsResponse(segments=out)
 
+    def get_replicas(self, request: datacoord_pb2.CollectionRequest) -> querycoord_pb2.ReplicasResponse:
+        """The replicas of a loaded collection (none when it is not loaded, as Milvus), each
+        with its nodes, the loaded partitions and, per channel, its live serviceable leader
+        (0 when none) and the nodes serving the channel's data."""
+        collection_id = request.collection_id or request.collection.collection_id
+        live = self._live_nodes()
+        with self._lock:
+            load = self._loads.get(collection_id)
+            if load is None:
+                return querycoord_pb2.ReplicasResponse()
+            target = self._targets.get(collection_id)
+            partitions = list(load.partition_ids) if load.partition_load else [
+                p.partition_id for p in load.collection.partitions]
+            out = []
+            for replica in sorted(load.replicas, key=lambda r: r.replica_id):
+                leaders = replica_leaders(load, replica, target, self._nodes, live)
+                view = querycoord_pb2.ReplicaView(replica_id=replica.replica_id, node_ids=replica.node_ids,
+                                                  partition_ids=partitions)
+                out.append(view)
+                for a in replica.assignments:
+                    leader = leaders.get(a.channel)
+                    nodes = {a.node_id} if leader else set()
+                    nodes |= {balance.holder(p, a.node_id) for p in replica.placements if p.channel == a.channel}
+                    view.shards.add(channel=a.channel, leader_id=leader.node_id if leader else 0,
+                                    leader_address=leader.address if leader else "",
+                                    node_ids=sorted(n for n in nodes if n in live))
+            return querycoord_pb2.ReplicasResponse(replicas=out)
+
     def loaded_collections(self) -> list[int]:
         with self._lock:
             return sorted(self._loads)
 
-    def assignments(self, collection_id: int) -> dict[str, int]:
+    def assignments(self, collection_id: int, replica: int = 0) -> dict[str, int]:
+        """Each channel's leader in the collection's ``replica``-th replica (by id order)."""
         with self._lock:
             load = self._loads.get(collection_id)
-            return {a.channel: a.node_id for a in load.assignments} if load else {}
+            if load is None:
+                return {}
+            chosen = sorted(load.replicas, key=lambda r: r.replica_id)[replica]
+            return {a.channel: a.node_id for a in chosen.assignments}
+
+    def replica_nodes(self, collection_id: int) -> list[list[int]]:
+        """The node set of each replica of the collection (by replica id)."""
+        with self._lock:
+            load = self._loads.get(collection_id)
+            return [list(r.node_ids) for r in sorted(load.replicas, key=lambda r: r.replica_id)] if load else []

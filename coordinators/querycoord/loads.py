@@ -1,23 +1,24 @@
 """Decisions about a collection's load record (``CollectionLoadInfo``), as pure functions of
 records: what a LoadCollection / LoadPartitions / ReleasePartitions makes of it, and which
-querynode leads each channel."""
+querynode leads each channel in a replica."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 from common.errors import ParameterInvalid
+from coordinators.querycoord.replicas import new_replica
 from proto.internal import meta_pb2, querycoord_pb2
 
 
-def new_load(info: meta_pb2.CollectionInfo, partition_ids: Iterable[int],
-             load_time_ms: int) -> querycoord_pb2.CollectionLoadInfo:
+def new_load(info: meta_pb2.CollectionInfo, partition_ids: Iterable[int], load_time_ms: int,
+             replica_ids: Sequence[int]) -> querycoord_pb2.CollectionLoadInfo:
     """The record of a first load: of every partition when ``partition_ids`` is empty, else of
-    those; every channel without a leader yet (node 0)."""
+    those; one replica per id of ``replica_ids``, without nodes yet, every channel without a
+    leader (node 0)."""
     pids = sorted(set(partition_ids))
     load = querycoord_pb2.CollectionLoadInfo(collection=info, load_time_ms=load_time_ms,
                                              partition_load=bool(pids), partition_ids=pids)
-    for channel in info.channels:
-        load.assignments.add(channel=channel, node_id=0)
+    load.replicas.extend(new_replica(replica_id, info.channels) for replica_id in replica_ids)
     return load
 
 
@@ -59,20 +60,21 @@ def partitions_after_release(load: querycoord_pb2.CollectionLoadInfo, released: 
     return [p.partition_id for p in collection.partitions if p.partition_id not in released]
 
 
-def assign_leaders(load: querycoord_pb2.CollectionLoadInfo, live: Iterable[int],
-                   others: Iterable[querycoord_pb2.CollectionLoadInfo]) -> dict[str, int]:
-    """The new leader of each channel of ``load`` whose node is not live (channel → node): the
-    live node leading the fewest channels of ``load`` and ``others`` (lowest id among equals),
-    counting the channels assigned here. Empty when no node is live."""
-    counts = {node: 0 for node in live}
+def assign_leaders(replica: querycoord_pb2.Replica,
+                   others: Iterable[querycoord_pb2.Replica]) -> dict[str, int]:
+    """The new leader of each channel of ``replica`` whose leader is not one of its nodes
+    (channel → node): the node of the replica leading the fewest channels of ``replica`` and
+    ``others`` (every other replica of every load; lowest id among equals), counting the
+    channels assigned here. Empty when the replica has no node."""
+    counts = {node: 0 for node in replica.node_ids}
     if not counts:
         return {}
-    for record in (*others, load):
+    for record in (*others, replica):
         for a in record.assignments:
             if a.node_id in counts:
                 counts[a.node_id] += 1
     moves = {}
-    for a in load.assignments:
+    for a in replica.assignments:
         if a.node_id in counts:
             continue
         node = min(counts, key=lambda n: (counts[n], n))

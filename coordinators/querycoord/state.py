@@ -40,6 +40,15 @@ class QueryCoordState(RoleComponent):
     def _persist(self, load: querycoord_pb2.CollectionLoadInfo) -> None:
         self._catalog.save_load(load)
 
+    def loaded_collection_count(self) -> int:
+        """Collections loaded (or loading) now."""
+        with self._lock:
+            return len(self._loads)
+
+    def live_querynode_count(self) -> int:
+        """Querynodes with a live session."""
+        return len(self._live_nodes())
+
     def _live_nodes(self) -> dict[int, str]:
         """The live querynodes (their sessions): node id -> address."""
         return {s.server_id: s.address for s in list_sessions(self._kv, "querynode")}

@@ -43,6 +43,11 @@ class RootCoord(RoleComponent):
                               max_partitions=int(config.get("rootcoord", "max_partition_num")),
                               history_retention_s=float(config.get("rootcoord", "history_retention_s")))
 
+    def collection_count(self) -> int:
+        """Collections that exist now."""
+        with self._lock:
+            return len(self.meta.collections())
+
     def _start(self) -> None:
         with self._lock:
             self.meta.load()

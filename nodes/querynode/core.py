@@ -19,6 +19,7 @@ from common.interfaces import QueryNode as QueryNodePeer
 from common.runtime import RoleComponent, RoleContext
 from common.compute.distance import metric_is_ascending
 from nodes.querynode import executor
+from nodes.querynode.monitoring import QueryNodeMetrics
 from dataplane.reduce import merge_query_results, merge_search_results, row_count
 from nodes.querynode.shard import ReadView, Shard
 from proto.internal import meta_pb2, querycoord_pb2, querynode_pb2
@@ -47,6 +48,7 @@ class QueryNode(RoleComponent):
         self._heartbeat_lock = threading.Lock()
         self._last_warning = 0.0
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="querynode-holders")
+        self._metrics = QueryNodeMetrics(context.metrics, self.shards, lambda: context.log)
 
     @property
     def address(self) -> str:
@@ -146,6 +148,10 @@ class QueryNode(RoleComponent):
     def search(self, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
         """Top-k over the shard: its own segments, merged with what the nodes holding its
         remote segments answer."""
+        with self._metrics.timed("search"):
+            return self._search(request)
+
+    def _search(self, request: querynode_pb2.ShardSearchRequest) -> querynode_pb2.ShardSearchResult:
         shard, view = self._view(request.scope)
         local = executor.search(view, shard.schema, request, shard.indexes())
         if not view.remote:
@@ -158,6 +164,10 @@ class QueryNode(RoleComponent):
 
     def query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
         """The rows (fields_data, count) of the shard, its remote segments included."""
+        with self._metrics.timed("query"):
+            return self._query(request)
+
+    def _query(self, request: querynode_pb2.ShardQueryRequest) -> querynode_pb2.ShardQueryResult:
         shard, view = self._view(request.scope)
         fields_data, count = executor.query(view, shard.schema, request)
         if not view.remote:

@@ -148,6 +148,11 @@ class Shard:
                                             partition_ids=sorted(loaded or ()), worker=self.worker, routed=routed,
                                             index_ids=index_ids)
 
+    def growing_counts(self) -> tuple[int, int]:
+        """(growing segments held, their rows)."""
+        with self._lock:
+            return len(self._growing), sum(seg.num_rows for seg in self._growing.values())
+
     def sealed_segment_ids(self) -> list[int]:
         with self._lock:
             return sorted(self._sealed)

@@ -23,14 +23,16 @@ COMPACTION_COMPLETED: CompactionTaskState
 COMPACTION_FAILED: CompactionTaskState
 
 class CollectionRequest(_message.Message):
-    __slots__ = ("collection", "collection_id", "partition_ids")
+    __slots__ = ("collection", "collection_id", "partition_ids", "replica_number")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_NUMBER_FIELD_NUMBER: _ClassVar[int]
     collection: _meta_pb2.CollectionInfo
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, collection: _Optional[_Union[_meta_pb2.CollectionInfo, _Mapping]] = ..., collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    replica_number: int
+    def __init__(self, collection: _Optional[_Union[_meta_pb2.CollectionInfo, _Mapping]] = ..., collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., replica_number: _Optional[int] = ...) -> None: ...
 
 class ChannelWatch(_message.Message):
     __slots__ = ("collection", "channel", "checkpoint", "flushed_segment_ids", "flushed_ranges", "flushed_offset")

@@ -20,14 +20,16 @@ class LoadProgressResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., loaded: _Optional[bool] = ..., progress: _Optional[int] = ...) -> None: ...
 
 class ShardLeader(_message.Message):
-    __slots__ = ("channel", "node_id", "address")
+    __slots__ = ("channel", "node_id", "address", "replica_id")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     channel: str
     node_id: int
     address: str
-    def __init__(self, channel: _Optional[str] = ..., node_id: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+    replica_id: int
+    def __init__(self, channel: _Optional[str] = ..., node_id: _Optional[int] = ..., address: _Optional[str] = ..., replica_id: _Optional[int] = ...) -> None: ...
 
 class ShardLeadersResponse(_message.Message):
     __slots__ = ("status", "leaders")
@@ -158,7 +160,7 @@ class ChannelAssignment(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., node_id: _Optional[int] = ...) -> None: ...
 
 class CollectionLoadInfo(_message.Message):
-    __slots__ = ("collection", "assignments", "fully_loaded", "load_time_ms", "partition_load", "partition_ids", "placements")
+    __slots__ = ("collection", "assignments", "fully_loaded", "load_time_ms", "partition_load", "partition_ids", "placements", "replicas")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     FULLY_LOADED_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +168,7 @@ class CollectionLoadInfo(_message.Message):
     PARTITION_LOAD_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     collection: _meta_pb2.CollectionInfo
     assignments: _containers.RepeatedCompositeFieldContainer[ChannelAssignment]
     fully_loaded: bool
@@ -173,7 +176,52 @@ class CollectionLoadInfo(_message.Message):
     partition_load: bool
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     placements: _containers.RepeatedCompositeFieldContainer[SegmentPlacement]
-    def __init__(self, collection: _Optional[_Union[_meta_pb2.CollectionInfo, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[ChannelAssignment, _Mapping]]] = ..., fully_loaded: _Optional[bool] = ..., load_time_ms: _Optional[int] = ..., partition_load: _Optional[bool] = ..., partition_ids: _Optional[_Iterable[int]] = ..., placements: _Optional[_Iterable[_Union[SegmentPlacement, _Mapping]]] = ...) -> None: ...
+    replicas: _containers.RepeatedCompositeFieldContainer[Replica]
+    def __init__(self, collection: _Optional[_Union[_meta_pb2.CollectionInfo, _Mapping]] = ..., assignments: _Optional[_Iterable[_Union[ChannelAssignment, _Mapping]]] = ..., fully_loaded: _Optional[bool] = ..., load_time_ms: _Optional[int] = ..., partition_load: _Optional[bool] = ..., partition_ids: _Optional[_Iterable[int]] = ..., placements: _Optional[_Iterable[_Union[SegmentPlacement, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ...) -> None: ...
+
+class Replica(_message.Message):
+    __slots__ = ("replica_id", "node_ids", "assignments", "placements")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    replica_id: int
+    node_ids: _containers.RepeatedScalarFieldContainer[int]
+    assignments: _containers.RepeatedCompositeFieldContainer[ChannelAssignment]
+    placements: _containers.RepeatedCompositeFieldContainer[SegmentPlacement]
+    def __init__(self, replica_id: _Optional[int] = ..., node_ids: _Optional[_Iterable[int]] = ..., assignments: _Optional[_Iterable[_Union[ChannelAssignment, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[SegmentPlacement, _Mapping]]] = ...) -> None: ...
+
+class ReplicaView(_message.Message):
+    __slots__ = ("replica_id", "node_ids", "partition_ids", "shards")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    replica_id: int
+    node_ids: _containers.RepeatedScalarFieldContainer[int]
+    partition_ids: _containers.RepeatedScalarFieldContainer[int]
+    shards: _containers.RepeatedCompositeFieldContainer[ShardReplicaView]
+    def __init__(self, replica_id: _Optional[int] = ..., node_ids: _Optional[_Iterable[int]] = ..., partition_ids: _Optional[_Iterable[int]] = ..., shards: _Optional[_Iterable[_Union[ShardReplicaView, _Mapping]]] = ...) -> None: ...
+
+class ShardReplicaView(_message.Message):
+    __slots__ = ("channel", "leader_id", "leader_address", "node_ids")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    leader_id: int
+    leader_address: str
+    node_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, channel: _Optional[str] = ..., leader_id: _Optional[int] = ..., leader_address: _Optional[str] = ..., node_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ReplicasResponse(_message.Message):
+    __slots__ = ("status", "replicas")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaView]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaView, _Mapping]]] = ...) -> None: ...
 
 class SegmentPlacement(_message.Message):
     __slots__ = ("segment_id", "channel", "node_id", "moving_to", "releasing_from")

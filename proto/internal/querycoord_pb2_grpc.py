@@ -92,6 +92,11 @@ class QueryCoordStub:
                 request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
                 response_deserializer=proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.FromString,
                 _registered_method=True)
+        self.GetReplicas = channel.unary_unary(
+                '/milvuspy.internal.QueryCoord/GetReplicas',
+                request_serializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+                response_deserializer=proto_dot_internal_dot_querycoord__pb2.ReplicasResponse.FromString,
+                _registered_method=True)
 
 
 class QueryCoordServicer:
@@ -171,6 +176,13 @@ class QueryCoordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReplicas(self, request, context):
+        """The replicas of a loaded collection: their querynodes and each channel's leader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryCoordServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +240,11 @@ def add_QueryCoordServicer_to_server(servicer, server):
                     servicer.GetSegmentInfo,
                     request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
                     response_serializer=proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.SerializeToString,
+            ),
+            'GetReplicas': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReplicas,
+                    request_deserializer=proto_dot_internal_dot_datacoord__pb2.CollectionRequest.FromString,
+                    response_serializer=proto_dot_internal_dot_querycoord__pb2.ReplicasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -527,6 +544,33 @@ class QueryCoord:
             '/milvuspy.internal.QueryCoord/GetSegmentInfo',
             proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
             proto_dot_internal_dot_querycoord__pb2.LoadedSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReplicas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/milvuspy.internal.QueryCoord/GetReplicas',
+            proto_dot_internal_dot_datacoord__pb2.CollectionRequest.SerializeToString,
+            proto_dot_internal_dot_querycoord__pb2.ReplicasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -54,11 +55,13 @@ class Resources:
         return "; ".join(parts)
 
 
-def assert_no_leaks(before: Resources, settle_s: float = SETTLE_S) -> None:
-    """Fail unless, within ``settle_s``, everything acquired since ``before`` is gone."""
+def assert_no_leaks(before: Resources, settle_s: float = SETTLE_S, keep_children: Iterable[int] = ()) -> None:
+    """Fail unless, within ``settle_s``, everything acquired since ``before`` is gone, except
+    the child processes ``keep_children`` (started by the test itself meanwhile)."""
     deadline = time.monotonic() + settle_s
+    kept = Resources(frozenset(), frozenset(), frozenset(keep_children))
     while True:
-        leaked = Resources.now().minus(before)
+        leaked = Resources.now().minus(before).minus(kept)
         if leaked.empty():
             return
         if time.monotonic() > deadline:

@@ -11,6 +11,7 @@ still serves gRPC, and the tests talk to the proxy's MilvusService over it).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ import grpc
 from common.config import Config, load_config
 from common.errors import NodeNotAvailable
 from common.interfaces import DataCoord, QueryCoord, QueryNode, RootCoord
+from common.kv.base import MetaKV
 from common.kv.memory import MemoryKV
 from common.rpc import make_channel
 from common.runtime import Peers, RoleContext, RoleServer
@@ -33,8 +35,8 @@ WIRINGS = ("grpc", "direct")
 
 class InProcessRoles:
     """The role servers of an in-process cluster, for ``InProcessPeers`` to find. Coordinators
-    are found by role (the newest one added), querynodes by their gRPC address, as querycoord
-    hands it out. A peer whose core is not running raises NodeNotAvailable, like an unreachable
+    are found by role (the newest active instance added), querynodes by their gRPC address, as
+    querycoord hands it out. A peer whose core is not running raises NodeNotAvailable, like an unreachable
     one over gRPC. Thread-safe."""
 
     def __init__(self) -> None:
@@ -50,6 +52,7 @@ class InProcessRoles:
         """The running core of ``role`` (at gRPC ``address`` when given). Raises NodeNotAvailable."""
         with self._lock:
             found = [s.logic for s in self._servers if s.role == role and (not address or s.address == address)]
+        found = [core for core in found if getattr(core, "active", True)] or found
         if not found or not found[-1].healthy:
             raise NodeNotAvailable(f"no running {role}{' at ' + address if address else ''} in this process")
         return found[-1]
@@ -85,7 +88,10 @@ class InProcessPeers:
 
 
 class MiniCluster:
-    def __init__(self, data_dir: Path, wiring: str = "grpc", **overrides: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, data_dir: Path, wiring: str = "grpc", kv: MetaKV | None = None,
+                 **overrides: dict) -> None:  # type: ignore[type-arg]
+        """``kv``: the metadata store every role shares (default: a new in-memory one); the
+        cluster closes it on ``stop()``."""
         if wiring not in WIRINGS:
             raise ValueError(f"wiring must be one of {WIRINGS}, not {wiring!r}")
         self.wiring = wiring
@@ -96,7 +102,7 @@ class MiniCluster:
         for section, values in overrides.items():
             settings.setdefault(section, {}).update(values)
         self.config: Config = load_config(environ={}).with_overrides(settings)
-        self.kv = MemoryKV("by-dev")
+        self.kv: MetaKV = kv if kv is not None else MemoryKV("by-dev")
         self.servers: list[RoleServer] = []
         self._next_node_id = 1
         self._channel: grpc.Channel | None = None
@@ -129,10 +135,12 @@ class MiniCluster:
             self._channel = make_channel(self.proxy_address)
         return milvus_pb2_grpc.MilvusServiceStub(self._channel)
 
-    def stop(self) -> None:
+    def stop(self, keep_children: Iterable[int] = ()) -> None:
+        """Stop every role and check for leaks; ``keep_children``: child processes the test
+        started meanwhile and still owns (an etcd member it restarted)."""
         if self._channel is not None:
             self._channel.close()
         for server in reversed(self.servers):
             server.stop()
         self.kv.close()
-        assert_no_leaks(self._resources_before)
+        assert_no_leaks(self._resources_before, keep_children=keep_children)

@@ -21,9 +21,11 @@ class StandaloneCluster:
     """A standalone cluster in ``data_dir`` serving the Milvus API on a free port, with
     ``querynodes`` query nodes."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, querynodes: int = 1) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, querynodes: int = 1,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = Path(data_dir)
         self.querynodes = querynodes
+        self.extra_args = extra_args
         self.port = free_port()
         self.env = {**os.environ, "MILVUSPY_PROXY_HTTP_PORT": "0", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -39,7 +41,7 @@ class StandaloneCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         script = Path(sys.executable).with_name("milvus-py")
         command = [str(script), "run", "standalone", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                   "--querynodes", str(self.querynodes)]
+                   "--querynodes", str(self.querynodes), *self.extra_args]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:

@@ -11,8 +11,8 @@ LEADER, WORKER, OTHER = 1, 2, 3
 CHANNEL = "ch"
 
 
-def _load(*placements: querycoord_pb2.SegmentPlacement) -> querycoord_pb2.CollectionLoadInfo:
-    load = querycoord_pb2.CollectionLoadInfo()
+def _load(*placements: querycoord_pb2.SegmentPlacement) -> querycoord_pb2.Replica:
+    load = querycoord_pb2.Replica(replica_id=1, node_ids=[LEADER, WORKER, OTHER])
     load.assignments.add(channel=CHANNEL, node_id=LEADER)
     load.placements.extend(placements)
     return load

@@ -118,8 +118,9 @@ def test_rootcoord_etcd_layout() -> None:
 def _load(cid: int, *partitions: int) -> querycoord_pb2.CollectionLoadInfo:
     load = querycoord_pb2.CollectionLoadInfo(collection=_collection(cid), partition_load=bool(partitions),
                                              partition_ids=list(partitions))
-    load.assignments.add(channel=f"ch-{cid}-0", node_id=3)
-    load.placements.add(segment_id=100, channel=f"ch-{cid}-0", node_id=4, moving_to=5)
+    replica = load.replicas.add(replica_id=cid * 10, node_ids=[3, 4, 5])
+    replica.assignments.add(channel=f"ch-{cid}-0", node_id=3)
+    replica.placements.add(segment_id=100, channel=f"ch-{cid}-0", node_id=4, moving_to=5)
     return load
 
 
@@ -135,15 +136,20 @@ def test_querycoord_catalog_contract(backend: Backend) -> None:
     assert catalog.load_loads()[1].fully_loaded
     catalog.delete_load(1)
     catalog.delete_load(99)  # none: no error
+    assert catalog.allocate_replica_ids(2) == 1  # ids 1 and 2
+    assert catalog.allocate_replica_ids(1) == 3
     again: QueryCoordCatalog = backend.querycoord()
     assert [load.collection.collection_id for load in again.load_loads()] == [2]
+    assert again.allocate_replica_ids(1) == 4  # never handed out twice
 
 
 def test_querycoord_etcd_layout() -> None:
     kv = MemoryKV("root")
     load = _load(7)
-    EtcdQueryCoordCatalog(kv).save_load(load)
-    assert kv.get_prefix("") == [("meta/load/7", load.SerializeToString())]
+    catalog = EtcdQueryCoordCatalog(kv)
+    catalog.save_load(load)
+    catalog.allocate_replica_ids(3)
+    assert kv.get_prefix("") == [("meta/load/7", load.SerializeToString()), ("meta/replica-id", b"3")]
     kv.close()
 
 

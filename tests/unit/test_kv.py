@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from common.errors import IoFailed
-from common.kv import LeaseNotFound, MemoryKV, MetaKV, MetaKVError, WatchEvent
+from common.kv import Fenced, Guard, LeaseNotFound, MemoryKV, MetaKV, MetaKVError, WatchEvent
 from common.kv.etcd import EtcdKV, parse_endpoints
 from common.kv.memory import MemoryStore
 from launcher.embedded_etcd import EmbeddedEtcd
@@ -294,3 +294,77 @@ def test_etcd_watch_survives_restart(tmp_path) -> None:  # type: ignore[no-untyp
         kv.close()
     finally:
         etcd.stop()
+
+
+def test_fenced_view_writes_only_while_the_guard_holds(kv: MetaKV) -> None:
+    alive = [True]
+    kv.put("active", b"me")
+    view = kv.fenced(Guard("active", b"me", lambda: alive[0]))
+    view.put("k1", b"1")
+    view.multi_save({"k2": b"2"}, deletes=["k1"])
+    assert view.compare_and_put("k2", b"2", b"3")
+    assert not view.compare_and_put("k2", b"2", b"4")  # a plain comparison failure
+    view.delete("k2")
+    view.put("p/a", b"a")
+    view.delete_prefix("p/")
+    assert kv.get_prefix("") == [("active", b"me")]
+
+    kv.put("active", b"other")  # another instance won
+    for write in (lambda: view.put("k", b"v"), lambda: view.delete("active"),
+                  lambda: view.delete_prefix(""), lambda: view.multi_save({"k": b"v"}),
+                  lambda: view.compare_and_put("k", None, b"v")):
+        with pytest.raises(Fenced):
+            write()
+    assert kv.get_prefix("") == [("active", b"other")]
+    assert view.get("active") == b"other"  # reads are not fenced
+
+    kv.put("active", b"me")
+    alive[0] = False  # the writer knows its lease is over: refused without asking the store
+    with pytest.raises(Fenced):
+        view.put("k", b"v")
+    assert kv.get("k") is None
+    view.close()  # releases nothing of the KV it came from
+    assert kv.get("active") == b"me"
+
+
+def test_compare_and_put_with_lease(kv: MetaKV) -> None:
+    lease = kv.grant_lease(5)
+    assert kv.compare_and_put("leader", None, b"a", lease=lease)
+    assert not kv.compare_and_put("leader", None, b"b", lease=lease)
+    kv.revoke_lease(lease)
+    assert kv.get("leader") is None
+
+
+def test_etcd_fails_over_from_a_dead_endpoint(etcd_endpoint: str) -> None:
+    """A refused connection sends even a CAS (never applied then) to the next endpoint."""
+    from common.net import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    kv = EtcdKV([dead, etcd_endpoint], f"failover-{uuid.uuid4().hex[:8]}")
+    while kv.endpoint_in_use != dead:
+        kv._pool.failed(kv._pool.current())
+    kv._pool.current().failed_at = 0.0  # as if it never failed: the next call finds it dead
+    assert kv.compare_and_put("k", None, b"1")
+    assert kv.endpoint_in_use == etcd_endpoint
+    assert kv.get("k") == b"1"
+    kv.close()
+
+
+def test_etcd_slow_watch_callback_is_not_a_hung_member(etcd_endpoint: str) -> None:
+    """A callback that takes longer than the watch's liveness probe does not count as a member
+    that hangs: the stream is kept, and events arrive once each, in order."""
+    kv = EtcdKV(etcd_endpoint, f"slow-{uuid.uuid4().hex[:8]}", timeout_s=0.4)
+    got: list[str] = []
+
+    def slow(event: WatchEvent) -> None:
+        if not got:
+            time.sleep(1.2)  # three probe rounds
+        got.append(event.key)
+
+    cancel = kv.watch_prefix("", slow)
+    for key in ("a", "b", "c"):
+        kv.put(key, b"")
+    wait_for(lambda: got == ["a", "b", "c"])
+    assert kv._pool.current().failed_at == 0.0
+    cancel()
+    kv.close()

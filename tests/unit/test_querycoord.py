@@ -128,6 +128,28 @@ def test_load_assigns_channels_round_robin_and_persists(env):
     assert again.loaded_collections() == [CID] and again.assignments(CID) == placed
 
 
+def test_replicas_persist_and_an_old_record_becomes_one_replica(env):
+    _, _, _, _, make_coord, catalog = env
+    coord = make_coord()
+    coord.load_collection(datacoord_pb2.CollectionRequest(collection=collection(), replica_number=2))
+    assert coord.replica_nodes(CID) == [[11], [12]]
+    assert set(coord.assignments(CID, 0).values()) == {11} and set(coord.assignments(CID, 1).values()) == {12}
+    ids = [r.replica_id for r in catalog.loads[CID].replicas]
+    coord.stop()
+    again = make_coord()
+    assert again.replica_nodes(CID) == [[11], [12]]
+    assert [r.replica_id for r in catalog.loads[CID].replicas] == ids
+    again.stop()
+    old = querycoord_pb2.CollectionLoadInfo(collection=collection(2))  # written before replicas
+    old.assignments.add(channel=f"by-dev-dml-{CID}-0", node_id=11)
+    old.assignments.add(channel=f"by-dev-dml-{CID}-1", node_id=12)
+    catalog.loads[CID] = old
+    third = make_coord()
+    assert third.replica_nodes(CID) == [[11, 12]] and third.assignments(CID) == {
+        f"by-dev-dml-{CID}-0": 11, f"by-dev-dml-{CID}-1": 12}
+    assert [r.replica_id for r in catalog.loads[CID].replicas] == [CID]  # migrated and saved
+
+
 def test_targets_progress_and_shard_leaders(env):
     _, _, datacoord, _, make_coord, _ = env
     datacoord.infos[CID] = recovery()
@@ -172,7 +194,7 @@ def test_dead_node_channels_move_to_live_nodes(env):
     coord.refresh()
     assert set(coord.assignments(CID).values()) == {12}
     stored = catalog.loads[CID]
-    assert {a.node_id for a in stored.assignments} == {12}
+    assert {a.node_id for a in stored.replicas[0].assignments} == {12}
 
 
 def test_release_and_not_loaded_errors_over_grpc(env):
