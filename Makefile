@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test lint unit e2e netns typecheck protos bench bench-1m bench-filter bench-concurrency
+.PHONY: install run test lint unit e2e netns typecheck protos bench bench-1m bench-filter bench-concurrency bench-mq
 install: $(STAMP)
 
 run: $(STAMP)
@@ -60,3 +60,7 @@ bench-filter: $(STAMP)
 
 bench-concurrency: $(STAMP)
 	$(BIN)/python bench/bench_concurrency.py $(ARGS)
+
+# The standard benchmark against the zmq and the natsmq log (embedded nats-server, R1), alternating.
+bench-mq: $(STAMP)
+	$(BIN)/python bench/bench_mq.py $(ARGS)

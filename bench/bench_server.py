@@ -383,6 +383,8 @@ def main() -> int:
     parser.add_argument("--out", help="also write the JSON here (it is always printed and saved in bench/results/)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-visibility", action="store_true")
+    parser.add_argument("--mq", choices=["zmq", "natsmq"], default="zmq",
+                        help="log backend of the standalone cluster it starts (natsmq: embedded nats-server, R1)")
     args = parser.parse_args()
 
     from pymilvus import MilvusClient, __version__ as pymilvus_version
@@ -417,6 +419,7 @@ def main() -> int:
             "data": f"{N_CLUSTERS} Gaussian clusters (centers N(0,1), per-cluster sigma U(0.25,0.5)), float32; "
                     "queries are fresh draws from the same mixture; ground truth: faiss IndexFlatL2",
             "server": args.uri or "standalone cluster started by the benchmark (local storage, temp dir)",
+            "mq": None if args.uri else args.mq,
         },
         "data_prep_s": prep_s,
         "targets": TARGETS,
@@ -435,7 +438,8 @@ def main() -> int:
 
             tmp = tempfile.TemporaryDirectory(prefix="milvuspy-bench-")
             t = time.perf_counter()
-            cluster = StandaloneCluster(Path(tmp.name) / "cluster", {"MILVUSPY_STORAGE_TYPE": "local"}).start()
+            cluster = StandaloneCluster(Path(tmp.name) / "cluster", {"MILVUSPY_STORAGE_TYPE": "local",
+                                                                     "MILVUSPY_MQ_TYPE": args.mq}).start()
             result["cluster_start_s"] = time.perf_counter() - t
             uri = cluster.uri
             assert cluster.process is not None

@@ -26,7 +26,6 @@ from common.http import HealthServer
 from common.interfaces import DataCoord, Log, QueryCoord, QueryNode, RootCoord
 from common.kv.base import MetaKV, MetaKVError
 from common.metrics import MetricsRegistry
-from common.mq.client import BrokerClient
 from common.node_metrics import SERVICE as NODE_METRICS, NodeMetricsService
 from common.rpc import ProtocolService, bind, make_server
 from common.session import Session, list_sessions
@@ -165,8 +164,11 @@ class RoleContext:
 
     @cached_property
     def log(self) -> Log:
-        """The cluster's log: a BrokerClient to the broker found through its etcd session."""
-        return BrokerClient(wait_for_address(self.kv, "broker"))
+        """The cluster's log, of the backend ``mq.type`` names (common/mq/factory.py): a
+        BrokerClient to the broker found through its etcd session, or a NatsLog."""
+        from common.mq.factory import make_log
+
+        return make_log(self.config, self.kv, name=f"milvus-py-{self.node_id}")
 
     def opened_log(self) -> Log | None:
         """The log if this role has asked for it (None: the role does not use the log)."""

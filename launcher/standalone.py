@@ -1,5 +1,6 @@
-"""A standalone cluster on one machine: an embedded etcd (unless one is configured) and every
-role as its own OS process (``milvus-py run ROLE``), supervised: a role that dies is restarted
+"""A standalone cluster on one machine: an embedded etcd (unless one is configured), with
+``mq.type: natsmq`` and no ``mq.natsmq_servers`` an embedded nats-server (instead of the broker
+role), and every role as its own OS process (``milvus-py run ROLE``), supervised: a role that dies is restarted
 on the same port. Ctrl-C (SIGINT) or SIGTERM stops them all.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from common.config import Config
 from common.errors import MilvusError, ParameterInvalid, ServiceNotReady
 from common.kv.base import MetaKV
+from common.mq.factory import mq_type, natsmq_settings
 from common.net import stable_free_port
 from common.runtime import EXIT_NO_ETCD, connect_kv
 from launcher.roles import START_ORDER
@@ -113,12 +115,30 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
         if etcd is not None:
             etcd.stop()
         return EXIT_NO_ETCD
-    _clear_sessions(kv)
+    nats = None
+    roles = START_ORDER
+    try:
+        if mq_type(config) == "natsmq":
+            roles = [r for r in START_ORDER if r != "broker"]   # the log is NATS JetStream
+            servers, _ = natsmq_settings(config)
+            if not servers:
+                from launcher.embedded_nats import EmbeddedNats
+
+                nats = EmbeddedNats(root / "nats", port=stable_free_port(), monitor_port=stable_free_port()).start()
+                log.info("embedded nats-server at %s (data in %s)", nats.endpoint, root / "nats")
+        _clear_sessions(kv)
+    except BaseException:
+        kv.close()
+        if etcd is not None:
+            etcd.stop()
+        raise
     env = cluster_env(config, root, port, endpoint)
+    if nats is not None:
+        env["MILVUSPY_MQ_NATSMQ_SERVERS"] = nats.endpoint
     counts = {"querynode": querynodes, "datanode": datanodes, "proxy": proxies,
               **{role: coordinators for role in COORDINATORS}}
     children: list[Child] = []
-    for role in START_ORDER:
+    for role in roles:
         for i in range(counts.get(role, 1)):
             name = role if counts.get(role, 1) == 1 else f"{role}-{i}"
             child = Child(role, role_command(role, config_path), instance_env(env, role, i),
@@ -140,6 +160,8 @@ def run_standalone(config: Config, config_path: str | None, *, data_dir: str | N
     finally:
         kv.close()
         _stop_all(children)
+        if nats is not None:
+            nats.stop()
         if etcd is not None:
             etcd.stop()
     return 0

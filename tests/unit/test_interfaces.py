@@ -12,6 +12,7 @@ import pytest
 from common import interfaces
 from common.mq.role_server import Broker
 from common.mq.client import BrokerClient
+from common.mq.natsmq import NatsLog
 from common.rpc import method_name
 from coordinators.datacoord.client import DataCoordClient
 from coordinators.datacoord.core import DataCoord
@@ -94,8 +95,9 @@ def test_core_and_client_implement_the_protocol(role: str) -> None:
         assert_implements(client, protocol)
 
 
-def test_broker_client_implements_the_log() -> None:
+def test_both_log_backends_implement_the_log() -> None:
     assert_implements(BrokerClient, interfaces.Log)
+    assert_implements(NatsLog, interfaces.Log)
     assert set(protocol_methods(interfaces.Log)) == {"produce", "fetch", "end_offset", "truncate", "drop",
                                                      "list_channels", "close"}
 
