@@ -174,7 +174,7 @@ class Translator:
     def program(self, name: str, service: dict[str, Any]) -> Program:
         mounts = self._mounts(name, service)
         program = self._translate(name, service, mounts, self.run_dir / "services" / name / "fs")
-        program.dirs = sorted(set(mounts.values()))
+        program.dirs = sorted({path for path in mounts.values() if not path.is_file()})  # bind-mounted files stay
         return program
 
     def _translate(self, name: str, service: dict[str, Any], mounts: dict[str, Path], fs: Path) -> Program:

@@ -1,20 +1,11 @@
 """The cluster of docker-compose.yml on this machine, every service in its own network namespace
-(scripts/netns_cluster.py), shared by the tests of this package.
-
-``MPY_NETNS_CLUSTER`` chooses what runs:
-
-- ``today`` (default): what this branch can run. The log is the ZeroMQ broker (profile ``zmq``,
-  ``MPY_MQ_TYPE=zmq``): the natsmq backend is not merged yet. One instance of each coordinator:
-  coordinator active-standby is not merged yet either, and two active ones would both schedule.
-  Everything else as docker-compose.yml declares it: 3 etcd members, 3 NATS servers (their
-  JetStream cluster is checked, nothing writes to it yet), MinIO (SeaweedFS), 2 proxies,
-  2 datanodes, 2 querynodes, an indexnode.
-- ``full``: every service of docker-compose.yml without a profile, as in production (NATS R3,
-  2 of each coordinator). For when the natsmq backend and coordinator HA are merged.
+(scripts/netns_cluster.py), shared by the tests of this package: every service without a
+profile, as in production: 3 etcd members, 3 NATS servers (the log, streams with R3), MinIO
+(SeaweedFS), 2 instances of each coordinator (active-standby), 2 proxies, 2 datanodes,
+2 querynodes, an indexnode.
 """
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from collections.abc import Iterator
@@ -23,21 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns import NetnsCluster, namespaces_unavailable
-
-TODAY_SERVICES = ["etcd-0", "etcd-1", "etcd-2", "nats-0", "nats-1", "nats-2", "minio", "broker",
-                  "rootcoord-1", "datacoord-1", "querycoord-1", "datanode-1", "datanode-2",
-                  "querynode-1", "querynode-2", "indexnode-1", "proxy-1", "proxy-2"]
-MODES = {
-    "today": {"profiles": ["zmq"], "env": {"MPY_MQ_TYPE": "zmq"}, "services": TODAY_SERVICES},
-    "full": {"profiles": [], "env": {}, "services": []},
-}
-
-
-def cluster_mode() -> str:
-    mode = os.environ.get("MPY_NETNS_CLUSTER", "today")
-    if mode not in MODES:
-        raise ValueError(f"MPY_NETNS_CLUSTER={mode!r}: expected one of {sorted(MODES)}")
-    return mode
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +24,8 @@ def netns_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetnsClu
                     "iproute2")
     prefix = f"mpt{random.randrange(16**3):03x}"
     subnet = f"10.77.{random.randrange(100, 250)}.0/24"
-    mode = MODES[cluster_mode()]
-    cluster = NetnsCluster(tmp_path_factory.mktemp("netns"), prefix=prefix, subnet=subnet,
-                           profiles=list(mode["profiles"]), env=dict(mode["env"]), services=list(mode["services"]))
+    cluster = NetnsCluster(tmp_path_factory.mktemp("netns"), prefix=prefix, subnet=subnet, profiles=[], env={},
+                           services=[])
     try:
         cluster.up()
         yield cluster

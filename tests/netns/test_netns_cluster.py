@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from pymilvus import DataType, MilvusClient
 
-from tests.netns.conftest import cluster_mode
 from tests.support.netns import NetnsCluster
 
 DIM = 8
@@ -26,8 +25,10 @@ RECOVERY_S = 10.0   # reads and writes must be back within this after a host is 
 LOAD_BEFORE_S = 3.0
 LOAD_AFTER_S = 14.0
 CALL_TIMEOUT_S = 3.0
-ROLE_SERVICES = ["broker", "rootcoord-1", "datacoord-1", "querycoord-1", "datanode-1", "datanode-2",
-                 "querynode-1", "querynode-2", "indexnode-1", "proxy-1", "proxy-2"]
+ROLE_SERVICES = ["rootcoord-1", "rootcoord-2", "datacoord-1", "datacoord-2", "querycoord-1", "querycoord-2",
+                 "datanode-1", "datanode-2", "querynode-1", "querynode-2", "indexnode-1", "proxy-1", "proxy-2"]
+ETCD = ("etcd-0", "etcd-1", "etcd-2")
+NATS = ("nats-0", "nats-1", "nats-2")
 
 
 def _http_json(url: str) -> dict:
@@ -85,8 +86,7 @@ def test_roles_publish_their_service_names(netns_cluster: NetnsCluster):
     sessions = subprocess.run([str(etcdctl), f"--endpoints={netns_cluster.ip('etcd-1')}:2379", "get", "--prefix",
                                "by-dev/session/", "--print-value-only"],
                               capture_output=True, text=True, timeout=10, check=True).stdout
-    running = [s for s in ROLE_SERVICES if s in netns_cluster.info]
-    for service in running:
+    for service in ROLE_SERVICES:
         assert f"{service}:" in sessions, f"no session of {service} in etcd:\n{sessions}"
 
 
@@ -211,15 +211,6 @@ class Load:
             time.sleep(0.05)
 
 
-def _etcd_leader(cluster: NetnsCluster) -> str:
-    etcdctl = Path(sys.executable).with_name("etcdctl")
-    endpoints = ",".join(f"{cluster.ip(m)}:2379" for m in ("etcd-0", "etcd-1", "etcd-2"))
-    status = json.loads(subprocess.run([str(etcdctl), f"--endpoints={endpoints}", "endpoint", "status", "-w", "json"],
-                                       capture_output=True, text=True, timeout=10, check=True).stdout)
-    (leader,) = [s["Endpoint"] for s in status if s["Status"]["header"]["member_id"] == s["Status"]["leader"]]
-    return next(m for m in ("etcd-0", "etcd-1", "etcd-2") if leader.startswith(cluster.ip(m) + ":"))
-
-
 def _longest_gap(times: list[float], start: float, end: float) -> float:
     """The longest time in [start, end] without a success (from ``start`` to the first one, between
     two, and from the last one to ``end``)."""
@@ -237,34 +228,62 @@ def _all_ids(client: MilvusClient, collection: str, top: int) -> list[int]:
     return found
 
 
-# Which hosts of the cluster a test kills, and what this branch cannot survive yet (MPY_NETNS_CLUSTER=today).
-TODAY = cluster_mode() == "today"
+def _etcdctl(cluster: NetnsCluster, *args: str) -> str:
+    """etcdctl against every member (the ones alive answer)."""
+    etcdctl = Path(sys.executable).with_name("etcdctl")
+    endpoints = ",".join(f"{cluster.ip(m)}:2379" for m in ETCD)
+    return subprocess.run([str(etcdctl), f"--endpoints={endpoints}", *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout
 
 
-def _until_merged(reason: str) -> tuple[pytest.MarkDecorator, ...]:
-    """Expected to fail in the ``today`` cluster (not strict: some of it already holds)."""
-    return (pytest.mark.xfail(reason=reason, strict=False),) if TODAY else ()
+def _etcd_leader(cluster: NetnsCluster) -> str:
+    status = json.loads(_etcdctl(cluster, "endpoint", "status", "-w", "json"))
+    (leader,) = [s["Endpoint"] for s in status if s["Status"]["header"]["member_id"] == s["Status"]["leader"]]
+    return next(m for m in ETCD if leader.startswith(cluster.ip(m) + ":"))
 
 
-_NO_COORD_HA = "coordinator active-standby is not in this branch: one instance of each coordinator runs"
-HOSTS = [
-    pytest.param("etcd-leader", id="etcd-leader"),  # the Raft leader at the time of the kill
-    pytest.param("nats-1", id="nats-server", marks=pytest.mark.skipif(
-        TODAY, reason="the log is the zmq broker until the natsmq backend is merged: killing a NATS server proves "
-                      "nothing")),
-    pytest.param("proxy-1", id="proxy"),
-    pytest.param("datanode-1", id="datanode"),
-    pytest.param("querynode-1", id="querynode", marks=_until_merged(
-        "no query replicas in this branch: a lost querynode's channel moves to the other one only when its etcd "
-        "session expires (etcd.session_ttl_s 10 s), so reads stop for about 10 s")),
-    pytest.param("indexnode-1", id="indexnode"),
-    pytest.param("rootcoord-1", id="rootcoord", marks=_until_merged(_NO_COORD_HA)),
-    pytest.param("datacoord-1", id="datacoord", marks=_until_merged(_NO_COORD_HA)),
-    pytest.param("querycoord-1", id="querycoord", marks=_until_merged(_NO_COORD_HA)),
-    pytest.param("minio", id="object-store"),
-    *([pytest.param("broker", id="zmq-broker", marks=_until_merged(
-        "the zmq broker is one process on one disk (what the natsmq backend replaces)"))] if TODAY else []),
-]
+def _active_coordinator(cluster: NetnsCluster, role: str) -> str:
+    """The compose service of ``role``'s active instance: the host of the address in its
+    election key (each instance advertises its own service name)."""
+    value = _etcdctl(cluster, "get", f"by-dev/coordinator/active/{role}", "--print-value-only").strip()
+    assert value, f"no active {role}"
+    host = str(json.loads(value)["address"]).rpartition(":")[0]
+    assert host in (f"{role}-1", f"{role}-2"), f"active {role} advertises {host!r}"
+    return host
+
+
+def _stream_leader(cluster: NetnsCluster, collection_id: int) -> str:
+    """The NATS server that leads the stream of the collection's first channel (monitoring
+    port's /jsz of any server that answers)."""
+    for server in NATS:
+        try:
+            jsz = _http_json(f"http://{cluster.ip(server)}:8222/jsz?accounts=true&streams=true")
+        except OSError:
+            continue
+        streams = sorted((s for account in jsz.get("account_details") or [] for s in account.get("stream_detail") or []
+                          if f"{collection_id}" in s["name"]), key=lambda s: s["name"])
+        if streams:
+            leader = str(streams[0]["cluster"]["leader"])
+            assert leader in NATS, f"stream {streams[0]['name']} led by {leader!r}"
+            return leader
+    raise AssertionError(f"no NATS stream of collection {collection_id}")
+
+
+HOSTS = ["etcd-leader",  # the Raft leader at the time of the kill
+         "nats-stream-leader",  # the NATS server that leads the stream of the collection's first channel
+         "minio", "rootcoord-active", "datacoord-active", "querycoord-active",  # the elected instance
+         "proxy-1", "datanode-1", "querynode-1", "indexnode-1"]
+
+
+def _resolve(cluster: NetnsCluster, host: str, collection_id: int) -> str:
+    """The compose service that a HOSTS entry names at this moment."""
+    if host == "etcd-leader":
+        return _etcd_leader(cluster)
+    if host == "nats-stream-leader":
+        return _stream_leader(cluster, collection_id)
+    if host.endswith("-active"):
+        return _active_coordinator(cluster, host.removesuffix("-active"))
+    return host
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -273,8 +292,6 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
     acknowledged row is there afterwards, exactly once, and both reads and writes succeed again
     within RECOVERY_S of the kill. The host is started again afterwards (its restart policy), so
     the next test finds the whole cluster."""
-    if host == "etcd-leader":
-        host = _etcd_leader(netns_cluster)
     one, two = _clients(netns_cluster)
     name = f"kill_{host.replace('-', '_')}"
     rng = random.Random(3)
@@ -283,33 +300,37 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
     schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
     index = one.prepare_index_params()
     index.add_index("vec", index_type="FLAT", metric_type="L2")
-    # Two shards: each datanode consumes one channel and each querynode leads one, so losing
-    # either worker host loses a part of this collection.
+    # Two shards (each datanode consumes one channel), two replicas (one on each querynode):
+    # losing either worker host loses a part of this collection, and losing a querynode is no
+    # read outage.
     one.create_collection(name, schema=schema, index_params=index, consistency_level="Strong", num_shards=2)
+    killed = ""
     try:
-        if not TODAY:  # two replicas on the two querynodes: losing one is no read outage
-            one.release_collection(name)
-            one.load_collection(name, replica_number=2)
+        one.release_collection(name)
+        one.load_collection(name, replica_number=2)
         base = [{"id": i, "vec": v} for i, v in enumerate(_vectors(500, rng))]
         one.insert(name, base)
-        if host.startswith(("datanode", "querynode")):
-            channel = f"by-dev-dml-{one.describe_collection(name)['collection_id']}-"
-            assert channel in netns_cluster.log(host), f"{host} serves no channel of the collection: a vacuous test"
+        collection_id = int(one.describe_collection(name)["collection_id"])
+        target = _resolve(netns_cluster, host, collection_id)
+        if target.startswith(("datanode", "querynode")):
+            channel = f"by-dev-dml-{collection_id}-"
+            assert channel in netns_cluster.log(target), f"{target} serves no channel of the collection: a vacuous test"
         with Load(netns_cluster, name) as load:
             time.sleep(LOAD_BEFORE_S)
             killed_at = time.monotonic()
-            netns_cluster.kill(host)
+            netns_cluster.kill(target)
+            killed = target
             time.sleep(LOAD_AFTER_S)
         record = load.record
         end = killed_at + LOAD_AFTER_S
         write_gap = _longest_gap(record.write_ok, killed_at, end)
         read_gap = _longest_gap(record.read_ok, killed_at, end)
         errors = "\n".join(record.errors[-5:])
-        print(f"lost {host}: longest write gap {write_gap:.1f} s, read gap {read_gap:.1f} s, "
+        print(f"lost {host} ({target}): longest write gap {write_gap:.1f} s, read gap {read_gap:.1f} s, "
               f"{len(record.acked)} rows acknowledged, {len(record.maybe)} failed")
-        assert write_gap <= RECOVERY_S, f"writes out for {write_gap:.1f} s after {host} died; last errors:\n{errors}"
-        assert read_gap <= RECOVERY_S, f"reads out for {read_gap:.1f} s after {host} died; last errors:\n{errors}"
-        survivor = two if host == "proxy-1" else one
+        assert write_gap <= RECOVERY_S, f"writes out for {write_gap:.1f} s after {target} died; last errors:\n{errors}"
+        assert read_gap <= RECOVERY_S, f"reads out for {read_gap:.1f} s after {target} died; last errors:\n{errors}"
+        survivor = two if target == "proxy-1" else one
         ids = _all_ids(survivor, name, max(record.acked | record.maybe | {500}))
         duplicated = len(ids) - len(set(ids))
         lost = record.acked - set(ids)
@@ -319,7 +340,8 @@ def test_losing_a_host_under_load(netns_cluster: NetnsCluster, host: str):
         assert not unknown, f"rows never inserted: {sorted(unknown)[:5]}"
         assert set(range(500)) <= set(ids)
     finally:
-        netns_cluster.start(host)
+        if killed:
+            netns_cluster.start(killed)
         for client in (one, two):  # through whichever proxy answers (the cluster may still be recovering)
             try:
                 client.drop_collection(name)
