@@ -81,13 +81,12 @@ def test_nats_servers_form_one_jetstream_cluster(netns_cluster: NetnsCluster):
 
 def test_roles_publish_their_service_names(netns_cluster: NetnsCluster):
     """Each role registered in etcd under the address its compose service advertises (its own
-    name, resolved through /etc/netns/<ns>/hosts by the others)."""
-    etcdctl = Path(sys.executable).with_name("etcdctl")
-    sessions = subprocess.run([str(etcdctl), f"--endpoints={netns_cluster.ip('etcd-1')}:2379", "get", "--prefix",
-                               "by-dev/session/", "--print-value-only"],
-                              capture_output=True, text=True, timeout=10, check=True).stdout
+    name, resolved through /etc/netns/<ns>/hosts by the others): a session, or for a standby
+    coordinator its standby key."""
+    published = "".join(_etcdctl(netns_cluster, "get", "--prefix", f"by-dev/{prefix}", "--print-value-only")
+                        for prefix in ("session/", "coordinator/standby/"))
     for service in ROLE_SERVICES:
-        assert f"{service}:" in sessions, f"no session of {service} in etcd:\n{sessions}"
+        assert f"{service}:" in published, f"{service} published nothing in etcd:\n{published}"
 
 
 # ------------------------------------------------------------------------------------------

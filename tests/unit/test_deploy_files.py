@@ -24,6 +24,7 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 EXAMPLE_CONFIG = ROOT / "deploy" / "milvus-py.yaml"
 CONFIG_DEFAULTS = ROOT / "common" / "config.yaml"
 K8S_DIR = ROOT / "deploy" / "k8s"
+NATS_CONFIG = ROOT / "deploy" / "nats" / "nats.conf"
 ETCD_MEMBERS = "etcd-0:2379,etcd-1:2379,etcd-2:2379"
 # How many services of each role the production cluster runs (the profile-less services).
 ROLE_COUNTS = {"rootcoord": 2, "datacoord": 2, "querycoord": 2, "proxy": 2, "datanode": 2, "querynode": 2,
@@ -146,9 +147,19 @@ def test_proxies_publish_api_and_health_ports():
     for name in _role_services(with_profiles=False)["proxy"]:
         proxy = _services()[name]
         assert {19530, 9091} <= _container_ports(proxy), name
-        assert "/healthz" in " ".join(map(str, proxy["healthcheck"]["test"])), name
+        assert _environment(proxy)["MILVUSPY_PROXY_HTTP_PORT"] == "9091", name
         host_ports |= {str(p).split(":")[0] for p in proxy["ports"]}
     assert len(host_ports) == 4, "each proxy needs its own host ports"
+
+
+def test_every_role_is_health_checked_on_healthz():
+    """Every role serves /healthz on 9091 (common.http_port; the proxies' proxy.http_port), and its
+    compose health check asks that."""
+    for names in _role_services().values():
+        for name in names:
+            service = _services()[name]
+            assert _environment(service)["MILVUSPY_COMMON_HTTP_PORT"] == "9091", name
+            assert "http://127.0.0.1:9091/healthz" in " ".join(map(str, service["healthcheck"]["test"])), name
 
 
 def test_every_role_service_is_its_own_host():
@@ -188,9 +199,23 @@ def test_nats_is_a_three_server_jetstream_cluster():
         assert command[command.index("--routes") + 1] == routes
         assert command[command.index("--server_name") + 1] == f"nats-{i}"
         assert command[command.index("--store_dir") + 1] == "/data"
-        assert services[f"nats-{i}"]["volumes"] == [f"nats-{i}-data:/data"]
+        assert command[command.index("--config") + 1] == "/etc/nats/nats.conf"
+        assert services[f"nats-{i}"]["volumes"] == [f"nats-{i}-data:/data",
+                                                    "./deploy/nats/nats.conf:/etc/nats/nats.conf:ro"]
         assert "js-enabled-only" in " ".join(services[f"nats-{i}"]["healthcheck"]["test"])
     assert _environment(_services()["proxy-1"])["MILVUSPY_MQ_NATSMQ_REPLICAS"] == "3"
+
+
+def test_nats_config_file():
+    """Payloads up to 64 MiB (the default, 1 MiB, fails large inserts), fsync before every ack;
+    the k8s ConfigMap carries the same file."""
+    text = NATS_CONFIG.read_text()
+    assert re.search(r"^max_payload: 67108864$", text, re.M)
+    assert re.search(r"^jetstream \{[^}]*sync_interval: always", text, re.M)
+    assert _k8s("ConfigMap")["nats-config"]["data"]["nats.conf"] == text
+    container = _k8s("StatefulSet")["nats"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--config=/etc/nats/nats.conf" in container["command"]
+    assert {"name": "config", "mountPath": "/etc/nats", "readOnly": True} in container["volumeMounts"]
 
 
 def test_gpu_querynode_is_a_profile_with_an_nvidia_device():
@@ -248,8 +273,9 @@ def test_k8s_stateful_parts_and_roles():
         assert container["args"] == ["run", name.removeprefix("milvus-py-")]
         advertise = [e for e in container["env"] if e["name"] == "MILVUSPY_COMMON_ADVERTISE_HOST"]
         assert advertise[0]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP", name
-    proxy_probe = deployments["milvus-py-proxy"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    assert proxy_probe["httpGet"]["path"] == "/healthz"
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, (name, probe)
+        assert {"name": "http", "containerPort": 9091} in container["ports"], name
     hpa = _k8s("HorizontalPodAutoscaler")["milvus-py-querynode"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "milvus-py-querynode"
     services = _k8s("Service")
@@ -262,6 +288,7 @@ def test_k8s_env_loads_as_config():
     config = load_config(environ=env)
     assert config.get("etcd", "endpoints").count(",") == 2
     assert config.get("mq", "natsmq_replicas") == 3
+    assert config.get("common", "http_port") == 9091
 
 
 def test_kubernetes_validate_rejects_a_bad_manifest(tmp_path):
