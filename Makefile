@@ -30,8 +30,7 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
 
-# docker-compose.yml in network namespaces (root; MPY_NETNS_CLUSTER=full once natsmq and
-# coordinator HA are merged, see tests/netns/conftest.py).
+# docker-compose.yml in network namespaces, every service its own host (root; tests/netns/conftest.py).
 netns: $(STAMP)
 	$(BIN)/pytest tests/netns -q
 
