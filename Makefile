@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[cpu,test]'
 	touch $(STAMP)
 
-.PHONY: install run test lint unit e2e typecheck protos bench bench-1m bench-filter bench-concurrency bench-mq
+.PHONY: install run test lint unit e2e netns typecheck protos bench bench-1m bench-filter bench-concurrency bench-mq
 install: $(STAMP)
 
 run: $(STAMP)
@@ -22,12 +22,17 @@ test: lint
 	$(BIN)/python scripts/gen_protos.py --check
 	$(BIN)/pytest tests/unit -q -p no:cacheprovider
 	$(BIN)/pytest tests/e2e -q -p no:cacheprovider
+	$(BIN)/pytest tests/netns -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
+
+# docker-compose.yml in network namespaces, every service its own host (root; tests/netns/conftest.py).
+netns: $(STAMP)
+	$(BIN)/pytest tests/netns -q
 
 # ruff on the whole tree, then mypy on the packages [tool.mypy] names (strict on common/ and
 # dataplane/); both run and either failing fails (config in pyproject.toml).

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from common.config import Config
+from common.errors import MilvusError
 from common.runtime import RoleContext
 from common.tso import compose_ts
 from proto.internal import datacoord_pb2, meta_pb2, rootcoord_pb2
@@ -119,7 +120,9 @@ class _Ticket:
 class IndexCache:
     """The index of each vector field, as datacoord describes it, cached for ``ttl_s`` (and
     dropped at once when this proxy creates or drops an index): a search needs the index's
-    type and metric, and asking datacoord every time costs a round trip."""
+    type and metric, and asking datacoord every time costs a round trip. While datacoord cannot
+    answer (a retriable error: its active instance died and the standby has not taken over yet)
+    an expired entry is used, so searches do not stop for the coordinator's failover."""
 
     def __init__(self, context: RoleContext, ttl_s: float = 5.0) -> None:
         self._context = context
@@ -135,8 +138,13 @@ class IndexCache:
             entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self._ttl_s:
             return entry[1]
-        indexes = self._context.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
-            collection_id=collection_id, field_name=field_name)).indexes
+        try:
+            indexes = self._context.datacoord.describe_index(datacoord_pb2.DescribeIndexRequest(
+                collection_id=collection_id, field_name=field_name)).indexes
+        except MilvusError as exc:
+            if entry is None or not exc.retriable:
+                raise
+            return entry[1]
         index = indexes[0].index if indexes else None
         with self._lock:
             self._entries[key] = (now, index)

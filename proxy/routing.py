@@ -3,7 +3,11 @@ replicas, and which of them a read tries first.
 
 Querycoord lists every serviceable leader of each channel, one per replica (GetShardLeaders).
 The router caches that list per collection for ``LEADERS_TTL_S`` (so replicas that become
-serviceable again are used within seconds) or until ``forget``.
+serviceable again are used within seconds) or until ``forget``. When querycoord cannot answer
+(a retriable error: its active instance died and the standby has not taken over yet, up to
+``etcd.coordinator_session_ttl_s``), the expired list is used until it answers again: reads then
+keep going to the replicas they went to, failing over among them as below, instead of stopping
+for the coordinator's failover.
 
 Choice among a channel's leaders (``order``): the leaders not marked unreachable first, the one
 with the fewest reads of this proxy in flight first, round robin among equals (Milvus's proxy
@@ -70,7 +74,15 @@ class ShardRouter:
             cached = self._leaders.get(collection.collection_id)
         if cached is not None and now - cached[0] < LEADERS_TTL_S:
             return cached[1]
-        response = self._context.querycoord.get_shard_leaders(CollectionRequest(collection_id=collection.collection_id))
+        try:
+            response = self._context.querycoord.get_shard_leaders(
+                CollectionRequest(collection_id=collection.collection_id))
+        except MilvusError as exc:
+            if cached is None or not exc.retriable:
+                raise
+            log.debug("querycoord cannot answer (%s): the leaders of collection %d as cached", exc,
+                      collection.collection_id)
+            return cached[1]
         by_channel: dict[str, list[ShardLeader]] = {}
         for leader in response.leaders:
             by_channel.setdefault(leader.channel, []).append(leader)

@@ -1,14 +1,18 @@
 """The proxy's choice among a channel's replica leaders (proxy/routing.py): fewest reads in
 flight first, round robin among equals, unreachable nodes last until a probe answers; the
-leader list is asked for again after its TTL or ``forget``."""
+leader list is asked for again after its TTL or ``forget``; while a coordinator fails over, the
+expired leader list and index info are used (proxy/env.py's IndexCache)."""
 from __future__ import annotations
 
 import time
 from types import SimpleNamespace
 
-from common.errors import NodeNotAvailable
+import pytest
+
+from common.errors import NodeNotAvailable, ServiceInternal, ServiceNotReady
 from proto.internal import meta_pb2, querycoord_pb2
 from proxy import routing
+from proxy.env import IndexCache
 from proxy.routing import ShardRouter
 from tests.support.mini_requests import wait_until
 
@@ -71,3 +75,54 @@ def test_order_prefers_idle_reachable_leaders_in_turn(monkeypatch) -> None:  # t
         assert peers.asked == 3
     finally:
         router.close()
+
+
+class _Failing:
+    """A coordinator that answers ``answer()`` until ``error`` is set, then raises it."""
+
+    def __init__(self, answer) -> None:  # type: ignore[no-untyped-def]
+        self.answer = answer
+        self.error: Exception | None = None
+
+    def __call__(self, request):  # type: ignore[no-untyped-def]
+        if self.error is not None:
+            raise self.error
+        return self.answer()
+
+
+def test_expired_leaders_serve_while_querycoord_cannot_answer(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A retriable error of querycoord (its failover) reuses the expired list; any other error,
+    or no list at all, reaches the caller."""
+    monkeypatch.setattr(routing, "LEADERS_TTL_S", 0.0)
+    leaders = [_leader("a", 1), _leader("a", 2)]
+    ask = _Failing(lambda: querycoord_pb2.ShardLeadersResponse(leaders=leaders))
+    router = ShardRouter(SimpleNamespace(querycoord=SimpleNamespace(get_shard_leaders=ask)))  # type: ignore[arg-type]
+    try:
+        ask.error = NodeNotAvailable("querycoord is down")
+        with pytest.raises(NodeNotAvailable):
+            router.shards(SimpleNamespace(collection_id=7))  # type: ignore[arg-type]
+        ask.error = None
+        shards = router.shards(SimpleNamespace(collection_id=7))  # type: ignore[arg-type]
+        ask.error = ServiceNotReady("a standby instance")
+        assert router.shards(SimpleNamespace(collection_id=7)) is shards  # type: ignore[arg-type]
+        ask.error = ServiceInternal("a bug")
+        with pytest.raises(ServiceInternal):
+            router.shards(SimpleNamespace(collection_id=7))  # type: ignore[arg-type]
+    finally:
+        router.close()
+
+
+def test_expired_index_info_serves_while_datacoord_cannot_answer() -> None:
+    index = meta_pb2.IndexInfo(index_name="vec_idx")
+    ask = _Failing(lambda: SimpleNamespace(indexes=[SimpleNamespace(index=index)]))
+    cache = IndexCache(SimpleNamespace(datacoord=SimpleNamespace(describe_index=ask)), ttl_s=0.0)  # type: ignore[arg-type]
+    ask.error = NodeNotAvailable("datacoord is down")
+    with pytest.raises(NodeNotAvailable):
+        cache.get(7, "vec")
+    ask.error = None
+    assert cache.get(7, "vec") == index
+    ask.error = NodeNotAvailable("datacoord is down")
+    assert cache.get(7, "vec") == index
+    ask.error = ServiceInternal("a bug")
+    with pytest.raises(ServiceInternal):
+        cache.get(7, "vec")
