@@ -82,6 +82,7 @@ MAX_IDLE_READERS = 4                # kept per channel for fetches that continue
 REPLICA_WAIT_S = 10.0               # a forming cluster may lack peers for this long at start
 ERROR_LOG_INTERVAL_S = 10.0         # connection errors are logged as warnings at most this often
 API_ATTEMPT_S = 2.0                 # an API request unanswered this long is asked again
+PUBLISH_ATTEMPT_S = 1.0             # a record unacknowledged this long is published again (same id)
 CONSUMER_CREATE_S = 1.0             # a consumer not created this fast: read without one ...
 CONSUMERS_DOWN_S = 2.0              # ... for this long before trying again
 GET_MAX_RECORDS = 64                # records per fetch read without a consumer
@@ -487,29 +488,60 @@ class NatsLog:
         raise AssertionError("unreachable")
 
     async def _publish(self, channel: str, datas: list[bytes]) -> int:
+        """Publish ``datas`` to ``channel``'s stream; the offset of the first once acknowledged.
+
+        One record carries a ``Nats-Msg-Id`` and is asked again every ``PUBLISH_ATTEMPT_S``
+        while unacknowledged (no stream leader during an election, a lost connection), until
+        ``timeout_s``: JetStream stores a message id once (its duplicate window), so a retry of a
+        record that was stored after all answers with the record's first position. A batch is
+        sent once (its records must be consecutive; a retried batch could be stored twice)."""
         nc, subject = self._conn, _subject(channel)
         big = max(len(d) for d in datas)
         if big > nc.max_payload:
             raise MqFailed(f"a record of {big - TS.size} bytes exceeds the NATS server's max_payload "
                            f"({nc.max_payload} bytes)")
-        # Never hand records to a connection that is down: nats-py would buffer them and send
-        # them on reconnect, after this call had reported a failure. Wait for it instead.
         deadline = time.monotonic() + self.timeout_s
-        while not nc.is_connected:
-            if nc.is_closed or time.monotonic() >= deadline:
-                raise MqFailed(f"no connection to NATS at {', '.join(self.servers)} for {self.timeout_s:.1f}s: "
-                               f"{len(datas)} record(s) to {channel!r} were not sent")
-            await asyncio.sleep(0.02)
-        lost = self._lost
-        if len(datas) == 1:
-            ask = nc.request(subject, datas[0], timeout=self.timeout_s)
-        else:
+        if len(datas) > 1:
+            await self._connected(channel, len(datas), deadline)
             batch = nc.new_inbox().rsplit(".", 1)[-1]
             for i, data in enumerate(datas[:-1], 1):
                 await nc.publish(subject, data, headers={"Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(i)})
-            ask = nc.request(subject, datas[-1], timeout=self.timeout_s, headers={
+            resp, why = await self._ask(subject, datas[-1], self.timeout_s, {
                 "Nats-Batch-Id": batch, "Nats-Batch-Sequence": str(len(datas)), "Nats-Batch-Commit": "1"})
-        request = asyncio.ensure_future(ask)
+        else:
+            headers = {"Nats-Msg-Id": nc.new_inbox().rsplit(".", 1)[-1]}
+            while True:
+                await self._connected(channel, 1, deadline)
+                attempt = max(0.05, min(PUBLISH_ATTEMPT_S, deadline - time.monotonic()))
+                resp, why = await self._ask(subject, datas[0], attempt, headers)
+                if resp is not None or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if resp is None:
+            raise MqFailed(f"{why} {len(datas)} record(s) to {channel!r} within {self.timeout_s:.1f}s: "
+                           "they may or may not be stored")
+        if len(datas) > 1 and int(resp.get("count", 0)) != len(datas):
+            raise MqFailed(f"JetStream stored a batch of {resp.get('count')} records to {channel!r}, "
+                           f"{len(datas)} were sent")
+        return int(resp["seq"]) - len(datas)
+
+    async def _connected(self, channel: str, count: int, deadline: float) -> None:
+        """Wait for the connection: never hand records to one that is down (nats-py would buffer
+        them and send them on reconnect, after the call had reported a failure)."""
+        nc = self._conn
+        while not nc.is_connected:
+            if nc.is_closed or time.monotonic() >= deadline:
+                raise MqFailed(f"no connection to NATS at {', '.join(self.servers)} for {self.timeout_s:.1f}s: "
+                               f"{count} record(s) to {channel!r} were not sent")
+            await asyncio.sleep(0.02)
+
+    async def _ask(self, subject: str, data: bytes, timeout_s: float,
+                   headers: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+        """Publish ``data`` and wait up to ``timeout_s`` for JetStream's acknowledgement: (the
+        ack, "") when stored; (None, why) when unanswered or answered "unavailable", which may be
+        asked again; MqFailed when JetStream refused the record."""
+        lost = self._lost
+        request = asyncio.ensure_future(self._conn.request(subject, data, timeout=timeout_s, headers=headers))
         disconnect = asyncio.ensure_future(lost.wait())
         try:
             await asyncio.wait((request, disconnect), return_when=asyncio.FIRST_COMPLETED)
@@ -518,22 +550,19 @@ class NatsLog:
             if not request.done():
                 request.cancel()
         if request.cancelled():
-            raise MqFailed(f"the connection to NATS was lost before JetStream acknowledged {len(datas)} "
-                           f"record(s) to {channel!r}: they may or may not be stored")
+            return None, "the connection to NATS was lost before JetStream acknowledged"
         try:
             msg = request.result()
         except nats.errors.TimeoutError:
-            raise MqFailed(f"JetStream did not acknowledge {len(datas)} record(s) to {channel!r} within "
-                           f"{self.timeout_s:.1f}s: they may or may not be stored") from None
+            return None, "JetStream did not acknowledge"
         resp = json.loads(msg.data) if msg.data else {}
-        if "error" in resp or "seq" not in resp:
-            err = resp.get("error", {})
-            raise MqFailed(f"JetStream did not store {len(datas)} record(s) to {channel!r}: "
-                           f"{err.get('description', resp or msg.headers)}")
-        if len(datas) > 1 and int(resp.get("count", 0)) != len(datas):
-            raise MqFailed(f"JetStream stored a batch of {resp.get('count')} records to {channel!r}, "
-                           f"{len(datas)} were sent")
-        return int(resp["seq"]) - len(datas)
+        if "seq" in resp and "error" not in resp:
+            return resp, ""
+        err = resp.get("error", {})
+        if err.get("code") == 503:  # no stream leader yet (an election): ask again
+            return None, f"JetStream was unavailable ({err.get('description', '')}) for"
+        raise MqFailed(f"JetStream did not store the record(s) to {subject!r}: "
+                       f"{err.get('description', resp or msg.headers)}")
 
     async def _stream_state(self, name: str) -> dict[str, Any] | None:
         try:

@@ -272,3 +272,23 @@ def test_fetch_reads_without_a_consumer_while_none_can_be_created(server: Embedd
         t0 = time.monotonic()
         assert log.fetch("nc", 100, wait_ms=1000) == [] and time.monotonic() - t0 < 1
         assert log._run(log._api("STREAM.INFO.milvuspy-nc"), 5)["state"]["consumer_count"] == 0
+
+
+def test_a_record_published_again_with_its_id_is_stored_once(server: EmbeddedNats) -> None:
+    """What makes retrying an unacknowledged produce safe: JetStream stores a Nats-Msg-Id once
+    and answers a repeat with the first position."""
+    from common.mq.natsmq import TS, _subject
+
+    log = NatsLog([server.endpoint])
+    try:
+        log.produce("dedup", [(1, b"first")])
+        data = TS.pack(2) + b"again"
+        headers = {"Nats-Msg-Id": "one-record"}
+        first, _ = log._run(log._ask(_subject("dedup"), data, 2.0, headers), 5)
+        repeat, _ = log._run(log._ask(_subject("dedup"), data, 2.0, headers), 5)
+        assert first is not None and repeat is not None
+        assert repeat["seq"] == first["seq"] == 2 and repeat.get("duplicate") is True
+        assert log.end_offset("dedup") == 2
+        assert [r.payload for r in log.fetch("dedup", 0)] == [b"first", b"again"]
+    finally:
+        log.close()
